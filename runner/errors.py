@@ -1,0 +1,98 @@
+"""The one exception root of the project and its subclasses.
+
+Every error says what happened and what to do; configuration errors carry the
+place (file, line, column, key path) they were found at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where in the pipeline files something was written (1-based line and column)."""
+
+    file: Path | None = None
+    line: int | None = None
+    column: int | None = None
+    key_path: str = ""
+
+    def __str__(self) -> str:
+        place = str(self.file) if self.file is not None else "<pipeline>"
+        if self.line is not None:
+            place += f":{self.line}"
+            if self.column is not None:
+                place += f":{self.column}"
+        return place
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem found in the pipeline files."""
+
+    location: Location
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.location}: "
+        if self.location.key_path:
+            text += f"{self.location.key_path}: "
+        text += self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class RunnerError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+@dataclass(eq=False)
+class ConfigError(RunnerError):
+    """Raised when pipeline files cannot be read or are invalid; carries every issue found."""
+
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        count = len(self.issues)
+        head = f"{count} error{'s' if count != 1 else ''} in the pipeline configuration"
+        return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
+
+
+class UsageError(RunnerError):
+    """Raised when the command line asks for something that cannot be done (bad option value, unknown task)."""
+
+
+class GroupResolutionError(RunnerError):
+    """Raised when a group's members cannot be resolved (file unreadable, resolver command failed)."""
+
+
+class TemplateRenderError(RunnerError):
+    """Raised when a template cannot be rendered for one item (an undefined name or attribute)."""
+
+
+class StateError(RunnerError):
+    """Raised when the state file cannot be opened or is not one this version understands."""
+
+
+class LockHeldError(RunnerError):
+    """Raised when another runner holds the lock on this state file and site."""
+
+    def __init__(self, lock_path: Path, holder_pid: int | None) -> None:
+        self.lock_path = lock_path
+        self.holder_pid = holder_pid
+        who = f"process {holder_pid}" if holder_pid else "another process"
+        super().__init__(
+            f"another runner ({who}) holds the lock {lock_path}; "
+            "wait for it to finish or stop it first"
+        )
+
+
+class UnsafePathError(RunnerError):
+    """Raised when a state, lock or log path is unsafe (a symlink, or a directory writable by others)."""

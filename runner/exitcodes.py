@@ -1,0 +1,18 @@
+"""Process exit codes of the `runner` command (SPEC §5). Stable forever."""
+
+from typing import Final
+
+OK: Final = 0
+"""Done; also a run that had nothing due."""
+
+RUN_FAILED: Final = 1
+"""A run failed: an `on_failure: error` step failed, or a group could not be resolved."""
+
+BAD_CONFIG: Final = 2
+"""Bad configuration or bad usage."""
+
+ITEMS_IN_ERROR: Final = 3
+"""The run completed, but items ended in error queues."""
+
+LOCKED: Final = 75
+"""Another runner holds the lock on this state file and site (EX_TEMPFAIL)."""

@@ -1,0 +1,81 @@
+"""Imports flow one way: loading the configuration pulls in no execution code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+EXECUTION_MODULES = (
+    "runner.engine",
+    "runner.process",
+    "runner.launch",
+    "runner.state",
+    "runner.lock",
+    "runner.scheduler",
+    "runner.api",
+    "runner.cli",
+    "runner.groups",
+    "runner.logging",
+)
+"""runner modules that execute, store or schedule: the config side must not import them."""
+
+FORBIDDEN_STDLIB = ("subprocess", "sqlite3", "psutil")
+"""Modules for running processes or keeping state, which reading configuration never needs."""
+
+
+def modules_after_importing(*names: str) -> set[str]:
+    """The modules loaded by a fresh interpreter after importing ``names``."""
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {list(names)!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded: list[str] = json.loads(result.stdout)
+    return set(loaded)
+
+
+@pytest.fixture(scope="module")
+def config_modules() -> set[str]:
+    """What importing runner.config and its loader loads."""
+    return modules_after_importing("runner.config", "runner.config.loader")
+
+
+class TestLayering:
+    """runner.config stays on its side of the line."""
+
+    def test_config_loads_its_own_modules(self, config_modules: set[str]) -> None:
+        """The check itself works: the loader and the models were imported."""
+        assert {"runner.config.loader", "runner.config.models"} <= config_modules
+
+    @pytest.mark.parametrize("module", EXECUTION_MODULES)
+    def test_config_does_not_import_execution_code(
+        self, config_modules: set[str], module: str
+    ) -> None:
+        """Importing runner.config loads no engine, process, state, scheduler, CLI or groups."""
+        assert module not in config_modules
+
+    @pytest.mark.parametrize("module", FORBIDDEN_STDLIB)
+    def test_config_does_not_import_process_or_storage_libraries(
+        self, config_modules: set[str], module: str
+    ) -> None:
+        """Reading configuration needs no subprocess, SQLite or psutil."""
+        assert module not in config_modules
