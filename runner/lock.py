@@ -1,0 +1,139 @@
+"""One runner per (state file, site): an exclusive `flock` on a dedicated lock file.
+
+The lock belongs to an open file description, so the kernel releases it when
+the holder dies, however it dies (`kill -9` included): a stale lock file never
+blocks the next runner. The holder's pid is written into the file for the
+message a second runner prints; it is never trusted for anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import stat
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import quote
+
+from runner.errors import LockHeldError, StateError, UnsafePathError
+
+_SITE_NAME_MAX = 80
+"""Longest encoded site name put in a lock file name; longer ones are shortened with a hash."""
+
+
+def lock_path_for(state_path: Path, site: str) -> Path:
+    """The lock file of one site on one state file: `<state path>.<site>.lock`.
+
+    The site name is percent-encoded (no `/`, NUL or `%` survive; distinct
+    names give distinct files), and a very long one is cut and suffixed with a
+    hash so the file name stays within file-system limits.
+    """
+    encoded = quote(site, safe="") or "%"
+    if encoded.startswith("."):
+        encoded = "%2E" + encoded[1:]
+    if len(encoded) > _SITE_NAME_MAX:
+        digest = hashlib.sha256(site.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        encoded = f"{encoded[: _SITE_NAME_MAX - 17]}~{digest}"
+    return state_path.with_name(f"{state_path.name}.{encoded}.lock")
+
+
+def _read_holder(fd: int) -> int | None:
+    """The pid written into the lock file by its holder, if it is readable."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+class RunnerLock:
+    """The exclusive lock of one runner; held until `release()` or the process ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock without waiting.
+
+        Raises LockHeldError (naming the holder's pid) when another runner
+        holds it, UnsafePathError when the lock path is a symlink or not a
+        regular file, and StateError when the file cannot be opened. Taking a
+        lock this object already holds does nothing.
+        """
+        if self._fd is not None:
+            return
+        fd = self._open()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise LockHeldError(self.path, holder) from None
+        except OSError as exc:
+            os.close(fd)
+            raise StateError(
+                f"cannot lock {self.path}: {exc.strerror}; "
+                "put the state file on a local file system that supports flock"
+            ) from exc
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError:
+            pass  # the pid is only for the message of a second runner
+        self._fd = fd
+
+    def release(self) -> None:
+        """Give the lock up (the lock file stays; deleting it would race with a new holder)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def __enter__(self) -> RunnerLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def _open(self) -> int:
+        """Open (create, mode 0600) the lock file, refusing symlinks and non-regular files."""
+        if self.path.is_symlink():
+            raise self._unsafe("is a symbolic link")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._unsafe("is a symbolic link") from exc
+            raise StateError(
+                f"cannot open the lock file {self.path}: {exc.strerror}; "
+                "check that its directory exists and is writable by this user"
+            ) from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._unsafe("is not a regular file")
+        return fd
+
+    def _unsafe(self, what: str) -> UnsafePathError:
+        return UnsafePathError(
+            f"the lock file {self.path} {what}; remove it (the runner creates a regular file there)"
+        )

@@ -1,0 +1,26 @@
+"""Append JSON lines to an events file, printing nothing.
+
+`events.py PATH COUNT INTERVAL [--then-wait]`: COUNT lines, INTERVAL seconds apart; with
+--then-wait, wait forever afterwards (for cancel tests).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+
+def main() -> None:
+    path, count, interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    pause = threading.Event()
+    for number in range(count):
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"processed": f"sub-{number}"}) + "\n")
+        pause.wait(interval)
+    if "--then-wait" in sys.argv:
+        pause.wait()
+
+
+if __name__ == "__main__":
+    main()

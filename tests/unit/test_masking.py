@@ -1,0 +1,136 @@
+"""Tests of runner.masking: secret values never survive masking."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runner.masking import MASK, Masker
+
+
+class TestBuilding:
+    def test_from_env_takes_the_values_of_the_named_variables(self) -> None:
+        """from_env masks the values of the named variables, not their names."""
+        masker = Masker.from_env(["SMTP_PASSWORD"], {"SMTP_PASSWORD": "hunter22", "OTHER": "x"})
+        assert ("hunter22",) == masker.secrets
+
+    def test_from_env_ignores_unset_and_empty_variables(self) -> None:
+        """Names that are unset or empty add no secret."""
+        masker = Masker.from_env(["UNSET", "EMPTY"], {"EMPTY": ""})
+        assert () == masker.secrets
+        assert not masker
+
+    def test_secrets_are_ordered_longest_first(self) -> None:
+        """The alternation tries longer secrets first."""
+        assert ("abcdef", "abc") == Masker(["abc", "abcdef"]).secrets
+
+    def test_surrounding_whitespace_is_also_masked_without_it(self) -> None:
+        """A secret with a trailing newline is masked with and without it."""
+        masker = Masker(["token99\n"])
+        assert "key=***" == masker.mask_text("key=token99")
+
+    def test_repr_does_not_show_secrets(self) -> None:
+        """The masker's repr never contains a secret."""
+        assert "hunter22" not in repr(Masker(["hunter22"]))
+
+    def test_longest_is_the_byte_length_of_the_longest_secret(self) -> None:
+        """longest counts UTF-8 bytes, for callers masking streams in chunks."""
+        assert 4 == Masker(["pässword"[:3]]).longest
+        assert 0 == Masker().longest
+
+
+class TestMaskText:
+    def test_every_occurrence_is_replaced(self) -> None:
+        """Each occurrence of a secret becomes ***."""
+        masker = Masker(["hunter22"])
+        assert "login *** and *** again" == masker.mask_text("login hunter22 and hunter22 again")
+
+    def test_text_without_secrets_is_returned_unchanged(self) -> None:
+        """Text with no secret in it is the same object."""
+        text = "nothing to hide"
+        assert Masker(["hunter22"]).mask_text(text) is text
+
+    def test_no_secrets_returns_input_unchanged(self) -> None:
+        """A masker without secrets returns its input as is."""
+        text = "hunter22"
+        assert Masker().mask_text(text) is text
+
+    def test_longest_secret_wins_where_one_contains_another(self) -> None:
+        """A secret containing a shorter one is masked whole, leaving no suffix behind."""
+        masker = Masker(["abc", "abcdef"])
+        assert "x *** y" == masker.mask_text("x abcdef y")
+
+    def test_overlapping_occurrences_are_masked_together(self) -> None:
+        """Where two secrets overlap, the whole stretch is masked."""
+        masker = Masker(["abcd", "cdef"])
+        assert "<***>" == masker.mask_text("<abcdef>")
+
+    def test_adjacent_occurrences_are_masked_separately(self) -> None:
+        """Back-to-back occurrences give one mask each."""
+        assert "******" == Masker(["pw12"]).mask_text("pw12pw12")
+
+    def test_regex_characters_in_secrets_are_literal(self) -> None:
+        """A secret with regex syntax is matched literally."""
+        masker = Masker(["a.b*c(d"])
+        assert "axbbbcd ***" == masker.mask_text("axbbbcd a.b*c(d")
+
+    def test_short_secrets_mask_aggressively(self) -> None:
+        """A one-character secret masks that character everywhere (documented)."""
+        assert "b***n***n***" == Masker(["a"]).mask_text("banana")
+
+    @given(
+        secret=st.text(min_size=1, max_size=12),
+        before=st.text(max_size=20),
+        after=st.text(max_size=20),
+    )
+    def test_a_secret_never_survives(self, secret: str, before: str, after: str) -> None:
+        """Whatever surrounds it, the masked text no longer contains the secret."""
+        masked = Masker([secret]).mask_text(before + secret + after)
+        if MASK not in secret and secret not in MASK:
+            assert secret not in masked
+
+
+class TestMaskBytes:
+    def test_utf8_encoding_of_a_secret_is_replaced(self) -> None:
+        """Bytes are masked by the secret's UTF-8 encoding."""
+        masker = Masker(["pässwörd"])
+        assert b"pw=***\n" == masker.mask_bytes("pw=pässwörd\n".encode())
+
+    def test_bytes_without_secrets_are_returned_unchanged(self) -> None:
+        """Bytes with no secret are the same object."""
+        data = b"plain output"
+        assert Masker(["hunter22"]).mask_bytes(data) is data
+
+    def test_overlapping_occurrences_in_bytes_are_masked_together(self) -> None:
+        """Overlap handling is the same for bytes."""
+        assert b"***" == Masker(["abcd", "cdef"]).mask_bytes(b"abcdef")
+
+
+class TestMaskValue:
+    def test_nested_strings_are_masked(self) -> None:
+        """Strings inside dicts, lists and tuples are masked, keys included."""
+        masker = Masker(["hunter22"])
+        value = {"argv": ["--pw", "hunter22"], "pair": ("hunter22", 3), "hunter22": None}
+        expected = {"argv": ["--pw", "***"], "pair": ("***", 3), "***": None}
+        assert expected == masker.mask_value(value)
+
+    def test_input_is_not_modified(self) -> None:
+        """Masking copies containers instead of changing them."""
+        value = {"argv": ["hunter22"]}
+        Masker(["hunter22"]).mask_value(value)
+        assert {"argv": ["hunter22"]} == value
+
+    def test_other_values_pass_through(self) -> None:
+        """Numbers, None and objects are returned as they are."""
+        marker = object()
+        masker = Masker(["hunter22"])
+        assert [1, 2.5, None, True, marker] == masker.mask_value([1, 2.5, None, True, marker])
+
+    def test_bytes_values_are_masked_as_bytes(self) -> None:
+        """A bytes value inside a structure is masked too."""
+        assert [b"***"] == Masker(["hunter22"]).mask_value([b"hunter22"])
+
+    def test_without_secrets_the_same_object_comes_back(self) -> None:
+        """No secrets: the value itself is returned, not a copy."""
+        value = {"a": ["b"]}
+        assert Masker().mask_value(value) is value
