@@ -1,0 +1,305 @@
+"""The library API behind the CLI: every verb is a function here.
+
+Functions raise `RunnerError` subclasses; the CLI maps them to exit codes.
+Heavy modules are imported inside the functions that need them, so that
+`runner validate` does not pay for the engine and `runner schema` not for YAML.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner import exitcodes
+from runner.errors import UsageError
+
+if TYPE_CHECKING:
+    from runner.config.models import Pipeline
+    from runner.engine import RunReport
+
+DEFAULT_PATH = "pipelines"
+
+
+def load(path: str | Path) -> Pipeline:
+    """Load and validate a pipeline (file or directory); ConfigError lists every problem."""
+    from runner.config import load_pipeline
+
+    return load_pipeline(path)
+
+
+def schema_text() -> str:
+    """The JSON Schema of the pipeline format, as checked in under schemas/."""
+    from runner.config.schema import render_schema_text
+
+    return render_schema_text()
+
+
+def check_tasks(pipeline: Pipeline, names: Sequence[str]) -> None:
+    """Refuse task names the pipeline does not define, suggesting the nearest one."""
+    for name in names:
+        if name not in pipeline.tasks:
+            close = difflib.get_close_matches(name, list(pipeline.tasks), n=1)
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f"; tasks: {', '.join(sorted(pipeline.tasks))}"
+            )
+            raise UsageError(f"no task named {name!r} in the pipeline{hint}")
+
+
+def state_path(pipeline: Pipeline) -> Path:
+    """Where the pipeline's resume-state file lives."""
+    return pipeline.resolve_path(pipeline.settings.state)
+
+
+def logs_path(pipeline: Pipeline) -> Path:
+    """Where the pipeline's JSON logs and attempt outputs live."""
+    return pipeline.resolve_path(pipeline.settings.logs)
+
+
+# -- plan ----------------------------------------------------------------------
+
+
+def plan(
+    pipeline: Pipeline, *, at: datetime | None = None, tasks: Sequence[str] = ()
+) -> dict[str, Any]:
+    """What would run at `at` (default now): per task, its next fire, item counts and first commands."""
+    from runner import queues as q
+    from runner.errors import GroupResolutionError, TemplateRenderError
+    from runner.groups import resolve_group
+    from runner.launch import display_command, run_context, task_context
+    from runner.scheduler import describe_next, due_fire
+    from runner.state import open_store
+    from runner.templating import ItemView, render_argv
+
+    check_tasks(pipeline, tasks)
+    instant = (at or datetime.now(UTC)).timestamp()
+    store = None
+    if state_path(pipeline).exists():
+        store = open_store(state_path(pipeline), readonly=True)
+    report: dict[str, Any] = {"at": _iso(instant), "tasks": []}
+    try:
+        for name, task in sorted(pipeline.tasks.items()):
+            if tasks and name not in tasks:
+                continue
+            definition = pipeline.definitions[task.definition]
+            entry: dict[str, Any] = {
+                "name": name,
+                "site": pipeline.task_site(name),
+                "enabled": task.enabled,
+                "mode": task.mode,
+                "schedule": task.schedule,
+                "next_fire": None,
+                "due": False,
+                "group": task.group,
+            }
+            row = store.task(name) if store is not None else None
+            if task.schedule is not None:
+                schedule = pipeline.schedules[task.schedule]
+                entry["next_fire"] = describe_next(schedule, instant)
+                since = row.last_fire or row.created if row is not None else instant
+                entry["due"] = (
+                    task.enabled and due_fire(schedule, since=since, now=instant) is not None
+                )
+            try:
+                items = resolve_group(pipeline, task.group)
+            except GroupResolutionError as exc:
+                entry["error"] = str(exc)
+                report["tasks"].append(entry)
+                continue
+            incomplete = sum(
+                1 for it in items if any(not it.attributes.get(r) for r in definition.requires)
+            )
+            entry["members"] = len(items)
+            entry["queues"] = (
+                store.queue_counts(name)
+                if store is not None and row is not None
+                else {q.UNATTEMPTED: len(items) - incomplete, q.INCOMPLETE: incomplete}
+            )
+            commands: list[list[str] | str] = []
+            context_task = task_context(name, pipeline.task_site(name), task.mode)
+            context_run = run_context(f"{name}@plan", name, "plan", _iso(instant))
+            for it in items[:3]:
+                try:
+                    commands.append(
+                        render_argv(
+                            definition.command,
+                            {
+                                "item": ItemView(it.id, it.attributes),
+                                "task": context_task,
+                                "run": context_run,
+                                "attempt": 1,
+                                "env": dict(os.environ),
+                            },
+                        )
+                    )
+                except TemplateRenderError as exc:
+                    commands.append(f"cannot render for item {it.id!r}: {exc}")
+            entry["first_commands"] = commands
+            entry["first_commands_text"] = [
+                c if isinstance(c, str) else display_command(c) for c in commands
+            ]
+            report["tasks"].append(entry)
+    finally:
+        if store is not None:
+            store.close()
+    return report
+
+
+# -- run -----------------------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    """What `runner run` did, and the exit code it maps to."""
+
+    reports: list[RunReport] = field(default_factory=list)
+    recovered: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        from runner.engine import RUN_FAILED, RUN_INTERRUPTED, RUN_WITH_ERRORS
+
+        statuses = {r.status for r in self.reports}
+        if statuses & {RUN_FAILED, RUN_INTERRUPTED}:
+            return exitcodes.RUN_FAILED
+        if RUN_WITH_ERRORS in statuses:
+            return exitcodes.ITEMS_IN_ERROR
+        return exitcodes.OK
+
+
+@contextmanager
+def _stop_on_signals(cancel: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT ask the runner to stop: no new launches, running attempts interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def runner_session(
+    pipeline: Pipeline, *, site: str, log_format: str, log_level: str, env: Mapping[str, str]
+) -> Iterator[tuple[Any, Any]]:
+    """Configure logging, take the site lock, open the state: everything a runner process holds."""
+    from runner.lock import RunnerLock, lock_path_for
+    from runner.logging import close_logging, configure_logging, get_logger
+    from runner.masking import Masker
+    from runner.process import become_subreaper
+    from runner.state import open_store
+
+    masker = Masker.from_env(pipeline.settings.secrets, env)
+    configure_logging(
+        log_dir=logs_path(pipeline), stderr_format=log_format, masker=masker, level=log_level
+    )
+    log = get_logger(site=site)
+    lock = RunnerLock(lock_path_for(state_path(pipeline), site))
+    try:
+        lock.acquire()
+        become_subreaper()
+        store = open_store(state_path(pipeline))
+        try:
+            yield store, log
+        finally:
+            store.close()
+    finally:
+        lock.release()
+        close_logging()
+
+
+def run(
+    pipeline: Pipeline,
+    *,
+    tasks: Sequence[str] = (),
+    now: bool = False,
+    site: str | None = None,
+    log_format: str = "auto",
+    log_level: str = "info",
+    env: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> RunOutcome:
+    """Run what is due (or, with `now`, the named or all tasks at once) and return how it went."""
+    from runner.engine import TRIGGER_NOW, Engine, RunRequest
+    from runner.scheduler import due_requests
+
+    check_tasks(pipeline, tasks)
+    site = site or pipeline.settings.site
+    environment = dict(os.environ if env is None else env)
+    if now:
+        chosen = list(tasks) or [n for n in sorted(pipeline.tasks) if pipeline.task_site(n) == site]
+        for name in chosen:
+            if not pipeline.tasks[name].enabled:
+                raise UsageError(f"task {name!r} is disabled (enabled: false); enable it to run it")
+            if pipeline.task_site(name) != site:
+                raise UsageError(
+                    f"task {name!r} belongs to site {pipeline.task_site(name)!r}, not {site!r}; "
+                    f"use --site {pipeline.task_site(name)}"
+                )
+    outcome = RunOutcome()
+    cancel = threading.Event()
+    with (
+        runner_session(
+            pipeline, site=site, log_format=log_format, log_level=log_level, env=environment
+        ) as (
+            store,
+            log,
+        ),
+        _stop_on_signals(cancel),
+    ):
+        log.info(
+            "runner.started",
+            pid=os.getpid(),
+            pipeline=str(pipeline.root),
+            tasks=list(tasks),
+            now=now,
+        )
+        engine = Engine(
+            pipeline, store, site=site, log=log, cancel=cancel, now=clock, env=environment
+        )
+        try:
+            outcome.recovered = engine.recover()
+            requests = [
+                RunRequest(r.task, r.trigger, r.fire_time, r.window_end, resume=r)
+                for r in store.open_runs(site)
+                if r.task in pipeline.tasks
+            ]
+            if now:
+                requests += [RunRequest(name, TRIGGER_NOW) for name in chosen]
+            else:
+                requests += due_requests(
+                    pipeline,
+                    store,
+                    site=site,
+                    now=clock(),
+                    tasks=set(tasks) if tasks else None,
+                    log=log,
+                )
+            if not requests:
+                log.info("runner.idle", reason="nothing is due")
+            outcome.reports = engine.execute(requests)
+        finally:
+            engine.close()
+            log.info("runner.stopped", exit_code=outcome.exit_code, runs=len(outcome.reports))
+    return outcome
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

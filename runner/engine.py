@@ -1,0 +1,1147 @@
+"""Executes task runs: start steps, items under their policies, finish steps.
+
+One engine per runner process. A single main loop owns the state store (so
+every state change is ordered and batched), launches processes on a pool of
+worker threads (each thread blocks in `process.run_process` for one child),
+and receives their events and results through one inbox:
+
+    advance runs (steps, phase changes, completion)
+    dispatch: record the attempts durably, THEN launch them
+    wait for results; record outcomes and checkpoints in one transaction
+
+A crash at any point leaves either an attempt recorded as started (and so
+`interrupted` on the next start) or a recorded outcome; never a launch that
+the state does not know about, and never a finished item run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runner import outcomes
+from runner import queues as q
+from runner.checkpoints import parse_event, read_events_file
+from runner.config.models import AfterStep, Definition, Pipeline, Policy, Step, Task
+from runner.errors import GroupResolutionError, TemplateRenderError
+from runner.fsutil import ensure_private_dir
+from runner.groups import resolve_group
+from runner.launch import (
+    AttemptFiles,
+    LaunchBuilder,
+    display_command,
+    item_prefix,
+    run_context,
+    step_files,
+    task_context,
+    write_processed,
+)
+from runner.masking import Masker
+from runner.process import LaunchSpec, ProcessResult, reap_orphans, run_process, sweep_marker
+from runner.slots import Slots
+from runner.state import (
+    AttemptEnd,
+    AttemptRow,
+    AttemptStart,
+    Checkpoint,
+    ItemRow,
+    RunRow,
+    StateStore,
+    WorkerRow,
+    state_disk_free,
+)
+
+# Run statuses, persisted: stable forever.
+RUN_RUNNING = "running"
+RUN_OK = "ok"
+RUN_FAILED = "failed"
+RUN_WITH_ERRORS = "completed-with-errors"
+RUN_INTERRUPTED = "interrupted"  # not persisted as final: the run stays open and is resumed
+
+# Run phases, persisted.
+PHASE_BEFORE = "before"
+PHASE_ITEMS = "items"
+PHASE_AFTER = "after"
+PHASE_DONE = "done"
+
+# Triggers, persisted.
+TRIGGER_SCHEDULE = "schedule"
+TRIGGER_NOW = "now"
+TRIGGER_RUN_NOW = "run-now"
+
+HEARTBEAT_EVERY = 5.0
+REAP_EVERY = 1.0
+DISK_CHECK_EVERY = 2.0
+MAX_WAIT = 1.0
+COMMAND_REFRESH = 1.0
+"""Seconds between updates of a task's "command in progress" in the state."""
+LOOKAHEAD = 2
+"""Attempts recorded ahead of a free slot (per run and for the runner): they start the moment a
+slot frees, while the main loop commits the next batch. A `kill -9` can leave at most this many
+recorded-but-unlaunched attempts per run; they are reported `interrupted` like the running ones."""
+LAST_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A run the caller wants started (or, with `resume`, an open run to take over)."""
+
+    task: str
+    trigger: str
+    fire_time: float | None = None
+    window_end: float | None = None
+    resume: RunRow | None = None
+
+
+@dataclass(slots=True)
+class RunReport:
+    """How a run ended (or why it did not end: interrupted runs stay open)."""
+
+    task: str
+    run_id: str
+    status: str
+    message: str = ""
+    queues: dict[str, int] = field(default_factory=dict)
+    error_items: int = 0
+
+
+@dataclass(slots=True)
+class _Attempt:
+    attempt_id: int
+    number: int
+    item: ItemRow
+    run: _ActiveRun
+    files: AttemptFiles
+    argv: list[str]
+    started: float
+    render_error: str | None = None
+    had_events: bool = False
+    wrote_processed: bool = False
+
+
+@dataclass(slots=True)
+class _Step:
+    phase: str
+    index: int
+    step: Step
+    started: float
+
+
+@dataclass(eq=False)
+class _ActiveRun:
+    name: str
+    task: Task
+    definition: Definition
+    policy: Policy
+    row: RunRow
+    fingerprint: str
+    task_ctx: dict[str, object]
+    run_ctx: dict[str, object]
+    phase: str
+    failed: bool = False
+    failure: str = ""
+    running: dict[int, _Attempt] = field(default_factory=dict)
+    step: _Step | None = None
+    steps_done: dict[str, dict[int, str | None]] = field(default_factory=dict)
+    next_wakeup: float | None = None
+    stopped: bool = False
+    command_shown: float = 0.0
+
+    def cap(self, runner_cap: int) -> int:
+        return min(self.task.concurrency or runner_cap, runner_cap)
+
+    def in_schedule(self, now: float) -> bool:
+        if self.row.trigger == TRIGGER_NOW:
+            return True
+        if self.row.trigger == TRIGGER_RUN_NOW:
+            return False
+        return self.row.window_end is None or now < self.row.window_end
+
+
+class Engine:
+    """Runs the runs of one site of one pipeline against one state store."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        store: StateStore,
+        *,
+        site: str,
+        log: Any,
+        cancel: threading.Event | None = None,
+        now: Callable[[], float] = time.time,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self.site = site
+        self.log = log
+        self.cancel = cancel or threading.Event()
+        self.now = now
+        settings = pipeline.settings
+        self.env = dict(os.environ if env is None else env)
+        self.masker = Masker.from_env(settings.secrets, self.env)
+        self.logs_dir = ensure_private_dir(pipeline.resolve_path(settings.logs))
+        self.state_path = pipeline.resolve_path(settings.state)
+        self.concurrency = settings.concurrency
+        self.builder = LaunchBuilder(
+            pipeline,
+            base_env=self.env,
+            secrets=[self.env[n] for n in settings.secrets if self.env.get(n)],
+            logs_dir=self.logs_dir,
+        )
+        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._slots: Slots[tuple[_Attempt, LaunchSpec]] = Slots(self.concurrency)
+        self._workers = [
+            threading.Thread(target=self._worker, name=f"attempt-{n}", daemon=True)
+            for n in range(self.concurrency)
+        ]
+        for worker in self._workers:
+            worker.start()
+        self._withdrawn: list[int] = []
+        self._active: list[_ActiveRun] = []
+        self._reports: list[RunReport] = []
+        self._pending_checkpoints: list[tuple[int, Checkpoint, float]] = []
+        self._results: list[tuple[_Attempt, ProcessResult]] = []
+        self._step_results: list[tuple[_ActiveRun, ProcessResult]] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self._dirs: set[Path] = set()
+        self._empty_processed = self._make_empty_processed()
+        self._finished_times: deque[float] = deque()
+        self._items_done = 0
+        self._started_at = self.now()
+        self._last_heartbeat = 0.0
+        self._last_reap = 0.0
+        self._last_disk_check = 0.0
+        self._disk_low = False
+        self._round_robin = 0
+
+    # -- public --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the worker threads (call once no run is active)."""
+        self._slots.close()
+        for worker in self._workers:
+            worker.join()
+
+    def recover(self) -> int:
+        """Take over what a dead runner left: its attempts become `interrupted` and go through the policy."""
+        orphans = self.store.open_attempts(self.site)
+        if not orphans:
+            return 0
+        now = self.now()
+        ends: list[AttemptEnd] = []
+        checkpoints: list[tuple[int, Checkpoint, float]] = []
+        for attempt in orphans:
+            killed = sweep_marker(self._marker(attempt.run_id, attempt.id))
+            files = AttemptFiles(Path(attempt.output_dir), attempt.number)
+            merged = list(read_events_file(files.events, skip_lines=attempt.events_read))
+            checkpoints.extend((attempt.id, self._masked(c), now) for c in merged)
+            ends.append(self._interrupted_end(attempt, now))
+            self.log.warning(
+                "attempt.interrupted",
+                task=attempt.task,
+                run_id=attempt.run_id,
+                item=attempt.item_id,
+                attempt=attempt.number,
+                status=q.INTERRUPTED,
+                checkpoints_merged=len(merged),
+                processes_killed=killed,
+            )
+        applied = self.store.finish_attempts(ends, checkpoints)
+        rows = {attempt.id: attempt for attempt in orphans}
+        for end, queue_name in applied:
+            row = rows[end.attempt_id]
+            AttemptFiles(Path(row.output_dir), row.number).discard_protocol_files()
+            self.log.info(
+                "item.finished",
+                task=row.task,
+                run_id=row.run_id,
+                item=row.item_id,
+                attempt=row.number,
+                status=end.status,
+                queue=queue_name,
+                error=end.error,
+            )
+        reap_orphans()
+        return len(orphans)
+
+    def execute(self, requests: Sequence[RunRequest]) -> list[RunReport]:
+        """Run (or resume) these runs until each ends, is interrupted, or its window closes."""
+        self._reports = []
+        busy = {r.task for r in requests if r.resume is not None}
+        for request in requests:
+            if request.resume is None and request.task in busy:
+                self.log.info(
+                    "run.skipped", task=request.task, reason="its previous run is still going"
+                )
+                continue
+            busy.add(request.task)
+            active = self._open(request)
+            if active is not None:
+                self._active.append(active)
+        self._beat(force=True)
+        try:
+            while self._active:
+                self._cycle(self.now())
+                if self._active:
+                    self._collect(self._wait_time(self.now()))
+        finally:
+            self._cycle(self.now(), dispatch=False)
+            self._beat(force=True, state="online")
+        return self._reports
+
+    def _cycle(self, now: float, *, dispatch: bool = True) -> None:
+        """One step of the loop, in ONE transaction: record results, advance runs, pick new items.
+
+        Launches and the log lines that announce state changes wait in `_after_commit`
+        until the transaction is durable.
+        """
+        with self.store.batch():
+            self._record_results(now)
+            if dispatch:
+                for run in list(self._active):
+                    self._advance(run, now)
+                self._dispatch(now)
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            action()
+
+    # -- opening runs --------------------------------------------------------
+
+    def _open(self, request: RunRequest) -> _ActiveRun | None:
+        name = request.task
+        task = self.pipeline.tasks[name]
+        definition = self.pipeline.definitions[task.definition]
+        policy = self.pipeline.policy_for(name)
+        fingerprint = definition.fingerprint()
+        now = self.now()
+        self.store.upsert_task(
+            name,
+            site=self.site,
+            config_hash=task_config_hash(self.pipeline, name),
+            modified_by=_os_user(),
+            now=now,
+        )
+        row = request.resume
+        if row is None:
+            instant = request.fire_time if request.fire_time is not None else now
+            run_id = _run_id(name, instant, request.trigger)
+            row = RunRow(
+                id=run_id,
+                task=name,
+                site=self.site,
+                trigger=request.trigger,
+                fire_time=request.fire_time,
+                window_end=request.window_end,
+                started_at=now,
+                ended_at=None,
+                phase=PHASE_BEFORE,
+                status=RUN_RUNNING,
+                definition_hash=fingerprint,
+                message="",
+            )
+        active = _ActiveRun(
+            name=name,
+            task=task,
+            definition=definition,
+            policy=policy,
+            row=row,
+            fingerprint=fingerprint,
+            task_ctx=task_context(name, self.site, task.mode),
+            run_ctx=run_context(row.id, name, row.trigger, _iso(row.fire_time)),
+            phase=row.phase,
+        )
+        if not self._sync_group(active, resuming=request.resume is not None):
+            if request.resume is None:
+                self.store.begin_run(row, recurring=False)
+                self._finish(active, RUN_FAILED, active.failure)
+                return None
+            active.failed, active.failure = False, ""  # resume with the items the state already has
+        if request.resume is None:
+            self.store.begin_run(row, recurring=task.mode == "recurring")
+            self.log.info(
+                "run.started",
+                task=name,
+                run_id=row.id,
+                trigger=row.trigger,
+                fire_time=_iso(row.fire_time),
+                definition_hash=fingerprint,
+            )
+        else:
+            if row.definition_hash != fingerprint:
+                self.log.warning(
+                    "run.definition_changed",
+                    task=name,
+                    run_id=row.id,
+                    previous=row.definition_hash,
+                    current=fingerprint,
+                )
+            self.log.info("run.resumed", task=name, run_id=row.id, phase=row.phase)
+        for phase in (PHASE_BEFORE, PHASE_AFTER):
+            active.steps_done[phase] = self.store.step_status(row.id, phase)
+        return active
+
+    def _sync_group(self, run: _ActiveRun, *, resuming: bool) -> bool:
+        started = time.monotonic()
+        try:
+            items = resolve_group(self.pipeline, run.task.group, env=self.env)
+        except GroupResolutionError as exc:
+            run.failed, run.failure = True, f"group {run.task.group!r} could not be resolved: {exc}"
+            self.log.error(
+                "group.failed",
+                task=run.name,
+                run_id=run.row.id,
+                group=run.task.group,
+                error=str(exc),
+                resuming=resuming,
+            )
+            return False
+        requires = run.definition.requires
+        report = self.store.sync_members(
+            run.name,
+            (
+                (
+                    it.id,
+                    json.dumps(dict(it.attributes), ensure_ascii=False, separators=(",", ":")),
+                    ",".join(r for r in requires if not it.attributes.get(r)),
+                )
+                for it in items
+            ),
+            now=self.now(),
+        )
+        self.log.info(
+            "group.resolved",
+            task=run.name,
+            run_id=run.row.id,
+            group=run.task.group,
+            total=report.total,
+            added=report.added,
+            incomplete=report.incomplete,
+            left=report.left,
+            duration_s=round(time.monotonic() - started, 3),
+        )
+        return True
+
+    # -- the run state machine -----------------------------------------------
+
+    def _advance(self, run: _ActiveRun, now: float) -> None:
+        if run.step is not None:
+            return
+        stopping = self.cancel.is_set() or (self._disk_low and run.phase != PHASE_AFTER)
+        if stopping:
+            self._withdraw(run)
+        elif run.phase == PHASE_ITEMS and not run.in_schedule(now):
+            self._withdraw(run, keep_run_now=True)  # out of schedule: only run-now items may start
+        if stopping:
+            if not run.running:
+                self._stop(
+                    run,
+                    "interrupted by a stop request" if self.cancel.is_set() else "disk nearly full",
+                )
+            return
+        if run.phase == PHASE_BEFORE and (
+            run.failed or not self._launch_next_step(run, PHASE_BEFORE, run.task.before, now)
+        ):
+            self._set_phase(run, PHASE_ITEMS if not run.failed else PHASE_AFTER)
+        if run.phase == PHASE_ITEMS and (
+            run.failed or (not run.running and not self._has_work(run, now))
+        ):
+            self._set_phase(run, PHASE_AFTER)
+        if run.phase == PHASE_AFTER and not run.running:
+            success = not run.failed and self.store.run_error_items(run.row.id) == 0
+            wanted = [s for s in run.task.after if _wanted(s, success)]
+            if not self._launch_next_step(
+                run, PHASE_AFTER, wanted, now, indices=_indices(run.task.after, wanted)
+            ):
+                self._complete(run)
+
+    def _has_work(self, run: _ActiveRun, now: float) -> bool:
+        in_schedule = run.in_schedule(now)
+        if self.store.eligible_items(run.name, now=now, in_schedule=in_schedule, limit=1):
+            return True
+        if not in_schedule:
+            return False
+        retry_at = self.store.next_retry_at(run.name)
+        if retry_at is None or (
+            run.row.window_end is not None
+            and retry_at >= run.row.window_end
+            and run.row.trigger != TRIGGER_NOW
+        ):
+            return False
+        run.next_wakeup = retry_at
+        return True
+
+    def _set_phase(self, run: _ActiveRun, phase: str) -> None:
+        run.phase = phase
+        self.store.set_run_phase(run.row.id, phase)
+
+    def _launch_next_step(
+        self,
+        run: _ActiveRun,
+        phase: str,
+        steps: Sequence[Step],
+        now: float,
+        *,
+        indices: Sequence[int] = (),
+    ) -> bool:
+        done = run.steps_done.setdefault(phase, {})
+        for position, step in enumerate(steps):
+            index = indices[position] if indices else position
+            if done.get(index) is not None:
+                continue
+            self._launch_step(run, phase, index, step, now)
+            return True
+        return False
+
+    def _launch_step(self, run: _ActiveRun, phase: str, index: int, step: Step, now: float) -> None:
+        label = f"{phase}[{index}]"
+        outputs = step_files(self.logs_dir, run.name, run.row.id, phase, index)
+        protocol = {"RUNNER_TASK": run.name, "RUNNER_RUN_ID": run.row.id, "RUNNER_STEP": label}
+        self.store.start_step(run.row.id, phase, index, now)
+        run.step = _Step(phase, index, step, now)
+        try:
+            spec = self.builder.step_launch(
+                step,
+                task=run.task_ctx,
+                run=run.run_ctx,
+                outputs=outputs,
+                protocol=protocol,
+                marker=self._marker(run.row.id, f"{phase}-{index}"),
+            )
+        except TemplateRenderError as exc:
+            self._step_results.append((run, _start_failed(str(exc), now)))
+            return
+        command = self.masker.mask_text(display_command(spec.argv))
+
+        def launch() -> None:
+            self.log.info(
+                "step.started",
+                task=run.name,
+                run_id=run.row.id,
+                step=label,
+                command=command,
+                timeout_s=step.timeout,
+                wait=step.wait,
+            )
+            threading.Thread(
+                target=self._run_step, args=(run, spec), name="step", daemon=True
+            ).start()
+
+        self._after_commit.append(launch)
+
+    def _run_step(self, run: _ActiveRun, spec: LaunchSpec) -> None:
+        try:
+            result = run_process(spec, self.cancel)
+        except BaseException as exc:  # never lose a completion: the main loop must hear of it
+            result = _start_failed(f"internal error: {exc!r}", time.time())
+        self._inbox.put(("step", run, result))
+
+    def _step_finished(self, run: _ActiveRun, result: ProcessResult) -> None:
+        step = run.step
+        assert step is not None
+        run.step = None
+        now = self.now()
+        failed = not (result.outcome == "exited" and result.exit_code == 0)
+        status = (
+            "ok" if not failed else (result.outcome if result.outcome != "exited" else "failed")
+        )
+        error = None if not failed else _error_text(result, status)
+        if result.outcome == "interrupted":
+            self._log_later(
+                "warning",
+                "step.interrupted",
+                {"task": run.name, "run_id": run.row.id, "step": f"{step.phase}[{step.index}]"},
+            )
+            return  # left unrecorded as finished: it runs again when the run resumes
+        self.store.finish_step(
+            run.row.id,
+            step.phase,
+            step.index,
+            status=status,
+            exit_code=result.exit_code,
+            error=error,
+            now=now,
+        )
+        run.steps_done.setdefault(step.phase, {})[step.index] = status
+        fields: dict[str, object] = {
+            "task": run.name,
+            "run_id": run.row.id,
+            "step": f"{step.phase}[{step.index}]",
+            "status": status,
+            "exit_code": result.exit_code,
+            "duration_s": round(result.duration_s, 3),
+        }
+        if not failed:
+            self._log_later("info", "step.finished", fields)
+            return
+        fields["error"] = error
+        fields["on_failure"] = step.step.on_failure
+        if step.step.on_failure == "error":
+            self._log_later("error", "step.finished", fields)
+            if not run.failed:
+                run.failed, run.failure = True, f"{step.phase} step {step.index} failed: {error}"
+            if step.phase == PHASE_BEFORE:
+                self._set_phase(run, PHASE_AFTER)
+        else:
+            self._log_later("warning", "step.finished", fields)
+
+    def _complete(self, run: _ActiveRun) -> None:
+        if run.failed:
+            self._finish(run, RUN_FAILED, run.failure)
+            return
+        errors = self.store.run_error_items(run.row.id)
+        leftover = self.store.count_waiting(run.name, (q.RESCHEDULED, q.RETRY, q.UNATTEMPTED))
+        message = ""
+        if leftover and run.row.trigger == TRIGGER_SCHEDULE:
+            message = f"window closed: {leftover} items not reached"
+        if errors:
+            self._finish(
+                run,
+                RUN_WITH_ERRORS,
+                f"{errors} items ended in error queues" + (f"; {message}" if message else ""),
+            )
+        else:
+            self._finish(run, RUN_OK, message)
+
+    def _finish(self, run: _ActiveRun, status: str, message: str) -> None:
+        now = self.now()
+        task_status = "failed" if status == RUN_FAILED else "idle"
+        self.store.finish_run(
+            run.row.id, status=status, message=message, now=now, task_status=task_status
+        )
+        counts = self.store.queue_counts(run.name)
+        errors = self.store.run_error_items(run.row.id)
+        level = (
+            "error"
+            if status == RUN_FAILED
+            else ("warning" if status == RUN_WITH_ERRORS else "info")
+        )
+        self._log_later(
+            level,
+            "run.finished",
+            {
+                "task": run.name,
+                "run_id": run.row.id,
+                "status": status,
+                "message": message,
+                "queues": counts,
+                "error_items": errors,
+                "duration_s": round(now - run.row.started_at, 3),
+            },
+        )
+        self._reports.append(RunReport(run.name, run.row.id, status, message, counts, errors))
+        run.stopped = True
+        if run in self._active:
+            self._active.remove(run)
+
+    def _stop(self, run: _ActiveRun, why: str) -> None:
+        """Leave a run open (to be resumed by the next runner) and stop working on it."""
+        self._log_later(
+            "warning",
+            "run.stopped",
+            {"task": run.name, "run_id": run.row.id, "phase": run.phase, "reason": why},
+        )
+        self.store.set_task_status(run.name, "idle", command="")
+        self._reports.append(
+            RunReport(run.name, run.row.id, RUN_INTERRUPTED, why, self.store.queue_counts(run.name))
+        )
+        run.stopped = True
+        self._active.remove(run)
+
+    # -- dispatch ------------------------------------------------------------
+
+    def _dispatch(self, now: float) -> None:
+        """Record the next attempts of each run, up to its cap plus LOOKAHEAD ready to start at once."""
+        if self.cancel.is_set() or self._check_disk(now):
+            return
+        outstanding = sum(len(r.running) for r in self._active)
+        runs = [
+            r for r in self._active if r.phase == PHASE_ITEMS and not r.failed and r.step is None
+        ]
+        if not runs:
+            return
+        self._round_robin = (self._round_robin + 1) % len(runs)
+        for run in runs[self._round_robin :] + runs[: self._round_robin]:
+            free = min(
+                self.concurrency + LOOKAHEAD - outstanding,
+                run.cap(self.concurrency) + LOOKAHEAD - len(run.running),
+            )
+            if free <= 0:
+                continue
+            rows = self.store.eligible_items(
+                run.name, now=now, in_schedule=run.in_schedule(now), limit=free
+            )
+            if rows:
+                outstanding += self._start_items(run, rows, now)
+
+    def _start_items(self, run: _ActiveRun, rows: Sequence[ItemRow], now: float) -> int:
+        prepared: list[tuple[ItemRow, list[str], dict[str, str], str | None]] = []
+        for row in rows:
+            try:
+                argv, extra_env = self.builder.render_item_argv(
+                    run.definition,
+                    item_id=row.item_id,
+                    attributes=row.attributes,
+                    task=run.task_ctx,
+                    run=run.run_ctx,
+                    attempt=row.attempts + 1,
+                )
+                prepared.append((row, argv, extra_env, None))
+            except TemplateRenderError as exc:
+                prepared.append((row, [], {}, str(exc)))
+        starts = [
+            AttemptStart(
+                task=run.name,
+                item_id=row.item_id,
+                number=row.attempts + 1,
+                run_id=run.row.id,
+                site=self.site,
+                definition_hash=run.fingerprint,
+                started_at=now,
+                output_dir=str(item_prefix(self.logs_dir, run.name, row.item_id)),
+            )
+            for row, *_ in prepared
+        ]
+        command = None
+        if now - run.command_shown >= COMMAND_REFRESH:  # "command in progress" is informational
+            last_argv = next((argv for _, argv, _, err in reversed(prepared) if err is None), None)
+            command = self.masker.mask_text(display_command(last_argv)) if last_argv else None
+            run.command_shown = now
+        # Recorded in this cycle's transaction; launched only after it commits (_after_commit).
+        ids = self.store.start_attempts(starts, command=command)
+        resumable = self.store.items_with_checkpoints(run.name, [row.item_id for row in rows])
+        for (row, argv, extra_env, render_error), start, attempt_id in zip(
+            prepared, starts, ids, strict=True
+        ):
+            number = start.number
+            files = AttemptFiles(Path(start.output_dir), number)
+            attempt = _Attempt(attempt_id, number, row, run, files, argv, now, render_error)
+            run.running[attempt_id] = attempt
+            if render_error is not None:
+                self._after_commit.append(self._launcher(attempt, None))
+                continue
+            processed = files.processed if row.item_id in resumable else None
+            if processed is not None:
+                attempt.wrote_processed = True
+                self._ensure_dir(processed.parent)
+                write_processed(processed, self.store.processed_subids(run.name, row.item_id))
+            spec = self.builder.item_launch(
+                run.definition,
+                argv=argv,
+                extra_env=extra_env,
+                files=files,
+                processed=processed or self._empty_processed,
+                protocol={
+                    "RUNNER_TASK": run.name,
+                    "RUNNER_ITEM": row.item_id,
+                    "RUNNER_ATTEMPT": str(number),
+                    "RUNNER_PREVIOUS_STATUS": row.last_status or "",
+                    "RUNNER_RUN_ID": run.row.id,
+                },
+                marker=self._marker(run.row.id, attempt_id),
+            )
+            self._after_commit.append(self._launcher(attempt, spec))
+        return len(prepared)
+
+    def _launcher(self, attempt: _Attempt, spec: LaunchSpec | None) -> Callable[[], None]:
+        def offer() -> None:
+            if spec is None:
+                self._log_started(attempt)
+                self._inbox.put(
+                    (
+                        "item",
+                        attempt.attempt_id,
+                        _start_failed(attempt.render_error or "", attempt.started),
+                    )
+                )
+                return
+            self._ensure_dir(attempt.files.prefix.parent)
+            self._slots.offer(attempt.run, attempt.run.cap(self.concurrency), (attempt, spec))
+
+        return offer
+
+    def _worker(self) -> None:
+        """A launch slot: take the next recorded attempt, run it, report the result."""
+        while (taken := self._slots.take()) is not None:
+            run_key, (attempt, spec) = taken
+            try:
+                if self.cancel.is_set():
+                    self._inbox.put(("withdrawn", attempt.attempt_id))
+                    continue
+                self._log_started(attempt)
+                self._run_item(attempt.attempt_id, spec)
+            finally:
+                self._slots.done(run_key)
+
+    def _log_started(self, attempt: _Attempt) -> None:
+        run, row = attempt.run, attempt.item
+        self.log.info(
+            "item.started",
+            task=run.name,
+            run_id=run.row.id,
+            item=row.item_id,
+            attempt=attempt.number,
+            queue=row.queue,
+            command=self.masker.mask_text(display_command(attempt.argv)) if attempt.argv else None,
+        )
+
+    def _withdraw(self, run: _ActiveRun, *, keep_run_now: bool = False) -> None:
+        """Take back attempts recorded but not launched: they never ran, so they are undone."""
+        jobs = self._slots.withdraw(
+            run, keep=(lambda job: job[0].item.queue == q.RUN_NOW) if keep_run_now else None
+        )
+        if jobs:
+            ids = [attempt.attempt_id for attempt, _ in jobs]
+            for attempt_id in ids:
+                run.running.pop(attempt_id, None)
+            self.store.cancel_attempts(ids)
+
+    def _ensure_dir(self, directory: Path) -> None:
+        if directory not in self._dirs:
+            ensure_private_dir(directory)
+            self._dirs.add(directory)
+
+    def _make_empty_processed(self) -> Path:
+        """One read-only empty RUNNER_PROCESSED file shared by every attempt with nothing processed."""
+        path = ensure_private_dir(self.logs_dir / "attempts") / "nothing-processed"
+        if not path.exists():
+            write_processed(path, ())
+        path.chmod(0o400)
+        return path
+
+    def _run_item(self, attempt_id: int, spec: LaunchSpec) -> None:
+        def on_events(lines: list[bytes]) -> None:
+            self._inbox.put(("events", attempt_id, lines, time.time()))
+
+        try:
+            result = run_process(_with_events(spec, on_events), self.cancel)
+        except BaseException as exc:  # never lose a completion: the main loop must hear of it
+            result = _start_failed(f"internal error: {exc!r}", time.time())
+        self._inbox.put(("item", attempt_id, result))
+
+    # -- results -------------------------------------------------------------
+
+    def _wait_time(self, now: float) -> float:
+        wakeups = [r.next_wakeup for r in self._active if r.next_wakeup is not None]
+        for run in self._active:
+            if (
+                run.row.window_end is not None
+                and run.row.trigger == TRIGGER_SCHEDULE
+                and run.row.window_end > now
+            ):
+                wakeups.append(run.row.window_end)
+        deadline = min(wakeups, default=now + MAX_WAIT)
+        return max(0.0, min(deadline - now, MAX_WAIT))
+
+    def _collect(self, timeout: float) -> None:
+        """Wait for the next message (or the timeout), then take every message already there."""
+        try:
+            message = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
+        except queue.Empty:
+            self._beat()
+            return
+        while True:
+            kind = message[0]
+            if kind == "events":
+                _, attempt_id, lines, at = message
+                for run in self._active:
+                    if attempt_id in run.running:
+                        run.running[attempt_id].had_events = True
+                self._pending_checkpoints.extend(
+                    (attempt_id, self._masked(parse_event(line.strip())), at)
+                    for line in lines
+                    if line.strip()
+                )
+            elif kind == "item":
+                _, attempt_id, result = message
+                owner = next((r for r in self._active if attempt_id in r.running), None)
+                if owner is not None:
+                    self._results.append((owner.running.pop(attempt_id), result))
+            elif kind == "step":
+                _, run, result = message
+                self._step_results.append((run, result))
+            elif kind == "withdrawn":
+                _, attempt_id = message
+                owner = next((r for r in self._active if attempt_id in r.running), None)
+                if owner is not None:
+                    owner.running.pop(attempt_id)
+                    self._withdrawn.append(attempt_id)
+            try:
+                message = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+        for run in self._active:
+            run.next_wakeup = None
+        self._beat()
+
+    def _record_results(self, now: float) -> None:
+        """Record finished steps, finished attempts and checkpoints (inside the cycle's transaction)."""
+        steps, self._step_results = self._step_results, []
+        for run, result in steps:
+            self._step_finished(run, result)
+        if self._withdrawn:
+            withdrawn, self._withdrawn = self._withdrawn, []
+            self.store.cancel_attempts(withdrawn)
+        finished, self._results = self._results, []
+        ends = [self._decide(attempt, result, now) for attempt, result in finished]
+        checkpoints, self._pending_checkpoints = self._pending_checkpoints, []
+        if not ends and not checkpoints:
+            return
+        applied = self.store.finish_attempts(ends, checkpoints)
+        by_id = {attempt.attempt_id: attempt for attempt, _ in finished}
+        for end, queue_name in applied:
+            attempt = by_id[end.attempt_id]
+            self._items_done += 1
+            self._finished_times.append(now)
+            self._log_later(
+                "info" if end.status == q.OK else "warning",
+                "item.finished",
+                {
+                    "task": attempt.run.name,
+                    "run_id": attempt.run.row.id,
+                    "item": attempt.item.item_id,
+                    "attempt": attempt.number,
+                    "status": end.status,
+                    "queue": queue_name,
+                    "exit_code": end.exit_code,
+                    "duration_s": round(end.duration_s, 3),
+                    "retry_at": _iso(end.retry_at) if end.retry_at else None,
+                    "error": end.error,
+                },
+            )
+            if attempt.had_events or attempt.wrote_processed:
+                self._after_commit.append(attempt.files.discard_protocol_files)
+
+    def _log_later(self, level: str, event: str, fields: Mapping[str, object]) -> None:
+        """Log once the cycle's transaction is durable (a log line never runs ahead of the state)."""
+        self._after_commit.append(lambda: getattr(self.log, level)(event, **fields))
+
+    def _decide(self, attempt: _Attempt, result: ProcessResult, now: float) -> AttemptEnd:
+        run = attempt.run
+        verdict = outcomes.classify(
+            run.definition.outcomes,
+            process_outcome=result.outcome,
+            exit_code=result.exit_code,
+            stdout=result.stdout_tail,
+            stderr=result.stderr_tail,
+        )
+        decision = q.after_attempt(
+            status=verdict.status,
+            rule_queue=verdict.queue,
+            policy=run.policy,
+            retries_used=attempt.item.retries_used,
+            now=now,
+        )
+        retries_used = attempt.item.retries_used + (1 if decision.queue == q.RETRY else 0)
+        error = (
+            None
+            if verdict.status == q.OK
+            else self.masker.mask_text(_error_text(result, verdict.status))
+        )
+        return AttemptEnd(
+            attempt_id=attempt.attempt_id,
+            task=run.name,
+            item_id=attempt.item.item_id,
+            status=verdict.status,
+            exit_code=result.exit_code,
+            signal=result.signal,
+            error=error,
+            queue=decision.queue,
+            retry_at=decision.retry_at,
+            retries_used=retries_used,
+            ended_at=now,
+            duration_s=result.duration_s,
+        )
+
+    def _interrupted_end(self, attempt: AttemptRow, now: float) -> AttemptEnd:
+        item = self.store.item(attempt.task, attempt.item_id)
+        retries_used = item.retries_used if item else 0
+        policy = (
+            self.pipeline.policy_for(attempt.task)
+            if attempt.task in self.pipeline.tasks
+            else Policy()
+        )
+        decision = q.after_attempt(
+            status=q.INTERRUPTED, rule_queue=None, policy=policy, retries_used=retries_used, now=now
+        )
+        return AttemptEnd(
+            attempt_id=attempt.id,
+            task=attempt.task,
+            item_id=attempt.item_id,
+            status=q.INTERRUPTED,
+            exit_code=None,
+            signal=None,
+            error="the runner stopped while this attempt ran",
+            queue=decision.queue,
+            retry_at=decision.retry_at,
+            retries_used=retries_used + (1 if decision.queue == q.RETRY else 0),
+            ended_at=now,
+            duration_s=max(0.0, now - attempt.started_at),
+        )
+
+    # -- housekeeping --------------------------------------------------------
+
+    def _check_disk(self, now: float) -> bool:
+        if now - self._last_disk_check < DISK_CHECK_EVERY:
+            return self._disk_low
+        self._last_disk_check = now
+        minimum = self.pipeline.settings.min_free_disk
+        low = [
+            (str(p), free)
+            for p in (self.state_path, self.logs_dir)
+            if (free := state_disk_free(p)) < minimum
+        ]
+        if low and not self._disk_low:
+            for path, free in low:
+                self.log.error(
+                    "disk.low",
+                    path=path,
+                    free_bytes=free,
+                    min_free_bytes=minimum,
+                    action="no new items start until space is freed",
+                )
+        elif not low and self._disk_low:
+            self.log.info("disk.ok")
+        self._disk_low = bool(low)
+        return self._disk_low
+
+    def _beat(self, *, force: bool = False, state: str | None = None) -> None:
+        now = self.now()
+        if now - self._last_reap >= REAP_EVERY:
+            self._last_reap = now
+            reap_orphans()  # descendants that outlived their attempt were re-parented to us
+        if not force and now - self._last_heartbeat < HEARTBEAT_EVERY:
+            return
+        self._last_heartbeat = now
+        while self._finished_times and self._finished_times[0] < now - 300:
+            self._finished_times.popleft()
+        span = min(300.0, max(1.0, now - self._started_at))
+        throughput = round(len(self._finished_times) * 60.0 / span, 2)
+        if state is None:
+            state = "running" if any(r.running or r.step for r in self._active) else "online"
+        self.store.heartbeat(
+            WorkerRow(
+                site=self.site,
+                state=state,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                started_at=self._started_at,
+                heartbeat=now,
+                items_done=self._items_done,
+                throughput=throughput,
+            )
+        )
+
+    def _masked(self, checkpoint: Checkpoint) -> Checkpoint:
+        masked = self.masker.mask_text(checkpoint.value)
+        return checkpoint if masked == checkpoint.value else Checkpoint(checkpoint.kind, masked)
+
+    @staticmethod
+    def _marker(run_id: str, attempt: object) -> str:
+        return f"{run_id}/{attempt}"
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def task_config_hash(pipeline: Pipeline, name: str) -> str:
+    """A hash of everything that decides what a task does: it, its definition, policy, schedule and group."""
+    import hashlib
+
+    task = pipeline.tasks[name]
+    parts: dict[str, object] = {
+        "task": task.model_dump(mode="json"),
+        "definition": pipeline.definitions[task.definition].model_dump(mode="json"),
+        "policy": pipeline.policy_for(name).model_dump(mode="json"),
+        "schedule": pipeline.schedules[task.schedule].model_dump(mode="json")
+        if task.schedule
+        else None,
+        "group": pipeline.groups[task.group].model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _with_events(spec: LaunchSpec, on_events: Callable[[list[bytes]], None]) -> LaunchSpec:
+    from dataclasses import replace
+
+    return replace(spec, on_events=on_events)
+
+
+def _start_failed(message: str, now: float) -> ProcessResult:
+    return ProcessResult(
+        outcome="start-failed",
+        exit_code=None,
+        signal=None,
+        error=message,
+        pid=None,
+        started_at=now,
+        duration_s=0.0,
+        stdout_tail="",
+        stderr_tail="",
+        stdout_truncated=False,
+        stderr_truncated=False,
+    )
+
+
+def _error_text(result: ProcessResult, status: str) -> str:
+    if result.outcome == "start-failed":
+        return result.error or "the program could not be started"
+    if result.outcome in ("timeout", "hung", "interrupted"):
+        what = {
+            "timeout": "timed out",
+            "hung": "hung (no output and no event within idle_timeout)",
+            "interrupted": "interrupted",
+        }[result.outcome]
+        return f"{what} after {result.duration_s:.1f}s"
+    tail = result.stderr_tail.strip() or result.stdout_tail.strip()
+    last = tail[-LAST_ERROR_CHARS:].splitlines()[-1] if tail else ""
+    code = (
+        f"exit code {result.exit_code}"
+        if result.exit_code is not None
+        else f"signal {result.signal}"
+    )
+    return f"{status}: {code}" + (f": {last}" if last else "")
+
+
+def _wanted(step: AfterStep | Step, success: bool) -> bool:
+    when = getattr(step, "when", "always")
+    return when == "always" or (when == "success") == success
+
+
+def _indices(all_steps: Sequence[Step], wanted: Iterable[Step]) -> list[int]:
+    chosen = {id(s) for s in wanted}
+    return [i for i, s in enumerate(all_steps) if id(s) in chosen]
+
+
+def _iso(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _run_id(task: str, instant: float, trigger: str) -> str:
+    stamp = datetime.fromtimestamp(instant, UTC).strftime("%Y%m%dT%H%M%S")
+    if trigger == TRIGGER_SCHEDULE:
+        return f"{task}@{stamp}Z"
+    micro = int((instant % 1) * 1_000_000)
+    return f"{task}@{stamp}.{micro:06d}Z-{trigger}"
+
+
+def _os_user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return os.environ.get("USER", "unknown")

@@ -1,0 +1,168 @@
+"""Plain records read from and written to the state store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """One (task, item) pair as the state knows it."""
+
+    task: str
+    item_id: str
+    queue: str
+    entered_at: float
+    attributes: Mapping[str, str]
+    in_group: bool
+    missing: tuple[str, ...]
+    attempts: int
+    retries_used: int
+    last_status: str | None
+    last_error: str | None
+    retry_at: float | None
+    running_attempt: int | None
+    pending_queue: str | None
+    updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One run of a task."""
+
+    id: str
+    task: str
+    site: str
+    trigger: str
+    fire_time: float | None
+    window_end: float | None
+    started_at: float
+    ended_at: float | None
+    phase: str
+    status: str
+    definition_hash: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStart:
+    """What must be durable before an attempt's process is launched."""
+
+    task: str
+    item_id: str
+    number: int
+    run_id: str
+    site: str
+    definition_hash: str
+    started_at: float
+    output_dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEnd:
+    """What is recorded once an attempt's process has ended."""
+
+    attempt_id: int
+    task: str
+    item_id: str
+    status: str
+    exit_code: int | None
+    signal: int | None
+    error: str | None
+    queue: str
+    retry_at: float | None
+    retries_used: int
+    ended_at: float
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One attempt as recorded."""
+
+    id: int
+    task: str
+    item_id: str
+    run_id: str
+    site: str
+    number: int
+    definition_hash: str
+    started_at: float
+    ended_at: float | None
+    status: str | None
+    exit_code: int | None
+    signal: int | None
+    error: str | None
+    queue: str | None
+    duration_s: float | None
+    output_dir: str
+    checkpoints: int
+    events_read: int
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRow:
+    """One operator move, applied or waiting for the item's attempt to end."""
+
+    id: int
+    task: str
+    item_id: str
+    at: float
+    by: str
+    from_queue: str
+    to_queue: str
+    reason: str
+    applied_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One line an attempt appended to its RUNNER_EVENTS file, parsed."""
+
+    kind: str  # processed | detail | progress | metric | invalid (a line that was not an event)
+    value: str  # sub-id, text, number or JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What a membership sync changed."""
+
+    total: int = 0
+    added: int = 0
+    incomplete: int = 0
+    completed: int = 0
+    left: int = 0
+    details: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """What the state keeps about a task between runs."""
+
+    name: str
+    site: str
+    created: float
+    last_modified: float
+    last_modified_by: str
+    config_hash: str
+    status: str
+    command: str
+    latest_detail: str
+    sequence: int
+    last_fire: float | None
+    last_run_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """A runner process's state for one site."""
+
+    site: str
+    state: str
+    pid: int
+    host: str
+    started_at: float
+    heartbeat: float
+    items_done: int
+    throughput: float

@@ -1,0 +1,157 @@
+"""The SQLite schema of the resume-state file and its migrations.
+
+Each migration is a list of statements applied in one transaction; the schema
+version lives in `PRAGMA user_version`. Persisted names (queues, statuses,
+columns) are stable forever: add columns, never rename them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # version 1
+    (
+        """
+        CREATE TABLE tasks (
+            name             TEXT PRIMARY KEY,
+            site             TEXT NOT NULL,
+            created          REAL NOT NULL,
+            last_modified    REAL NOT NULL,
+            last_modified_by TEXT NOT NULL DEFAULT '',
+            config_hash      TEXT NOT NULL DEFAULT '',
+            status           TEXT NOT NULL DEFAULT 'idle',
+            command          TEXT NOT NULL DEFAULT '',
+            latest_detail    TEXT NOT NULL DEFAULT '',
+            sequence         INTEGER NOT NULL DEFAULT 0,
+            last_fire        REAL,
+            last_run_id      TEXT
+        )
+        """,
+        """
+        CREATE TABLE runs (
+            id               TEXT PRIMARY KEY,
+            task             TEXT NOT NULL,
+            site             TEXT NOT NULL,
+            trigger          TEXT NOT NULL,
+            fire_time        REAL,
+            window_end       REAL,
+            started_at       REAL NOT NULL,
+            ended_at         REAL,
+            phase            TEXT NOT NULL,
+            status           TEXT NOT NULL,
+            definition_hash  TEXT NOT NULL,
+            message          TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        "CREATE INDEX runs_open ON runs (site, ended_at)",
+        "CREATE INDEX runs_task ON runs (task, started_at)",
+        """
+        CREATE TABLE steps (
+            run_id           TEXT NOT NULL,
+            phase            TEXT NOT NULL,
+            idx              INTEGER NOT NULL,
+            started_at       REAL NOT NULL,
+            ended_at         REAL,
+            status           TEXT,
+            exit_code        INTEGER,
+            error            TEXT,
+            PRIMARY KEY (run_id, phase, idx)
+        )
+        """,
+        """
+        CREATE TABLE items (
+            task             TEXT NOT NULL,
+            item_id          TEXT NOT NULL,
+            queue            TEXT NOT NULL,
+            entered_at       REAL NOT NULL,
+            attributes       TEXT NOT NULL DEFAULT '{}',
+            in_group         INTEGER NOT NULL DEFAULT 1,
+            missing          TEXT NOT NULL DEFAULT '',
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            retries_used     INTEGER NOT NULL DEFAULT 0,
+            last_status      TEXT,
+            last_error       TEXT,
+            retry_at         REAL,
+            running_attempt  INTEGER,
+            pending_queue    TEXT,
+            updated          REAL NOT NULL,
+            PRIMARY KEY (task, item_id)
+        )
+        """,
+        "CREATE INDEX items_queue ON items (task, queue, entered_at)",
+        "CREATE INDEX items_pending ON items (running_attempt) WHERE pending_queue IS NOT NULL",
+        """
+        CREATE TABLE attempts (
+            id               INTEGER PRIMARY KEY,
+            task             TEXT NOT NULL,
+            item_id          TEXT NOT NULL,
+            run_id           TEXT NOT NULL,
+            site             TEXT NOT NULL,
+            number           INTEGER NOT NULL,
+            definition_hash  TEXT NOT NULL,
+            started_at       REAL NOT NULL,
+            ended_at         REAL,
+            status           TEXT,
+            exit_code        INTEGER,
+            signal           INTEGER,
+            error            TEXT,
+            queue            TEXT,
+            duration_s       REAL,
+            output_dir       TEXT NOT NULL DEFAULT '',
+            checkpoints      INTEGER NOT NULL DEFAULT 0,
+            events_read      INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX attempts_item ON attempts (task, item_id, id)",
+        "CREATE INDEX attempts_open ON attempts (site, ended_at)",
+        """
+        CREATE TABLE moves (
+            id               INTEGER PRIMARY KEY,
+            task             TEXT NOT NULL,
+            item_id          TEXT NOT NULL,
+            at               REAL NOT NULL,
+            by               TEXT NOT NULL,
+            from_queue       TEXT NOT NULL,
+            to_queue         TEXT NOT NULL,
+            reason           TEXT NOT NULL DEFAULT '',
+            applied_at       REAL
+        )
+        """,
+        "CREATE INDEX moves_item ON moves (task, item_id, id)",
+        """
+        CREATE TABLE processed (
+            task             TEXT NOT NULL,
+            item_id          TEXT NOT NULL,
+            sub_id           TEXT NOT NULL,
+            attempt_id       INTEGER NOT NULL,
+            at               REAL NOT NULL,
+            PRIMARY KEY (task, item_id, sub_id)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE events (
+            id               INTEGER PRIMARY KEY,
+            attempt_id       INTEGER NOT NULL,
+            kind             TEXT NOT NULL,
+            value            TEXT NOT NULL,
+            at               REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX events_attempt ON events (attempt_id)",
+        """
+        CREATE TABLE workers (
+            site             TEXT PRIMARY KEY,
+            state            TEXT NOT NULL,
+            pid              INTEGER NOT NULL,
+            host             TEXT NOT NULL,
+            started_at       REAL NOT NULL,
+            heartbeat        REAL NOT NULL,
+            items_done       INTEGER NOT NULL DEFAULT 0,
+            throughput       REAL NOT NULL DEFAULT 0
+        )
+        """,
+    ),
+)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -1,0 +1,95 @@
+"""Helpers for tests that drive the real `runner` CLI against real files and processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from runner.state import StateStore, open_store
+
+
+@dataclass
+class Workspace:
+    """A pipeline directory in tmp_path with helpers to run the CLI on it."""
+
+    root: Path
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def script(self, name: str, body: str) -> Path:
+        """An executable Python script in the workspace."""
+        path = self.write(name, f"#!{sys.executable}\n" + textwrap.dedent(body))
+        path.chmod(0o755)
+        return path
+
+    def runner(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        merged = {**os.environ, **(env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "runner", *args],
+            cwd=self.root,
+            env=merged,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def spawn(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+        merged = {**os.environ, **(env or {})}
+        return subprocess.Popen(
+            [sys.executable, "-m", "runner", *args],
+            cwd=self.root,
+            env=merged,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def store(self) -> StateStore:
+        return open_store(self.root / ".runner" / "state.db", readonly=True)
+
+    def log_text(self) -> str:
+        logs = self.root / ".runner" / "logs"
+        return "".join(p.read_text() for p in sorted(logs.glob("runner-*.jsonl")))
+
+    def all_files_text(self, under: str = ".runner") -> bytes:
+        data = b""
+        for path in (self.root / under).rglob("*"):
+            if path.is_file():
+                data += path.read_bytes()
+        return data
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    yield Workspace(tmp_path)
+
+
+SETTINGS = """\
+version: 1
+settings:
+  state: .runner/state.db
+  logs: .runner/logs
+  concurrency: {concurrency}
+"""
+
+
+def settings(concurrency: int = 4, extra: str = "") -> str:
+    return SETTINGS.format(concurrency=concurrency) + extra
+
+
+def members(ids: Sequence[str]) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in ids) + "]"

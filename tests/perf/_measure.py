@@ -1,0 +1,56 @@
+"""Shared helpers of the benchmark scripts: run a command, report wall time and peak RSS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_WRAPPER = """\
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+with open(sys.argv[1], "wb") as err:
+    code = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=err).returncode
+wall = time.perf_counter() - start
+print(json.dumps({"wall": wall, "rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "code": code}))
+"""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Wall time (s), peak RSS (MiB) of the command's process tree, and its exit code."""
+
+    wall: float
+    rss_mib: float
+    code: int
+
+
+def measure(
+    argv: Sequence[str], *, cwd: Path, stderr_to: Path, env: Mapping[str, str] | None = None
+) -> Measurement:
+    """Run `argv` in a fresh wrapper process so that peak RSS covers only this command."""
+    out = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, str(stderr_to), *argv],
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(out.stdout)
+    return Measurement(wall=data["wall"], rss_mib=data["rss_kb"] / 1024, code=data["code"])
+
+
+def runner_argv(*args: str) -> list[str]:
+    """The runner CLI as this interpreter runs it."""
+    return [sys.executable, "-m", "runner", *args]
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
