@@ -178,14 +178,19 @@ class RunOutcome:
 
 
 @contextmanager
-def _stop_on_signals(cancel: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT ask the runner to stop: no new launches, running attempts interrupted."""
+def _stop_on_signals(cancel: threading.Event, wakers: list[Callable[[], None]]) -> Iterator[None]:
+    """SIGTERM and SIGINT ask the runner to stop: no new launches, running attempts interrupted.
+
+    `wakers` (filled once the engine exists) are called so that a sleeping loop notices at once.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, _frame: object) -> None:
         cancel.set()
+        for wake in wakers:
+            wake()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -255,6 +260,7 @@ def run(
                 )
     outcome = RunOutcome()
     cancel = threading.Event()
+    wakers: list[Callable[[], None]] = []
     with (
         runner_session(
             pipeline, site=site, log_format=log_format, log_level=log_level, env=environment
@@ -262,7 +268,7 @@ def run(
             store,
             log,
         ),
-        _stop_on_signals(cancel),
+        _stop_on_signals(cancel, wakers),
     ):
         log.info(
             "runner.started",
@@ -274,6 +280,7 @@ def run(
         engine = Engine(
             pipeline, store, site=site, log=log, cancel=cancel, now=clock, env=environment
         )
+        wakers.append(engine.wake)
         try:
             outcome.recovered = engine.recover()
             requests = [
@@ -296,6 +303,7 @@ def run(
                 log.info("runner.idle", reason="nothing is due")
             outcome.reports = engine.execute(requests)
         finally:
+            engine.set_offline()
             engine.close()
             log.info("runner.stopped", exit_code=outcome.exit_code, runs=len(outcome.reports))
     return outcome

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from runner import outcomes
 from runner import queues as q
@@ -83,6 +83,7 @@ HEARTBEAT_EVERY = 5.0
 REAP_EVERY = 1.0
 DISK_CHECK_EVERY = 2.0
 MAX_WAIT = 1.0
+MAX_IDLE_WAIT = 60.0
 COMMAND_REFRESH = 1.0
 """Seconds between updates of a task's "command in progress" in the state."""
 LOOKAHEAD = 2
@@ -90,6 +91,18 @@ LOOKAHEAD = 2
 slot frees, while the main loop commits the next batch. A `kill -9` can leave at most this many
 recorded-but-unlaunched attempts per run; they are reported `interrupted` like the running ones."""
 LAST_ERROR_CHARS = 500
+
+
+class RunSource(Protocol):
+    """Where a long-running engine gets its new runs from (the scheduler)."""
+
+    def poll(self, now: float, busy: frozenset[str]) -> Sequence[RunRequest]:
+        """Runs to start now; `busy` names the tasks whose run is still going."""
+        ...
+
+    def next_wakeup(self, now: float) -> float | None:
+        """When `poll` may next have something (None: no idea; the loop still wakes regularly)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +292,66 @@ class Engine:
     def execute(self, requests: Sequence[RunRequest]) -> list[RunReport]:
         """Run (or resume) these runs until each ends, is interrupted, or its window closes."""
         self._reports = []
-        busy = {r.task for r in requests if r.resume is not None}
+        self._open_all(requests)
+        try:
+            while self._active:
+                self._cycle(self.now())
+                if self._active:
+                    self._collect(self._wait_time(self.now()))
+        finally:
+            self._cycle(self.now(), dispatch=False)
+        return self._reports
+
+    def serve(self, source: RunSource, resume: Sequence[RunRequest] = ()) -> list[RunReport]:
+        """Stay up: start the runs `source` hands over, until a stop is requested and runs are left.
+
+        `source.poll` is asked for new runs on every wake-up (it decides itself how often it
+        really looks); between wake-ups the loop sleeps until the earliest of: a message from
+        an attempt, a run's timer, `source.next_wakeup`, or `wake()` (signals call it).
+        """
+        self._reports = []
+        self._open_all(resume)
+        try:
+            while self._active or not self.cancel.is_set():
+                now = self.now()
+                if not self.cancel.is_set():
+                    self._open_all(source.poll(now, frozenset(r.name for r in self._active)))
+                if self._active or self._results or self._step_results or self._pending_checkpoints:
+                    self._cycle(now)
+                wait = self._wait_time(now) if self._active else MAX_IDLE_WAIT
+                wakeup = source.next_wakeup(now)
+                if wakeup is not None:
+                    wait = min(wait, max(0.0, wakeup - now))
+                self._collect(wait)
+        finally:
+            self._cycle(self.now(), dispatch=False)
+        return self._reports
+
+    def wake(self) -> None:
+        """Wake the main loop now (from a signal handler or another thread)."""
+        self._inbox.put(("wake",))
+
+    def use_pipeline(self, pipeline: Pipeline) -> None:
+        """Take a new configuration: runs opened from now on use it; running runs keep theirs."""
+        self.pipeline = pipeline
+        self.builder = LaunchBuilder(
+            pipeline,
+            base_env=self.env,
+            secrets=self.builder.secrets,
+            logs_dir=self.logs_dir,
+        )
+
+    @property
+    def busy_tasks(self) -> frozenset[str]:
+        """Tasks with a run in progress in this engine."""
+        return frozenset(r.name for r in self._active)
+
+    def set_offline(self) -> None:
+        """Record that this runner is going away (its site shows `offline`)."""
+        self._beat(force=True, state="offline")
+
+    def _open_all(self, requests: Sequence[RunRequest]) -> None:
+        busy = {r.name for r in self._active} | {r.task for r in requests if r.resume is not None}
         for request in requests:
             if request.resume is None and request.task in busy:
                 self.log.info(
@@ -290,16 +362,8 @@ class Engine:
             active = self._open(request)
             if active is not None:
                 self._active.append(active)
-        self._beat(force=True)
-        try:
-            while self._active:
-                self._cycle(self.now())
-                if self._active:
-                    self._collect(self._wait_time(self.now()))
-        finally:
-            self._cycle(self.now(), dispatch=False)
-            self._beat(force=True, state="online")
-        return self._reports
+        if requests:
+            self._beat(force=True)
 
     def _cycle(self, now: float, *, dispatch: bool = True) -> None:
         """One step of the loop, in ONE transaction: record results, advance runs, pick new items.
@@ -871,6 +935,8 @@ class Engine:
             elif kind == "step":
                 _, run, result = message
                 self._step_results.append((run, result))
+            elif kind == "wake":
+                pass
             elif kind == "withdrawn":
                 _, attempt_id = message
                 owner = next((r for r in self._active if attempt_id in r.running), None)

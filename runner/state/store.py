@@ -189,6 +189,11 @@ class StateStore:
         with self._transaction():
             yield
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying connection, for read-only report queries (runner.state.reports)."""
+        return self._db
+
     def integrity_check(self) -> str:
         """Run `PRAGMA integrity_check`; 'ok' when the file is sound."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
