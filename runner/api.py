@@ -243,7 +243,9 @@ def run(
 ) -> RunOutcome:
     """Run what is due (or, with `now`, the named or all tasks at once) and return how it went."""
     from runner.engine import TRIGGER_NOW, Engine, RunRequest
+    from runner.logging import set_status_line
     from runner.scheduler import due_requests
+    from runner.taskinfo import record_tasks
 
     check_tasks(pipeline, tasks)
     site = site or pipeline.settings.site
@@ -278,7 +280,14 @@ def run(
             now=now,
         )
         engine = Engine(
-            pipeline, store, site=site, log=log, cancel=cancel, now=clock, env=environment
+            pipeline,
+            store,
+            site=site,
+            log=log,
+            cancel=cancel,
+            now=clock,
+            env=environment,
+            status_line=set_status_line,
         )
         wakers.append(engine.wake)
         try:
@@ -288,6 +297,7 @@ def run(
                 for r in store.open_runs(site)
                 if r.task in pipeline.tasks
             ]
+            record_tasks(pipeline, store, clock())
             if now:
                 requests += [RunRequest(name, TRIGGER_NOW) for name in chosen]
             else:
@@ -297,6 +307,7 @@ def run(
                     site=site,
                     now=clock(),
                     tasks=set(tasks) if tasks else None,
+                    busy={r.task for r in requests},
                     log=log,
                 )
             if not requests:

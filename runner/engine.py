@@ -48,6 +48,7 @@ from runner.launch import (
 )
 from runner.masking import Masker
 from runner.process import LaunchSpec, ProcessResult, reap_orphans, run_process, sweep_marker
+from runner.progress import RunProgress, format_progress
 from runner.slots import Slots
 from runner.state import (
     AttemptEnd,
@@ -84,9 +85,14 @@ REAP_EVERY = 1.0
 DISK_CHECK_EVERY = 2.0
 MAX_WAIT = 1.0
 MAX_IDLE_WAIT = 60.0
+PROGRESS_EVERY = 0.5
+BATCH_WAIT = 0.002
+"""Longest pause for more results before a commit, while every slot still has queued work."""
+BATCH_LIMIT = 8
+"""Most results recorded by one commit after a deliberate pause."""
 COMMAND_REFRESH = 1.0
 """Seconds between updates of a task's "command in progress" in the state."""
-LOOKAHEAD = 2
+LOOKAHEAD = 4
 """Attempts recorded ahead of a free slot (per run and for the runner): they start the moment a
 slot frees, while the main loop commits the next batch. A `kill -9` can leave at most this many
 recorded-but-unlaunched attempts per run; they are reported `interrupted` like the running ones."""
@@ -169,6 +175,7 @@ class _ActiveRun:
     next_wakeup: float | None = None
     stopped: bool = False
     command_shown: float = 0.0
+    progress: RunProgress | None = None
 
     def cap(self, runner_cap: int) -> int:
         return min(self.task.concurrency or runner_cap, runner_cap)
@@ -194,8 +201,11 @@ class Engine:
         cancel: threading.Event | None = None,
         now: Callable[[], float] = time.time,
         env: Mapping[str, str] | None = None,
+        status_line: Callable[[str], bool] | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self._status_line = status_line
+        self._last_status_line = 0.0
         self.store = store
         self.site = site
         self.log = log
@@ -454,6 +464,8 @@ class Engine:
             self.log.info("run.resumed", task=name, run_id=row.id, phase=row.phase)
         for phase in (PHASE_BEFORE, PHASE_AFTER):
             active.steps_done[phase] = self.store.step_status(row.id, phase)
+        if active.phase == PHASE_ITEMS:
+            self._start_progress(active)
         return active
 
     def _sync_group(self, run: _ActiveRun, *, resuming: bool) -> bool:
@@ -549,6 +561,25 @@ class Engine:
     def _set_phase(self, run: _ActiveRun, phase: str) -> None:
         run.phase = phase
         self.store.set_run_phase(run.row.id, phase)
+        if phase == PHASE_ITEMS:
+            self._start_progress(run)
+
+    def _start_progress(self, run: _ActiveRun) -> None:
+        waiting = (q.RUN_NOW,) if run.row.trigger == TRIGGER_RUN_NOW else q.DISPATCH_ORDER
+        total = self.store.count_waiting(run.name, waiting) + len(run.running)
+        run.progress = RunProgress(task=run.name, started=self.now(), total=total)
+
+    def _show_progress(self, now: float) -> None:
+        """Refresh the terminal's live progress line (at most twice a second)."""
+        if self._status_line is None or now - self._last_status_line < PROGRESS_EVERY:
+            return
+        self._last_status_line = now
+        runs = [r.progress for r in self._active if r.progress is not None]
+        for run in self._active:
+            if run.progress is not None:
+                run.progress.running = len(run.running)
+        if not self._status_line(format_progress(runs, now)):
+            self._status_line = None  # not a terminal: never again
 
     def _launch_next_step(
         self,
@@ -944,12 +975,30 @@ class Engine:
                     owner.running.pop(attempt_id)
                     self._withdrawn.append(attempt_id)
             try:
-                message = self._inbox.get_nowait()
+                message = (
+                    self._inbox.get(timeout=self._batch_wait())
+                    if self._results
+                    else self._inbox.get_nowait()
+                )
             except queue.Empty:
                 break
         for run in self._active:
             run.next_wakeup = None
         self._beat()
+        self._show_progress(self.now())
+
+    def _batch_wait(self) -> float:
+        """How long to wait for more results before committing (group commit).
+
+        Only while every run with work in flight still has recorded attempts queued for its
+        slots (so no slot starves while we wait), and never past BATCH_LIMIT results.
+        """
+        if len(self._results) >= BATCH_LIMIT:
+            return 0.0
+        for run in self._active:
+            if run.running and not self._slots.waiting(run):
+                return 0.0
+        return BATCH_WAIT
 
     def _record_results(self, now: float) -> None:
         """Record finished steps, finished attempts and checkpoints (inside the cycle's transaction)."""
@@ -970,6 +1019,10 @@ class Engine:
             attempt = by_id[end.attempt_id]
             self._items_done += 1
             self._finished_times.append(now)
+            progress = attempt.run.progress
+            if progress is not None and queue_name != q.RETRY:
+                progress.finished += 1
+                progress.failed += queue_name != q.SUCCESSFUL
             self._log_later(
                 "info" if end.status == q.OK else "warning",
                 "item.finished",

@@ -32,7 +32,7 @@ class AttemptFiles:
     number: int
 
     def _file(self, kind: str) -> Path:
-        return self.prefix.with_name(f"{self.prefix.name}.{self.number}.{kind}")
+        return Path(f"{self.prefix}.{self.number}.{kind}")
 
     @property
     def stdout(self) -> Path:

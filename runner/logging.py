@@ -328,6 +328,9 @@ class _Sink:
         self._file_open = log_dir is not None
         self._write_failing = False
         self._ts_cache: tuple[int, str] = (-1, "")
+        # A live status line kept under the log lines (console on a terminal only).
+        self.footer_allowed = console and _isatty(stderr)
+        self._footer = ""
 
     # -- timestamps
 
@@ -426,8 +429,21 @@ class _Sink:
         else:
             text = line
         with self._stderr_lock, contextlib.suppress(OSError, ValueError):
-            self.stderr.write(text + "\n")
+            if self._footer:
+                self.stderr.write(_CLEAR_LINE + text + "\n" + self._footer)
+            else:
+                self.stderr.write(text + "\n")
             self.stderr.flush()
+
+    def set_footer(self, text: str) -> bool:
+        """Show `text` as the last line of the terminal, below the log lines; "" removes it."""
+        if not self.footer_allowed:
+            return False
+        with self._stderr_lock, contextlib.suppress(OSError, ValueError):
+            self._footer = text.replace("\n", " ")
+            self.stderr.write(_CLEAR_LINE + self._footer)
+            self.stderr.flush()
+        return True
 
     # -- public
 
@@ -444,6 +460,8 @@ class _Sink:
 
     def close(self) -> None:
         """Close the file (events go to stderr only from now on) and flush stderr."""
+        if self._footer:
+            self.set_footer("")
         with self._file_lock:
             self._file_open = False
             if self._fd is not None:
@@ -455,6 +473,17 @@ class _Sink:
 
 
 _SINK: _Sink | None = None
+_CLEAR_LINE = "\r\x1b[K"
+
+
+def set_status_line(text: str) -> bool:
+    """Show a live status line under the console log lines on a terminal.
+
+    Returns False (and shows nothing) when stderr is not a terminal or carries JSON: the
+    status line never mixes with the JSON stream. An empty text removes the line.
+    """
+    sink = _SINK
+    return sink.set_footer(text) if sink is not None else False
 
 
 # --------------------------------------------------------------------------

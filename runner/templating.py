@@ -200,4 +200,9 @@ def render_argv(templates: Sequence[str], context: Mapping[str, object]) -> list
     Each element becomes exactly one string; output is never rendered again. Raises
     TemplateRenderError naming the template and the missing name or the refused access.
     """
-    return [render_text(source, context) for source in templates]
+    return [source if _is_literal(source) else render_text(source, context) for source in templates]
+
+
+def _is_literal(source: str) -> bool:
+    """A template without Jinja syntax renders to itself; skip the engine for it (the hot path)."""
+    return "{" not in source and "\x00" not in source

@@ -57,57 +57,71 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; the median is reported"
+    )
+    parser.add_argument(
         "--rss-items", type=int, default=100_000, help="items of the peak-RSS run (0: skip)"
     )
     args = parser.parse_args()
     n, c = args.items, args.concurrency
-    rows = []
+    peers: list[tuple[str, str]] = []
+    if shutil.which("xargs"):
+        peers.append((f"xargs -P{c} -n1", f"xargs -P{c} -n1 /bin/true"))
+    else:
+        print("xargs not found: skipped")
+    if shutil.which("parallel"):
+        peers.append(
+            (f"GNU parallel -j{c} --joblog", f"parallel -j{c} --joblog jobs.log /bin/true")
+        )
+    else:
+        print("GNU parallel not found (apt-get install parallel): skipped")
+    samples: dict[str, list[Measurement]] = {"runner run (durable state)": []}
+    samples.update({name: [] for name, _ in peers})
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ours = run_runner(root, n, c)
-        rows.append(("runner run (durable state)", ours))
-        if shutil.which("xargs"):
-            rows.append((f"xargs -P{c} -n1", run_shell(root, n, f"xargs -P{c} -n1 /bin/true")))
-        else:
-            print("xargs not found: skipped")
-        if shutil.which("parallel"):
-            rows.append(
-                (
-                    f"GNU parallel -j{c} --joblog",
-                    run_shell(root, n, f"parallel -j{c} --joblog jobs.log /bin/true"),
-                )
-            )
-        else:
-            print("GNU parallel not found (apt-get install parallel): skipped")
+        for round_number in range(args.rounds):
+            work = root / f"round-{round_number}"
+            work.mkdir()
+            samples["runner run (durable state)"].append(run_runner(work, n, c))
+            for name, command in peers:
+                samples[name].append(run_shell(work, n, command))
         big = run_runner(root, args.rss_items, c) if args.rss_items else None
+    median = {name: sorted(ms, key=lambda m: m.wall)[len(ms) // 2] for name, ms in samples.items()}
+    ours = median["runner run (durable state)"]
     printed = [
         (
             name,
             f"{n:,}",
             f"{m.wall:.2f}",
+            " / ".join(f"{x.wall:.2f}" for x in samples[name]),
             f"{m.wall / n * 1000:.2f}",
             f"{n / m.wall:,.0f}",
             f"{m.wall / ours.wall:.2f}",
             f"{m.rss_mib:.0f}",
         )
-        for name, m in rows
+        for name, m in median.items()
     ]
-    print(
-        table(
-            printed,
-            ("tool", "items", "wall s", "ms/item", "items/s", "x runner wall", "peak RSS MiB"),
-        )
+    header = (
+        "tool",
+        "items",
+        "median wall s",
+        "all rounds s",
+        "ms/item",
+        "items/s",
+        "x runner",
+        "peak RSS MiB",
     )
-    by_name = dict(rows)
-    xargs = next((m for k, m in by_name.items() if k.startswith("xargs")), None)
-    par = next((m for k, m in by_name.items() if k.startswith("GNU")), None)
+    print(table(printed, header))
+    xargs = next((m for k, m in median.items() if k.startswith("xargs")), None)
+    par = next((m for k, m in median.items() if k.startswith("GNU")), None)
     if xargs:
         print(f"\nrunner / xargs wall: {ours.wall / xargs.wall:.2f}x (target <= 1.5x)")
     if par:
         print(f"GNU parallel / runner wall: {par.wall / ours.wall:.2f}x (target >= 3x)")
     if big:
         print(
-            f"peak RSS of a {args.rss_items:,}-item run: {big.rss_mib:.0f} MiB in {big.wall:.1f} s (target < 200 MiB)"
+            f"peak RSS of a {args.rss_items:,}-item run: {big.rss_mib:.0f} MiB "
+            f"in {big.wall:.1f} s (target < 200 MiB)"
         )
 
 
