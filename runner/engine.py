@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner import outcomes
+from runner import failpoints, outcomes
 from runner import queues as q
 from runner.checkpoints import parse_event, read_events_file
 from runner.config.models import AfterStep, Definition, Pipeline, Policy, Step, Task
@@ -388,6 +388,8 @@ class Engine:
                     self._advance(run, now)
                 self._dispatch(now)
         actions, self._after_commit = self._after_commit, []
+        if actions:
+            failpoints.hit("after-attempt-commit")
         for action in actions:
             action()
 
@@ -815,6 +817,7 @@ class Engine:
             run.command_shown = now
         # Recorded in this cycle's transaction; launched only after it commits (_after_commit).
         ids = self.store.start_attempts(starts, command=command)
+        failpoints.hit("before-attempt-commit")
         resumable = self.store.items_with_checkpoints(run.name, [row.item_id for row in rows])
         for (row, argv, extra_env, render_error), start, attempt_id in zip(
             prepared, starts, ids, strict=True
@@ -1009,6 +1012,8 @@ class Engine:
             withdrawn, self._withdrawn = self._withdrawn, []
             self.store.cancel_attempts(withdrawn)
         finished, self._results = self._results, []
+        if finished:
+            failpoints.hit("after-exit-before-outcome")
         ends = [self._decide(attempt, result, now) for attempt, result in finished]
         checkpoints, self._pending_checkpoints = self._pending_checkpoints, []
         if not ends and not checkpoints:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from runner import failpoints
 from runner import queues as q
 from runner.errors import StateError
 from runner.fsutil import ensure_private_dir, ensure_private_file
@@ -781,7 +782,9 @@ class StateStore:
     def _write_checkpoints(
         self, db: sqlite3.Connection, checkpoints: Sequence[tuple[int, Checkpoint, float]]
     ) -> None:
-        for attempt_id, event, at in checkpoints:
+        for number, (attempt_id, event, at) in enumerate(checkpoints):
+            if number == 1:
+                failpoints.hit("during-checkpoint-write")  # one row written, the rest not
             if event.kind == "processed":
                 db.execute(
                     "INSERT OR IGNORE INTO processed (task, item_id, sub_id, attempt_id, at) "
@@ -844,6 +847,7 @@ class StateStore:
             if row is None:
                 raise StateError(f"task {task!r} has no item {item_id!r}")
             from_queue, running = row
+            failpoints.hit("during-move")
             applied = None if running is not None else now
             if running is not None:
                 db.execute(
