@@ -35,13 +35,13 @@ def parse_event(line: bytes) -> Checkpoint:
     return Checkpoint("invalid", line[:200].decode("utf-8", "replace"))
 
 
-def read_events_file(path: Path, *, skip_lines: int) -> Iterator[Checkpoint]:
+def read_events_file(path: Path | str, *, skip_lines: int) -> Iterator[Checkpoint]:
     """Checkpoints of the complete, non-blank lines of `path` after the first `skip_lines`.
 
     Used by crash recovery: `skip_lines` is how many lines the dead runner had persisted.
     """
     try:
-        handle = path.open("rb")
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
         return
     seen = 0

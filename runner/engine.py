@@ -238,7 +238,7 @@ class Engine:
         self._results: list[tuple[_Attempt, ProcessResult]] = []
         self._step_results: list[tuple[_ActiveRun, ProcessResult]] = []
         self._after_commit: list[Callable[[], None]] = []
-        self._dirs: set[Path] = set()
+        self._dirs: set[str] = set()
         self._empty_processed = self._make_empty_processed()
         self._finished_times: deque[float] = deque()
         self._items_done = 0
@@ -267,7 +267,7 @@ class Engine:
         checkpoints: list[tuple[int, Checkpoint, float]] = []
         for attempt in orphans:
             killed = sweep_marker(self._marker(attempt.run_id, attempt.id))
-            files = AttemptFiles(Path(attempt.output_dir), attempt.number)
+            files = AttemptFiles(attempt.output_dir, attempt.number)
             merged = list(read_events_file(files.events, skip_lines=attempt.events_read))
             checkpoints.extend((attempt.id, self._masked(c), now) for c in merged)
             ends.append(self._interrupted_end(attempt, now))
@@ -285,7 +285,7 @@ class Engine:
         rows = {attempt.id: attempt for attempt in orphans}
         for end, queue_name in applied:
             row = rows[end.attempt_id]
-            AttemptFiles(Path(row.output_dir), row.number).discard_protocol_files()
+            AttemptFiles(row.output_dir, row.number).discard_protocol_files()
             self.log.info(
                 "item.finished",
                 task=row.task,
@@ -806,7 +806,7 @@ class Engine:
                 site=self.site,
                 definition_hash=run.fingerprint,
                 started_at=now,
-                output_dir=str(item_prefix(self.logs_dir, run.name, row.item_id)),
+                output_dir=item_prefix(self.logs_dir, run.name, row.item_id),
             )
             for row, *_ in prepared
         ]
@@ -823,16 +823,16 @@ class Engine:
             prepared, starts, ids, strict=True
         ):
             number = start.number
-            files = AttemptFiles(Path(start.output_dir), number)
+            files = AttemptFiles(start.output_dir, number)
             attempt = _Attempt(attempt_id, number, row, run, files, argv, now, render_error)
             run.running[attempt_id] = attempt
             if render_error is not None:
                 self._after_commit.append(self._launcher(attempt, None))
                 continue
-            processed = files.processed if row.item_id in resumable else None
+            processed = files.path("processed") if row.item_id in resumable else None
             if processed is not None:
                 attempt.wrote_processed = True
-                self._ensure_dir(processed.parent)
+                self._ensure_dir(files.directory)
                 write_processed(processed, self.store.processed_subids(run.name, row.item_id))
             spec = self.builder.item_launch(
                 run.definition,
@@ -864,7 +864,7 @@ class Engine:
                     )
                 )
                 return
-            self._ensure_dir(attempt.files.prefix.parent)
+            self._ensure_dir(attempt.files.directory)
             self._slots.offer(attempt.run, attempt.run.cap(self.concurrency), (attempt, spec))
 
         return offer
@@ -905,9 +905,9 @@ class Engine:
                 run.running.pop(attempt_id, None)
             self.store.cancel_attempts(ids)
 
-    def _ensure_dir(self, directory: Path) -> None:
+    def _ensure_dir(self, directory: str) -> None:
         if directory not in self._dirs:
-            ensure_private_dir(directory)
+            ensure_private_dir(Path(directory))
             self._dirs.add(directory)
 
     def _make_empty_processed(self) -> Path:

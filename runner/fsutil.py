@@ -7,7 +7,9 @@ someone else could swap our files there.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -53,10 +55,11 @@ def ensure_private_file(path: Path) -> Path:
     return path
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]")
+
+
 def safe_name(text: str, *, limit: int = 40) -> str:
     """Encode an untrusted name (an item id) as one safe path component: readable prefix + hash."""
-    import hashlib
-
-    readable = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in text[:limit]).lstrip(".")
+    readable = _UNSAFE.sub("_", text[:limit]).lstrip(".")
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"{readable or 'x'}-{digest}"

@@ -9,6 +9,7 @@ by `fsutil.safe_name`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,29 +27,36 @@ class AttemptFiles:
     """Where one attempt's output, events and processed list are written.
 
     `prefix` is the item's path stem (recorded in the state); files are `<prefix>.<n>.<kind>`.
+    `path(kind)` gives a plain string for the per-item hot path, where pathlib would cost more
+    than everything else; the properties give `Path`s for readers.
     """
 
-    prefix: Path
+    prefix: str | Path
     number: int
 
-    def _file(self, kind: str) -> Path:
-        return Path(f"{self.prefix}.{self.number}.{kind}")
+    def path(self, kind: str) -> str:
+        """`<prefix>.<n>.<kind>` as a string (kind: stdout, stderr, events.jsonl, processed)."""
+        return f"{self.prefix}.{self.number}.{kind}"
+
+    @property
+    def directory(self) -> str:
+        return os.path.dirname(self.prefix)
 
     @property
     def stdout(self) -> Path:
-        return self._file("stdout")
+        return Path(self.path("stdout"))
 
     @property
     def stderr(self) -> Path:
-        return self._file("stderr")
+        return Path(self.path("stderr"))
 
     @property
     def events(self) -> Path:
-        return self._file("events.jsonl")
+        return Path(self.path("events.jsonl"))
 
     @property
     def processed(self) -> Path:
-        return self._file("processed")
+        return Path(self.path("processed"))
 
     def discard_protocol_files(self) -> None:
         """Remove the events and processed files once the outcome (and their content) is recorded.
@@ -56,19 +64,24 @@ class AttemptFiles:
         The child writes its events file itself, so it may hold secret values; the state keeps
         a masked copy of every event.
         """
-        for path in (self.events, self.processed):
+        for kind in ("events.jsonl", "processed"):
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                os.unlink(self.path(kind))
 
 
-def item_prefix(logs_dir: Path, task: str, item_id: str) -> Path:
+@functools.lru_cache(maxsize=64)
+def _task_attempts_dir(logs_dir: Path, task: str) -> str:
+    return str(logs_dir / "attempts" / safe_name(task))
+
+
+def item_prefix(logs_dir: Path, task: str, item_id: str) -> str:
     """The path stem of every attempt file of one item (its id encoded, never trusted).
 
     Items are spread over 256 shard directories per task so that no directory grows huge
     and no directory is created per item.
     """
     name = safe_name(item_id)
-    return logs_dir / "attempts" / safe_name(task) / name[-2:] / name
+    return f"{_task_attempts_dir(logs_dir, task)}/{name[-2:]}/{name}"
 
 
 def step_files(logs_dir: Path, task: str, run_id: str, phase: str, index: int) -> tuple[Path, Path]:
@@ -110,6 +123,13 @@ class LaunchBuilder:
         settings = pipeline.settings
         self.output_limit = settings.output_limit
         self.grace = settings.grace
+        self._cwds: dict[str, Path] = {}
+
+    def _cwd(self, relative: str) -> Path:
+        cwd = self._cwds.get(relative)
+        if cwd is None:
+            cwd = self._cwds[relative] = self.pipeline.resolve_path(relative)
+        return cwd
 
     def render_item_argv(
         self,
@@ -141,7 +161,7 @@ class LaunchBuilder:
         argv: Sequence[str],
         extra_env: Mapping[str, str],
         files: AttemptFiles,
-        processed: Path,
+        processed: Path | str,
         protocol: Mapping[str, str],
         marker: str,
     ) -> LaunchSpec:
@@ -149,19 +169,20 @@ class LaunchBuilder:
         env = dict(self.base_env)
         env.update(extra_env)
         env.update(protocol)
-        env["RUNNER_EVENTS"] = str(files.events)
+        events = files.path("events.jsonl")
+        env["RUNNER_EVENTS"] = events
         env["RUNNER_PROCESSED"] = str(processed)
         return LaunchSpec(
             argv=list(argv),
-            cwd=self.pipeline.resolve_path(definition.cwd),
+            cwd=self._cwd(definition.cwd),
             env=env,
             shell=definition.shell,
             timeout=definition.timeout,
             idle_timeout=definition.idle_timeout,
-            stdout_path=files.stdout,
-            stderr_path=files.stderr,
+            stdout_path=files.path("stdout"),
+            stderr_path=files.path("stderr"),
             output_limit=self.output_limit,
-            events_path=files.events,
+            events_path=events,
             secrets=self.secrets,
             grace=self.grace,
             marker=marker,
@@ -201,9 +222,9 @@ class LaunchBuilder:
         )
 
 
-def write_processed(path: Path, sub_ids: Iterable[str]) -> None:
+def write_processed(path: Path | str, sub_ids: Iterable[str]) -> None:
     """Write the RUNNER_PROCESSED file: every sub-id already processed, one a line (0600)."""
-    fd = open_private_file(path, os.O_WRONLY | os.O_TRUNC)
+    fd = open_private_file(Path(path), os.O_WRONLY | os.O_TRUNC)
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
         for sub_id in sub_ids:
             handle.write(f"{sub_id}\n")

@@ -79,12 +79,12 @@ class LaunchSpec:
     """Seconds for the whole attempt."""
     idle_timeout: float | None = None
     """No output on either stream and no growth of `events_path` for this long: hung."""
-    stdout_path: Path | None = None
+    stdout_path: Path | str | None = None
     """File for stdout, created (mode 0600) on the first byte; None: discarded (tail kept)."""
-    stderr_path: Path | None = None
+    stderr_path: Path | str | None = None
     output_limit: int = 10 * 1024 * 1024
     """Bytes kept per stream file; beyond it the tail is kept, after a truncation line."""
-    events_path: Path | None = None
+    events_path: Path | str | None = None
     on_events: Callable[[list[bytes]], None] | None = None
     """Called in the calling thread with new complete lines of `events_path` (masked, no EOL)."""
     secrets: Sequence[str] = ()
@@ -446,9 +446,9 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
         offset += written
 
 
-def _open_private(path: Path) -> int:
+def _open_private(path: Path | str) -> int:
     """Open (create, truncate) an output file with mode 0600, refusing symlinks."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, 0o600)
     if os.fstat(fd).st_mode & 0o777 != 0o600:
@@ -459,7 +459,7 @@ def _open_private(path: Path) -> int:
 class _RingFile:
     """An output file keeping at most `limit` bytes (the tail) in a ring, ordered at the end."""
 
-    def __init__(self, path: Path, limit: int) -> None:
+    def __init__(self, path: Path | str, limit: int) -> None:
         self._path = path
         self._limit = max(limit, 0)
         self._fd: int | None = None
@@ -505,7 +505,8 @@ class _RingFile:
 
     def _rewrite(self, fd: int) -> None:
         dropped = self._total - self._limit
-        tmp = self._path.with_name(f".{self._path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        path = Path(self._path)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         out = os.open(tmp, flags, 0o600)
         try:
@@ -539,7 +540,7 @@ class _Stream:
     """One output stream of the child: masking, the tail, the bounded file, an optional capture."""
 
     def __init__(
-        self, path: Path | None, limit: int, secrets: Sequence[str], capture_limit: int | None
+        self, path: Path | str | None, limit: int, secrets: Sequence[str], capture_limit: int | None
     ) -> None:
         self._masker = _Masker(secrets)
         self._file = _RingFile(path, limit) if path is not None else None
@@ -604,7 +605,7 @@ class _EventsReader:
     """Follows the events file: growth counts as activity; complete lines go to the callback."""
 
     def __init__(
-        self, path: Path, on_events: Callable[[list[bytes]], None] | None, masker: _Masker
+        self, path: Path | str, on_events: Callable[[list[bytes]], None] | None, masker: _Masker
     ) -> None:
         self._path = path
         self._on_events = on_events
