@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from runner import __version__, exitcodes
+from runner import __version__, exitcodes, operations
+from runner import queues as q
 from runner.errors import (
     ConfigError,
     GroupResolutionError,
@@ -69,6 +71,25 @@ def _parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class _VerbParser(argparse.ArgumentParser):
+    """A verb's parser: words after the options also count as its positional TARGETS.
+
+    argparse fills a `nargs="*"` positional from one run of words only, so in
+    `runner move pipelines --task T --to run-now a b` the items after the options would
+    be "unrecognized". Verbs that declare `targets` collect every such word, in order.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if isinstance(getattr(parsed, "targets", None), list):
+            words = [e for e in extras if not e.startswith("-")]
+            parsed.targets = [*parsed.targets, *words]
+            extras = [e for e in extras if e.startswith("-")]
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb (used by --help and the docs)."""
     parser = argparse.ArgumentParser(
@@ -78,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"runner {__version__}")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = parser.add_subparsers(
+        dest="verb", metavar="VERB", required=True, parser_class=_VerbParser
+    )
 
     def verb(name: str, summary: str, description: str) -> argparse.ArgumentParser:
         return verbs.add_parser(
@@ -135,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", metavar="S", help="run as this site (default: settings.site)")
     _log_options(p)
 
+    _operator_verbs(verb)
+
     p = verb(
         "schema",
         "print the JSON Schema of the pipeline format",
@@ -157,6 +182,151 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
         default="info",
         help="lowest level shown on stderr (default: %(default)s)",
     )
+
+
+TARGETS_HELP = """\
+PATH and ITEM: positional words are item ids, except the first when it is an existing
+directory or an existing *.yaml/*.yml file: that one is the pipeline PATH (default:
+pipelines/). So `runner {verb} --task T ... ITEM` and
+`runner {verb} pipelines --task T ... ITEM` both work; to name an item that looks like
+a path, give PATH first. Put ids that start with '-' after `--`.
+"""
+
+
+def _task_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--task",
+        required=required,
+        metavar="T",
+        help="the task" if required else "only this task",
+    )
+
+
+def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """The operators' verbs: status, items, move, history, explain, logs."""
+    p = verb(
+        "status",
+        "show workers and, per task, its status and items per queue",
+        "Every site's runner (online, running, or offline when its heartbeat is older than three\n"
+        "heartbeat intervals or its process is gone), then per task: status (new, idle, running,\n"
+        "interrupted, failed, disabled), when it was created and last modified and by whom, the\n"
+        "command in progress, the latest detail a script reported, the sequence (successful item\n"
+        "attempts), items per queue grouped by category, and the total (every queue but trash,\n"
+        "incorrect-format and disabled). Reads the state; never takes the runner lock.",
+    )
+    _path_argument(p)
+    _task_option(p, required=False)
+    _json_flag(p)
+
+    p = verb(
+        "items",
+        "list a task's items with queue, attempts, last status and last error",
+        "List the items of a task in dispatch order: queue by queue (run-now, rescheduled, retry,\n"
+        "unattempted, then incomplete, paused, successful, the error queues, trash,\n"
+        "incorrect-format, disabled), first in first out inside a queue (the item that entered it\n"
+        f"first comes first). A table shows {operations.DEFAULT_LIMIT} items unless --limit says otherwise;\n"
+        "--json prints every matching item unless --limit is given. Items that left the group are\n"
+        "left out unless --all.",
+    )
+    _path_argument(p)
+    _task_option(p, required=True)
+    p.add_argument(
+        "--queue", action="append", default=[], metavar="Q", help="only this queue (repeatable)"
+    )
+    p.add_argument(
+        "--category",
+        metavar="C",
+        help="only queues of this category: in-progress, inactive, error, other",
+    )
+    p.add_argument(
+        "--match", metavar="TEXT", help="a substring of the id or of the last error (any case)"
+    )
+    p.add_argument("--status", metavar="S", help="only items whose last attempt had this status")
+    p.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help=f"show at most N items (0: all; default {operations.DEFAULT_LIMIT} on a table, all with --json)",
+    )
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N items")
+    p.add_argument(
+        "--all", action="store_true", help="also items that left the group (kept, never run)"
+    )
+    _json_flag(p)
+
+    p = verb(
+        "move",
+        "move items to another queue by hand (recorded with who, when and why)",
+        "Move the named items, or with --from-queue every item of a queue, to --to QUEUE.\n"
+        "Targets: run-now, rescheduled, unattempted, paused, disabled, trash (an item lacking\n"
+        "required attributes: paused, disabled, trash only). All or nothing: if any item is\n"
+        "unknown or refused, nothing moves and the command exits 2 saying why. A running item's\n"
+        "move is recorded at once and applies when its attempt ends. Safe while a runner works.\n"
+        "Each move is logged as an `item.moved` event.\n\n" + TARGETS_HELP.format(verb="move"),
+    )
+    p.add_argument("targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then item ids")
+    _task_option(p, required=True)
+    p.add_argument("--to", required=True, metavar="QUEUE", help="the queue to move the items to")
+    p.add_argument(
+        "--from-queue",
+        metavar="Q",
+        help="every item of this queue (with ITEMs: only if each is in this queue)",
+    )
+    p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in history and logs)")
+    p.add_argument("--by", metavar="NAME", help="who moves them (default: the OS user)")
+    _json_flag(p)
+
+    p = verb(
+        "history",
+        "every attempt and operator move of one item",
+        "Every attempt of the item (start, end, status, exit code, duration, the definition hash it\n"
+        "ran, checkpoint count, its stdout/stderr files if they are still there) and every\n"
+        "operator move (when, by whom, from, to, why, applied or pending), oldest first.\n\n"
+        + TARGETS_HELP.format(verb="history"),
+    )
+    p.add_argument(
+        "targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then one item id"
+    )
+    _task_option(p, required=True)
+    _json_flag(p)
+
+    p = verb(
+        "explain",
+        "why an item is or is not running now",
+        "One sentence saying why the item is or is not running now (running since when; waiting\n"
+        "its turn; concurrency full; out of schedule until when; backoff until when; paused,\n"
+        "disabled or trashed by whom and why; in an error queue; lacking attributes; left the\n"
+        "group; task disabled; no runner up), then the facts behind it.\n\n"
+        + TARGETS_HELP.format(verb="explain"),
+    )
+    p.add_argument(
+        "targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then one item id"
+    )
+    _task_option(p, required=True)
+    _json_flag(p)
+
+    p = verb(
+        "logs",
+        "read the JSON logs as readable lines (filter, follow)",
+        "Print the pipeline's log events (settings.logs/runner-YYYY-MM-DD.jsonl) as readable lines,\n"
+        "coloured on a terminal (not when NO_COLOR is set), oldest first. Every filter given must\n"
+        "match. --json prints the matching JSON lines as they are, for jq. --follow keeps\n"
+        "printing new events (the last 10 matching ones first) until interrupted.",
+    )
+    _path_argument(p)
+    _task_option(p, required=False)
+    p.add_argument("--run", metavar="R", help="only this run id")
+    p.add_argument("--item", metavar="I", help="only this item id")
+    p.add_argument("--level", metavar="L", help="this level and above: debug, info, warning, error")
+    p.add_argument("--event", metavar="E", help="only this event name; * matches any text (item.*)")
+    p.add_argument(
+        "--since",
+        metavar="TIME",
+        help="events at or after TIME: ISO 8601 (UTC if no zone) or a duration ago (10m, 2h, 1d)",
+    )
+    p.add_argument("--until", metavar="TIME", help="events at or before TIME (same forms)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    _json_flag(p)
 
 
 # -- verbs ---------------------------------------------------------------------
@@ -238,11 +408,322 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+# -- the operators' verbs ------------------------------------------------------
+
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(text: object) -> str:
+    """Text from the state or the logs, safe to print on a terminal (control characters escaped)."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None or value == "" else _clean(value)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _columns(rows: Sequence[Sequence[str]], indent: str = "") -> list[str]:
+    """Rows as left-aligned columns (the last column is not padded)."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        indent
+        + "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    ]
+
+
+def _split_targets(targets: Sequence[str]) -> tuple[str, list[str]]:
+    """(PATH, ITEMs): the first word is PATH when it is an existing directory or *.yaml/*.yml file."""
+    from pathlib import Path
+
+    words = list(targets)
+    if words:
+        first = Path(words[0])
+        if first.is_dir() or (first.is_file() and first.suffix in (".yaml", ".yml")):
+            return words[0], words[1:]
+    return "pipelines", words
+
+
+def _one_item(targets: Sequence[str], verb: str) -> tuple[str, str]:
+    path, items = _split_targets(targets)
+    if len(items) != 1:
+        got = "no item" if not items else f"{len(items)} items ({', '.join(items)})"
+        raise UsageError(
+            f"`runner {verb}` takes exactly one ITEM after the options, got {got}; "
+            f"e.g. runner {verb} --task T ITEM"
+        )
+    return path, items[0]
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from runner import api
+
+    report = operations.status(api.load(args.path), tasks=[args.task] if args.task else [])
+    if args.json:
+        _print_json(report.to_json())
+        return exitcodes.OK
+    lines = ["workers"]
+    if report.workers:
+        rows = [("SITE", "STATE", "HEARTBEAT", "HOST", "PID", "THROUGHPUT", "ITEMS DONE")]
+        rows += [
+            (
+                _clean(w.site),
+                w.state,
+                _dash(operations.iso(w.heartbeat)),
+                _clean(w.host),
+                str(w.pid),
+                f"{w.throughput:g}/min",
+                str(w.items_done),
+            )
+            for w in report.workers
+        ]
+        lines += _columns(rows, "  ")
+    else:
+        lines.append("  none: no runner has worked on this state yet")
+    for task in report.tasks:
+        lines.append("")
+        where = "" if task.in_pipeline else "  (no longer in the pipeline)"
+        lines.append(f"task {_clean(task.name)}  [{task.status}]  site {_clean(task.site)}{where}")
+        if task.created is None:
+            lines.append("  never ran; no items yet")
+            continue
+        else:
+            lines.append(
+                f"  created {operations.iso(task.created)}, last modified "
+                f"{operations.iso(task.last_modified)} by {_dash(task.last_modified_by)}"
+            )
+        if task.last_run is not None:
+            run = task.last_run
+            ended = f"ended {operations.iso(run.ended_at)}" if run.ended_at else "open"
+            lines.append(f"  last run {_clean(run.id)}: {run.status} ({ended})")
+        lines.append(f"  command in progress: {_dash(task.command)}")
+        lines.append(f"  latest detail: {_dash(task.latest_detail)}")
+        lines.append(f"  sequence {task.sequence}   total {task.total}   running {task.running}")
+        categories = task.categories
+        by_category: list[tuple[str, str, str]] = []
+        for category in q.CATEGORIES:
+            parts = [
+                f"{queue} {n}"
+                for queue, n in task.queues.items()
+                if q.CATEGORY[queue] == category and n
+            ]
+            by_category.append((category, str(categories[category]), ", ".join(parts) or "-"))
+        lines += _columns(by_category, "  ")
+    print("\n".join(lines))
+    return exitcodes.OK
+
+
+def _cmd_items(args: argparse.Namespace) -> int:
+    from runner import api
+
+    limit = args.limit
+    if limit is None and not args.json:
+        limit = operations.DEFAULT_LIMIT
+    if limit == 0:
+        limit = None
+    page = operations.items(
+        api.load(args.path),
+        args.task,
+        queues=args.queue,
+        category=args.category,
+        match=args.match,
+        status=args.status,
+        limit=limit,
+        offset=args.offset,
+        include_left=args.all,
+    )
+    if args.json:
+        _print_json_list(entry.to_json() for entry in page.items)
+        return exitcodes.OK
+    if not page.items:
+        print(f"no items of task {args.task} match" if page.total == 0 else "no items on this page")
+        return exitcodes.OK
+    rows = [("ID", "QUEUE", "ATTEMPTS", "STATUS", "UPDATED", "LAST ERROR")]
+    for entry in page.items:
+        queue = entry.queue
+        if entry.running:
+            queue += " (running)"
+        if not entry.in_group:
+            queue += " (left group)"
+        rows.append(
+            (
+                _clean(entry.id),
+                queue,
+                str(entry.attempts),
+                _dash(entry.status),
+                _dash(operations.iso(entry.updated)),
+                _cut(_dash(entry.last_error), 100),
+            )
+        )
+    lines = _columns(rows)
+    first = page.offset + 1
+    last = page.offset + len(page.items)
+    lines.append(f"items {first}-{last} of {page.total}")
+    if last < page.total:
+        lines[-1] += f"; next: --offset {last} (or --limit 0 for all)"
+    print("\n".join(lines))
+    return exitcodes.OK
+
+
+def _cmd_move(args: argparse.Namespace) -> int:
+    from runner import api
+
+    path, items = _split_targets(args.targets)
+    outcome = operations.move(
+        api.load(path),
+        args.task,
+        args.to,
+        items,
+        from_queue=args.from_queue,
+        reason=args.reason,
+        by=args.by,
+    )
+    if args.json:
+        _print_json(outcome.to_json())
+        return exitcodes.OK
+    if not outcome.moves:
+        print(f"nothing to move: queue {args.from_queue} of task {args.task} is empty")
+        return exitcodes.OK
+    count = len(outcome.moves)
+    print(f"moved {count} item{'s' if count != 1 else ''} of task {_clean(args.task)} to {args.to}")
+    for record in outcome.moves:
+        note = "  (running: applies when its attempt ends)" if record.pending else ""
+        print(f"  {_clean(record.item)}: {record.from_queue} -> {record.to_queue}{note}")
+    return exitcodes.OK
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from runner import api
+
+    path, item = _one_item(args.targets, "history")
+    report = operations.history(api.load(path), args.task, item)
+    if args.json:
+        _print_json(report.to_json())
+        return exitcodes.OK
+    current = (
+        f"; current definition {report.current_definition}" if report.current_definition else ""
+    )
+    lines = [f"item {_clean(item)} of task {_clean(args.task)}: now in {report.queue}{current}"]
+    if not report.entries:
+        lines.append("  no attempt and no move yet")
+    previous_hash = None
+    for entry in report.entries:
+        when = operations.iso(entry.at)
+        if isinstance(entry, operations.MoveEntry):
+            state = (
+                f"applied {operations.iso(entry.applied)}"
+                if entry.applied is not None
+                else "pending until its attempt ends"
+            )
+            lines.append(
+                f"{when}  move       {entry.from_queue} -> {entry.to_queue} by {_clean(entry.by)} ({state})"
+            )
+            if entry.reason:
+                lines.append(f"    reason: {_clean(entry.reason)}")
+            continue
+        status = entry.status if entry.status is not None else "running"
+        code = f" exit {entry.exit_code}" if entry.exit_code is not None else ""
+        if entry.signal is not None:
+            code += f" signal {entry.signal}"
+        took = f" {entry.duration_s:.1f}s" if entry.duration_s is not None else ""
+        went = f" -> {entry.queue}" if entry.queue else ""
+        changed = (
+            " (changed)"
+            if previous_hash is not None and entry.definition_hash != previous_hash
+            else ""
+        )
+        previous_hash = entry.definition_hash
+        lines.append(
+            f"{when}  attempt {entry.number}  {_clean(status)}{code}{took}{went}  "
+            f"definition {entry.definition_hash}{changed}  checkpoints {entry.checkpoints}  "
+            f"events {entry.events}  "
+            f"run {_clean(entry.run_id)}"
+        )
+        if entry.error:
+            lines.append(f"    error: {_clean(entry.error)}")
+        for name in ("stdout", "stderr"):
+            value = getattr(entry, name)
+            if value:
+                lines.append(f"    {name}: {_clean(value)}")
+    print("\n".join(lines))
+    return exitcodes.OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from runner import api
+
+    path, item = _one_item(args.targets, "explain")
+    report = operations.explain(api.load(path), args.task, item)
+    if args.json:
+        _print_json(report.to_json())
+        return exitcodes.OK
+    print(_clean(report.summary))
+    for line in report.details:
+        print(f"  {_clean(line)}")
+    return exitcodes.OK
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from runner import api
+    from runner.logview import LogFilter, format_event
+
+    pipeline = api.load(args.path)
+    flt = LogFilter(
+        task=args.task,
+        run_id=args.run,
+        item=args.item,
+        level=args.level,
+        event=args.event,
+        since=operations.parse_when(args.since) if args.since else None,
+        until=operations.parse_when(args.until) if args.until else None,
+    )
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    stream = operations.log_events(pipeline, flt, follow=args.follow)
+    try:
+        with stream:
+            for event in stream:
+                if args.json:
+                    line = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+                else:
+                    line = format_event(event, color=color, date=True)
+                sys.stdout.write(line + "\n")
+                if args.follow:
+                    sys.stdout.flush()
+    except KeyboardInterrupt:  # the way to stop --follow
+        pass
+    if stream.skipped:
+        _error(f"{stream.skipped} lines of the log files were not JSON events and were skipped")
+    return exitcodes.OK
+
+
+def _print_json_list(values: Iterable[Any]) -> None:
+    """A JSON array written element by element (a task may hold 100,000 items)."""
+    sys.stdout.write("[")
+    first = True
+    for value in values:
+        sys.stdout.write("\n  " if first else ",\n  ")
+        sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str))
+        first = False
+    sys.stdout.write("\n]\n" if not first else "]\n")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _cmd_validate,
     "plan": _cmd_plan,
     "run": _cmd_run,
     "schema": _cmd_schema,
+    "status": _cmd_status,
+    "items": _cmd_items,
+    "move": _cmd_move,
+    "history": _cmd_history,
+    "explain": _cmd_explain,
+    "logs": _cmd_logs,
 }
 
 
