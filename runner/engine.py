@@ -384,6 +384,7 @@ class Engine:
         with self.store.batch():
             self._record_results(now)
             if dispatch:
+                self._honour_moves()
                 for run in list(self._active):
                     self._advance(run, now)
                 self._dispatch(now)
@@ -893,6 +894,24 @@ class Engine:
             queue=row.queue,
             command=self.masker.mask_text(display_command(attempt.argv)) if attempt.argv else None,
         )
+
+    def _honour_moves(self) -> None:
+        """An operator moved an item whose attempt is recorded but not launched: withdraw it.
+
+        (A launched attempt runs on; the move applies when it ends.)
+        """
+        if not any(self._slots.waiting(run) for run in self._active):
+            return
+        moved = self.store.attempts_with_pending_moves()
+        if not moved:
+            return
+        for run in self._active:
+            jobs = self._slots.withdraw(run, keep=lambda job: job[0].attempt_id not in moved)
+            if jobs:
+                ids = [attempt.attempt_id for attempt, _ in jobs]
+                for attempt_id in ids:
+                    run.running.pop(attempt_id, None)
+                self.store.cancel_attempts(ids)
 
     def _withdraw(self, run: _ActiveRun, *, keep_run_now: bool = False) -> None:
         """Take back attempts recorded but not launched: they never ran, so they are undone."""

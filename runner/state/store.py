@@ -693,6 +693,16 @@ class StateStore:
             )
         return applied
 
+    def attempts_with_pending_moves(self) -> set[int]:
+        """Running attempts whose item an operator moved meanwhile (a small partial index)."""
+        return {
+            int(r[0])
+            for r in self._db.execute(
+                "SELECT running_attempt FROM items "
+                "WHERE pending_queue IS NOT NULL AND running_attempt IS NOT NULL"
+            )
+        }
+
     def cancel_attempts(self, attempt_ids: Sequence[int]) -> None:
         """Undo attempts recorded but never launched (a stop or a closed window came first)."""
         with self._transaction() as db:

@@ -511,3 +511,44 @@ def _wait_for_attempt(ws: Workspace) -> None:
             return False
 
     _wait_until(started)
+
+
+class TestMovesOfQueuedAttempts:
+    def test_move_of_an_attempt_not_yet_launched_withdraws_it(self, ws: Workspace) -> None:
+        """An item recorded ahead of a free slot but not launched, moved to paused, never runs."""
+        ws.script(
+            "slow.py",
+            """\
+            import sys, time, pathlib
+            pathlib.Path("ran-" + sys.argv[1]).touch()
+            time.sleep(1.5 if sys.argv[1] == "a" else 0.05)
+        """,
+        )
+        _pipeline(
+            ws,
+            """
+            groups:
+              g: {members: [a, b, c, d]}
+            definitions:
+              d: {command: ["./slow.py", "{{ item.id }}"]}
+            tasks:
+              t: {definition: d, group: g, concurrency: 1}
+        """,
+            concurrency=1,
+        )
+        runner = ws.spawn("run", "pipeline.yaml", "--now", "--log-format", "json")
+        try:
+            _wait_until(lambda: (ws.root / "ran-a").exists())
+            moved = ws.runner(
+                "move", "pipeline.yaml", "--task", "t", "--to", "paused", "c", "--reason", "hold"
+            )
+            assert exitcodes.OK == moved.returncode, moved.stderr
+        finally:
+            _, stderr = runner.communicate(timeout=60)
+        assert exitcodes.OK == runner.returncode, stderr
+        assert not (ws.root / "ran-c").exists()
+        with ws.store() as store:
+            assert [] == store.attempts_of("t", "c")
+            assert "paused" == store.item("t", "c").queue  # type: ignore[union-attr]
+            assert [m.applied_at is not None for m in store.moves_of("t", "c")] == [True]
+            assert {"successful": 3, "paused": 1} == store.queue_counts("t")
