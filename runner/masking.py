@@ -188,3 +188,48 @@ class Masker:
         if isinstance(value, bytes | bytearray):
             return self.mask_bytes(bytes(value))
         return value
+
+
+class StreamMasker:
+    """Masks a byte stream fed piece by piece: a secret split across two pieces is still masked.
+
+    Holds back the last `longest - 1` bytes of each piece (they may start a secret) until the
+    next piece or `flush()`. Not thread-safe: one per stream.
+    """
+
+    __slots__ = ("_carry", "_find", "_keep")
+
+    def __init__(self, masker: Masker) -> None:
+        self._find = masker._byte_find
+        self._keep = max(masker.longest - 1, 0)
+        self._carry = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """Mask the next piece; returns what is safe to write now."""
+        find = self._find
+        if find is None:
+            return data
+        buf = self._carry + data
+        cut = len(buf) - self._keep
+        if cut <= 0:
+            self._carry = buf
+            return b""
+        out: list[bytes] = []
+        pos = 0
+        for match in find.finditer(buf):
+            if match.start() >= cut:
+                break
+            out.append(buf[pos : match.start()])
+            out.append(_MASK_BYTES)
+            pos = match.end()
+        if pos < cut:
+            out.append(buf[pos:cut])
+            pos = cut
+        self._carry = buf[pos:]
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        """The stream ended: mask and return what was held back."""
+        rest, self._carry = self._carry, b""
+        find = self._find
+        return find.sub(_MASK_BYTES, rest) if find is not None else rest

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import re
 import selectors
 import signal
 import subprocess
@@ -38,6 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from runner.masking import Masker, StreamMasker
 
 if TYPE_CHECKING:
     import psutil
@@ -383,54 +384,6 @@ def kill_tree(pid: int, pgid: int | None, marker: str | None, grace: float) -> N
 # Output: masking, bounded files, tails, events
 
 
-class _Masker:
-    """Replaces secret values with `***`, also when a value is split across two reads."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        values = sorted(
-            {value.encode("utf-8", "surrogateescape") for value in secrets if value},
-            key=len,
-            reverse=True,
-        )
-        self._pattern = re.compile(b"|".join(re.escape(v) for v in values)) if values else None
-        self._keep = len(values[0]) - 1 if values else 0
-        self._carry = b""
-
-    def mask(self, data: bytes) -> bytes:
-        """Mask one self-contained piece (no carry)."""
-        if self._pattern is None:
-            return data
-        return self._pattern.sub(b"***", data)
-
-    def feed(self, data: bytes) -> bytes:
-        """Mask the next piece of a stream; holds back a few bytes that may start a secret."""
-        if self._pattern is None:
-            return data
-        buf = self._carry + data
-        cut = len(buf) - self._keep
-        if cut <= 0:
-            self._carry = buf
-            return b""
-        out: list[bytes] = []
-        pos = 0
-        for match in self._pattern.finditer(buf):
-            if match.start() >= cut:
-                break
-            out.append(buf[pos : match.start()])
-            out.append(b"***")
-            pos = match.end()
-        if pos < cut:
-            out.append(buf[pos:cut])
-            pos = cut
-        self._carry = buf[pos:]
-        return b"".join(out)
-
-    def flush(self) -> bytes:
-        """Mask and return what is held back; the stream has ended."""
-        rest, self._carry = self._carry, b""
-        return self.mask(rest)
-
-
 def _os_error_message(exc: OSError) -> str:
     """`No such file or directory: './x'` from an OSError."""
     message = exc.strerror or str(exc)
@@ -542,7 +495,7 @@ class _Stream:
     def __init__(
         self, path: Path | str | None, limit: int, secrets: Sequence[str], capture_limit: int | None
     ) -> None:
-        self._masker = _Masker(secrets)
+        self._masker = StreamMasker(Masker(secrets))
         self._file = _RingFile(path, limit) if path is not None else None
         self._limit = limit
         self._tail = bytearray()
@@ -605,7 +558,7 @@ class _EventsReader:
     """Follows the events file: growth counts as activity; complete lines go to the callback."""
 
     def __init__(
-        self, path: Path | str, on_events: Callable[[list[bytes]], None] | None, masker: _Masker
+        self, path: Path | str, on_events: Callable[[list[bytes]], None] | None, masker: Masker
     ) -> None:
         self._path = path
         self._on_events = on_events
@@ -639,7 +592,7 @@ class _EventsReader:
             self._offset += len(chunk)
             lines = self._split(chunk)
             if lines:
-                self._on_events([self._masker.mask(line) for line in lines])
+                self._on_events([self._masker.mask_bytes(line) for line in lines])
         return True
 
     def close(self) -> None:
@@ -741,7 +694,7 @@ class _Attempt:
         self._stdout = _Stream(spec.stdout_path, spec.output_limit, spec.secrets, capture_limit)
         self._stderr = _Stream(spec.stderr_path, spec.output_limit, spec.secrets, None)
         self._events = (
-            _EventsReader(spec.events_path, spec.on_events, _Masker(spec.secrets))
+            _EventsReader(spec.events_path, spec.on_events, Masker(spec.secrets))
             if spec.events_path is not None
             else None
         )

@@ -23,7 +23,6 @@ from runner.process import (
     TAIL_BYTES,
     LaunchSpec,
     ProcessResult,
-    _Masker,
     kill_tree,
     reap_orphans,
     run_capture,
@@ -584,32 +583,6 @@ class TestOutputFiles:
 
 
 class TestSecrets:
-    @pytest.mark.parametrize(
-        "text",
-        [
-            b"password hunter2 here",
-            b"hunter2",
-            b"xhunter2hunter2x",
-            b"hunte hunter hunter2",
-            b"long secret hunter2-and-more, short hunter2",
-        ],
-    )
-    def test_masker_masks_at_every_split(self, text: bytes) -> None:
-        """A secret is masked wherever the stream is split into reads."""
-        secrets = ["hunter2", "hunter2-and-more"]
-        expected = _Masker(secrets).mask(text)
-        for cut in range(len(text) + 1):
-            masker = _Masker(secrets)
-            actual = masker.feed(text[:cut]) + masker.feed(text[cut:]) + masker.flush()
-            assert expected == actual
-
-    def test_masker_byte_by_byte(self) -> None:
-        """Fed one byte at a time, the output equals masking the whole text."""
-        text = b"a hunter2-and-more b hunter2 c hunter"
-        masker = _Masker(["hunter2", "hunter2-and-more"])
-        actual = b"".join(masker.feed(text[i : i + 1]) for i in range(len(text))) + masker.flush()
-        assert b"a *** b *** c hunter" == actual
-
     def test_secret_split_across_reads_is_masked_in_files_and_tails(
         self, tmp_path: Path, env: dict[str, str]
     ) -> None:

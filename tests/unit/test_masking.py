@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.masking import MASK, Masker
+from runner.masking import MASK, Masker, StreamMasker
 
 
 class TestBuilding:
@@ -134,3 +135,31 @@ class TestMaskValue:
         """No secrets: the value itself is returned, not a copy."""
         value = {"a": ["b"]}
         assert Masker().mask_value(value) is value
+
+
+class TestStreamMasker:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            b"password hunter2 here",
+            b"hunter2",
+            b"xhunter2hunter2x",
+            b"hunte hunter hunter2",
+            b"long secret hunter2-and-more, short hunter2",
+        ],
+    )
+    def test_masker_masks_at_every_split(self, text: bytes) -> None:
+        """A secret is masked wherever the stream is split into reads."""
+        secrets = ["hunter2", "hunter2-and-more"]
+        expected = Masker(secrets).mask_bytes(text)
+        for cut in range(len(text) + 1):
+            masker = StreamMasker(Masker(secrets))
+            actual = masker.feed(text[:cut]) + masker.feed(text[cut:]) + masker.flush()
+            assert expected == actual
+
+    def test_masker_byte_by_byte(self) -> None:
+        """Fed one byte at a time, the output equals masking the whole text."""
+        text = b"a hunter2-and-more b hunter2 c hunter"
+        masker = StreamMasker(Masker(["hunter2", "hunter2-and-more"]))
+        actual = b"".join(masker.feed(text[i : i + 1]) for i in range(len(text))) + masker.flush()
+        assert b"a *** b *** c hunter" == actual
