@@ -19,6 +19,10 @@ print(json.dumps({"wall": wall, "rss_kb": resource.getrusage(resource.RUSAGE_CHI
 """
 
 
+Row = tuple[str, str, str]
+"""(measure, value, target) — one line of the benchmark table."""
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Wall time (s), peak RSS (MiB) of the command's process tree, and its exit code."""

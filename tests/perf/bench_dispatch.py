@@ -15,7 +15,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tests.perf._measure import Measurement, measure, runner_argv, table
+from tests.perf._measure import Measurement, Row, measure, runner_argv, table
+
+RUNNER = "runner run (durable state)"
 
 PIPELINE = """\
 version: 1
@@ -52,18 +54,9 @@ def run_shell(root: Path, items: int, command: str) -> Measurement:
     return measure(["sh", "-c", f"{command} < seq.txt"], cwd=root, stderr_to=root / "peer.err")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved rounds; the median is reported"
-    )
-    parser.add_argument(
-        "--rss-items", type=int, default=100_000, help="items of the peak-RSS run (0: skip)"
-    )
-    args = parser.parse_args()
-    n, c = args.items, args.concurrency
+def compare(items: int, concurrency: int, rounds: int) -> dict[str, list[Measurement]]:
+    """Interleaved rounds of the runner and each peer found on this machine."""
+    n, c = items, concurrency
     peers: list[tuple[str, str]] = []
     if shutil.which("xargs"):
         peers.append((f"xargs -P{c} -n1", f"xargs -P{c} -n1 /bin/true"))
@@ -75,19 +68,66 @@ def main() -> None:
         )
     else:
         print("GNU parallel not found (apt-get install parallel): skipped")
-    samples: dict[str, list[Measurement]] = {"runner run (durable state)": []}
+    samples: dict[str, list[Measurement]] = {RUNNER: []}
     samples.update({name: [] for name, _ in peers})
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for round_number in range(args.rounds):
+        for round_number in range(rounds):
             work = root / f"round-{round_number}"
             work.mkdir()
-            samples["runner run (durable state)"].append(run_runner(work, n, c))
+            samples[RUNNER].append(run_runner(work, n, c))
             for name, command in peers:
                 samples[name].append(run_shell(work, n, command))
-        big = run_runner(root, args.rss_items, c) if args.rss_items else None
-    median = {name: sorted(ms, key=lambda m: m.wall)[len(ms) // 2] for name, ms in samples.items()}
-    ours = median["runner run (durable state)"]
+    return samples
+
+
+def _median(samples: list[Measurement]) -> Measurement:
+    return sorted(samples, key=lambda m: m.wall)[len(samples) // 2]
+
+
+def collect(
+    items: int = 10_000, concurrency: int = 2, rounds: int = 3, rss_items: int = 100_000
+) -> list[Row]:
+    """Summary rows: the runner's throughput, its ratios to the peers, and peak RSS."""
+    samples = compare(items, concurrency, rounds)
+    median = {name: _median(ms) for name, ms in samples.items()}
+    ours = median[RUNNER]
+    rows: list[Row] = [
+        (
+            f"`run`, {items:,} x /bin/true at concurrency {concurrency}, durable state",
+            f"{ours.wall / items * 1000:.2f} ms/item ({items / ours.wall:,.0f} items/s)",
+            "",
+        )
+    ]
+    for name, m in median.items():
+        if name.startswith("xargs"):
+            rows.append((f"runner wall / {name} wall", f"{ours.wall / m.wall:.2f}x", "<= 1.5x"))
+        elif name.startswith("GNU"):
+            rows.append((f"{name} wall / runner wall", f"{m.wall / ours.wall:.2f}x", ">= 3x"))
+    if rss_items:
+        with tempfile.TemporaryDirectory() as tmp:
+            big = run_runner(Path(tmp), rss_items, concurrency)
+        rows.append(
+            (f"peak RSS of a {rss_items:,}-item `run`", f"{big.rss_mib:.0f} MiB", "< 200 MiB")
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; the median is reported"
+    )
+    parser.add_argument(
+        "--rss-items", type=int, default=100_000, help="items of the peak-RSS run (0: skip)"
+    )
+    args = parser.parse_args()
+    n = args.items
+    samples = compare(n, args.concurrency, args.rounds)
+    median = {name: _median(ms) for name, ms in samples.items()}
+    ours = median[RUNNER]
     printed = [
         (
             name,
@@ -112,16 +152,11 @@ def main() -> None:
         "peak RSS MiB",
     )
     print(table(printed, header))
-    xargs = next((m for k, m in median.items() if k.startswith("xargs")), None)
-    par = next((m for k, m in median.items() if k.startswith("GNU")), None)
-    if xargs:
-        print(f"\nrunner / xargs wall: {ours.wall / xargs.wall:.2f}x (target <= 1.5x)")
-    if par:
-        print(f"GNU parallel / runner wall: {par.wall / ours.wall:.2f}x (target >= 3x)")
-    if big:
+    if args.rss_items:
+        with tempfile.TemporaryDirectory() as tmp:
+            big = run_runner(Path(tmp), args.rss_items, args.concurrency)
         print(
-            f"peak RSS of a {args.rss_items:,}-item run: {big.rss_mib:.0f} MiB "
-            f"in {big.wall:.1f} s (target < 200 MiB)"
+            f"\npeak RSS of a {args.rss_items:,}-item run: {big.rss_mib:.0f} MiB in {big.wall:.1f} s (target < 200 MiB)"
         )
 
 

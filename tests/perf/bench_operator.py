@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runner.state import open_store
-from tests.perf._measure import measure, runner_argv, table
+from tests.perf._measure import Row, measure, runner_argv, table
 
 PIPELINE = """\
 version: 1
@@ -187,19 +187,40 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=1_000_000)
     parser.add_argument("--extra-index", action="store_true")
     args = parser.parse_args()
+    rows, built = timings(args.items, args.attempts, extra_index=args.extra_index)
+    print(
+        f"state: {args.items:,} items, {args.attempts:,} attempts of one task "
+        f"(built in {built:.1f} s); best of 3 runs"
+    )
+    print(table(rows, ("command", "wall s", "peak RSS MiB")))
+
+
+def collect(items: int = 100_000, attempts: int = 1_000_000) -> list[Row]:
+    """Summary rows: each operator verb's best wall time on the big state."""
+    rows, _ = timings(items, attempts)
+    return [
+        (f"{label} on {items:,} items / {attempts:,} attempts", f"{wall} s", "< 0.5 s")
+        for label, wall, _rss in rows
+    ]
+
+
+def timings(
+    items: int, attempts: int, *, extra_index: bool = False
+) -> tuple[list[tuple[str, str, str]], float]:
+    """Build the state, then time each verb (best of 3): (label, wall, rss) rows and build time."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "pipeline.yaml").write_text(PIPELINE)
         state = root / ".runner" / "state.db"
         started = time.perf_counter()
-        build(state, args.items, args.attempts, time.time())
-        if args.extra_index:
+        build(state, items, attempts, time.time())
+        if extra_index:
             with sqlite3.connect(state) as db:
                 for statement in EXTRA_INDEXES:
                     db.execute(statement)
         built = time.perf_counter() - started
         error_item = _item_id(0)
-        waiting_item = _item_id(args.items - 1 if args.items < 100 else int(args.items * 0.085))
+        waiting_item = _item_id(items - 1 if items < 100 else int(items * 0.085))
         verbs = [
             ("status", ["status", "pipeline.yaml"]),
             (
@@ -236,11 +257,7 @@ def main() -> None:
                 best = result if best is None or result.wall < best.wall else best
             assert best is not None
             rows.append((f"runner {label}", f"{best.wall:.2f}", f"{best.rss_mib:.0f}"))
-    print(
-        f"state: {args.items:,} items, {args.attempts:,} attempts of one task "
-        f"(built in {built:.1f} s); best of 3 runs"
-    )
-    print(table(rows, ("command", "wall s", "peak RSS MiB")))
+    return rows, built
 
 
 if __name__ == "__main__":
