@@ -77,7 +77,7 @@ def plan(
     from runner.errors import GroupResolutionError, TemplateRenderError
     from runner.groups import resolve_group
     from runner.launch import display_command, run_context, task_context
-    from runner.scheduler import describe_next, due_fire
+    from runner.scheduler import describe_next, task_due
     from runner.state import open_store
     from runner.templating import ItemView, render_argv
 
@@ -106,10 +106,13 @@ def plan(
             if task.schedule is not None:
                 schedule = pipeline.schedules[task.schedule]
                 entry["next_fire"] = describe_next(schedule, instant)
-                since = row.last_fire or row.created if row is not None else instant
-                entry["due"] = (
-                    task.enabled and due_fire(schedule, since=since, now=instant) is not None
+                # the same rule as `runner run`: a fire after the task's watermark with no run yet
+                due = (
+                    task_due(pipeline, store, name, instant)
+                    if store is not None and row is not None
+                    else None
                 )
+                entry["due"] = task.enabled and due is not None and due.window_open(instant)
             try:
                 items = resolve_group(pipeline, task.group)
             except GroupResolutionError as exc:

@@ -161,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     _operator_verbs(verb)
 
     p = verb(
+        "serve",
+        "stay up, run on schedule, reload config",
+        "Stay up: start each task of this site when its schedule fires, run run-now items as they\n"
+        "appear, re-read changed pipeline files within seconds (an invalid change is logged and the\n"
+        "old configuration kept; a running task takes the new one when its run ends).\n"
+        "SIGTERM/SIGINT stop (running attempts are interrupted and resume on the next start; exit 0),\n"
+        "SIGHUP re-reads the configuration now.",
+    )
+    _path_argument(p)
+    p.add_argument("--site", metavar="S", help="serve this site (default: settings.site)")
+    _log_options(p)
+
+    p = verb(
         "schema",
         "print the JSON Schema of the pipeline format",
         "Print the JSON Schema (draft 2020-12) that pipeline files follow; editors use it through\n"
@@ -399,6 +412,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     return outcome.exit_code
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from runner.serving import serve
+
+    return serve(args.path, site=args.site, log_format=args.log_format, log_level=args.log_level)
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -717,6 +736,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _cmd_validate,
     "plan": _cmd_plan,
     "run": _cmd_run,
+    "serve": _cmd_serve,
     "schema": _cmd_schema,
     "status": _cmd_status,
     "items": _cmd_items,

@@ -413,7 +413,7 @@ class Engine:
         row = request.resume
         if row is None:
             instant = request.fire_time if request.fire_time is not None else now
-            run_id = _run_id(name, instant, request.trigger)
+            run_id = run_id_for(name, instant, request.trigger)
             row = RunRow(
                 id=run_id,
                 task=name,
@@ -875,7 +875,12 @@ class Engine:
         while (taken := self._slots.take()) is not None:
             run_key, (attempt, spec) = taken
             try:
-                if self.cancel.is_set():
+                too_late = attempt.item.queue != q.RUN_NOW and not attempt.run.in_schedule(
+                    self.now()
+                )
+                if (
+                    self.cancel.is_set() or too_late
+                ):  # a stop, or the window closed since it was recorded
                     self._inbox.put(("withdrawn", attempt.attempt_id))
                     continue
                 self._log_started(attempt)
@@ -1273,7 +1278,8 @@ def _iso(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _run_id(task: str, instant: float, trigger: str) -> str:
+def run_id_for(task: str, instant: float, trigger: str) -> str:
+    """The id of a run: the scheduled UTC instant for a fire (one fire, one run), else the start time."""
     stamp = datetime.fromtimestamp(instant, UTC).strftime("%Y%m%dT%H%M%S")
     if trigger == TRIGGER_SCHEDULE:
         return f"{task}@{stamp}Z"

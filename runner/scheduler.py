@@ -1,59 +1,272 @@
-"""When tasks are due: cron fires in a time zone, windows, catch-up.
+"""When tasks are due: cron fires in a time zone, the DST rule, catch-up, windows, worker state.
 
-Fires are computed in the schedule's IANA zone and identified by their UTC
-instant, so one fire can never start two runs (the run id is derived from it).
-A run missed while nothing ran is made up once: only the latest fire since
-the task's last run counts. The clock is passed in; nothing here sleeps.
+Fires are computed on the schedule's local wall clock (croniter on naive local
+times) and each wall time is then placed on the UTC time line by one rule:
+
+- a local time that does not exist (the clocks jump forward over it) fires at
+  the first instant after the jump; several such times of one jump are one fire;
+- a local time that happens twice (the clocks go back) fires once, at its first
+  occurrence, unless the schedule's hour field is `*` (it fires every hour or
+  more often): such a schedule keeps its rhythm and fires in both passes.
+
+A fire is identified by its UTC instant, and the run id of a scheduled run is
+derived from it, so one fire can never start two runs. A run missed while
+nothing ran is made up once: only the latest fire since the task's watermark
+counts. The watermark is the latest of: the task's last fire, when the task was
+first seen, and when its configuration last changed. Stamps later than now (the
+clock went back) are ignored, so they never hold fires back; a fire whose run
+exists never starts another. The clock is always passed in; nothing here sleeps.
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from runner import queues as q
 from runner.config.models import Pipeline, Schedule
-from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest
-from runner.state import StateStore
+from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest, run_id_for
+from runner.state import StateStore, WorkerRow
+
+_EPOCH: Final = datetime(1970, 1, 1)
+_MINUTE: Final = timedelta(minutes=1)
+_OFFSET_PROBE: Final = 26 * 3600.0
+"""How far around an instant offsets are sampled: longer than any fold or gap of a real zone."""
+
+STALE_AFTER: Final = 60.0
+"""A worker whose last heartbeat is older than this (12 heartbeats) is shown `offline`."""
+
+WORKER_OFFLINE: Final = "offline"
+WORKER_ONLINE: Final = "online"
+WORKER_RUNNING: Final = "running"
 
 
-def _local(instant: float, zone: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(instant, UTC).astimezone(zone)
+# -- fires ---------------------------------------------------------------------
+
+
+def _wall(instant: float) -> datetime:
+    """The naive UTC datetime of an instant (exact for whole seconds)."""
+    return _EPOCH + timedelta(seconds=instant)
+
+
+class Fires:
+    """The fire instants (UTC seconds) of one cron expression in one IANA zone, by the DST rule."""
+
+    def __init__(self, cron: str, timezone: str) -> None:
+        self.cron = cron
+        self.zone = ZoneInfo(timezone)
+        expanded: list[list[Any]] = croniter(cron).expanded
+        self.every_hour = expanded[1] == ["*"]
+        """The hour field is `*`: in a repeated hour, fires in both passes."""
+        self._last_next = (math.nan, math.nan)
+        self._last_latest = (math.nan, math.nan)
+        """The last query and answer of each kind: many tasks share a schedule and ask alike."""
+
+    # The mapping from a naive local wall time to its fire instants.
+
+    def instants(self, wall: datetime) -> tuple[float, ...]:
+        """The fire instants of the local wall time `wall` (naive), in increasing order."""
+        first = wall.replace(tzinfo=self.zone, fold=0).timestamp()
+        second = wall.replace(tzinfo=self.zone, fold=1).timestamp()
+        if first == second:
+            return (first,)
+        if first < second:  # the time happens twice: first is before the clocks go back
+            return (first, second) if self.every_hour else (first,)
+        # the time does not exist: `second` is before the jump, `first` after it
+        return (self._jump(second, first),)
+
+    def _offset(self, instant: float) -> float:
+        local = datetime.fromtimestamp(instant, UTC).astimezone(self.zone)
+        offset = local.utcoffset()
+        return offset.total_seconds() if offset is not None else 0.0
+
+    def _jump(self, before: float, after: float) -> float:
+        """The instant the clocks jump forward, known to lie in (before, after]."""
+        low, high = math.floor(before), math.ceil(after)
+        target = self._offset(high)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._offset(middle) == target:
+                high = middle
+            else:
+                low = middle
+        return float(high)
+
+    def _local_bound(self, instant: float, *, low: bool) -> datetime:
+        """A naive local time at or before (low) / at or after (high) every wall time that can map
+        near `instant`, whatever DST change is close."""
+        probes = (instant - _OFFSET_PROBE, instant, instant + _OFFSET_PROBE)
+        offsets = [self._offset(p) for p in probes]
+        shift = min(offsets) if low else max(offsets)
+        return _wall(math.floor(instant) if low else math.ceil(instant)) + timedelta(seconds=shift)
+
+    # Queries.
+
+    def next_after(self, after: float) -> float:
+        """The first fire strictly after the instant `after`."""
+        asked, answer = self._last_next
+        if asked == after:
+            return answer
+        answer = self._next_after(after)
+        self._last_next = (after, answer)
+        return answer
+
+    def latest_at(self, at: float) -> float:
+        """The last fire at or before the instant `at`."""
+        asked, answer = self._last_latest
+        if asked == at:
+            return answer
+        answer = self._latest_at(at)
+        self._last_latest = (at, answer)
+        return answer
+
+    def _next_after(self, after: float) -> float:
+        walls = croniter(self.cron, self._local_bound(after, low=True) - _MINUTE)
+        best = math.inf
+        while True:
+            found = self.instants(walls.get_next(datetime))
+            for instant in found:
+                if after < instant < best:
+                    best = instant
+            if found[0] >= best:  # the earliest instant of a wall time never decreases
+                return best
+
+    def _latest_at(self, at: float) -> float:
+        walls = croniter(self.cron, self._local_bound(at, low=False) + _MINUTE)
+        best = -math.inf
+        while True:
+            found = self.instants(walls.get_prev(datetime))
+            for instant in found:
+                if best < instant <= at:
+                    best = instant
+            if found[-1] <= best:  # the latest instant of a wall time never increases going back
+                return best
+
+    def between(self, start: float, end: float) -> Iterator[float]:
+        """Every fire in (start, end], in increasing order (one pass over the wall times)."""
+        walls = croniter(self.cron, self._local_bound(start, low=True) - _MINUTE)
+        pending: list[float] = []
+        last = start
+        while True:
+            found = self.instants(walls.get_next(datetime))
+            while pending and pending[0] < found[0]:  # no later wall time gives an earlier instant
+                instant = heapq.heappop(pending)
+                if instant > end:
+                    return
+                if instant > last:
+                    yield instant
+                    last = instant
+            if found[0] > end:
+                return
+            for instant in found:
+                heapq.heappush(pending, instant)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fires(cron: str, timezone: str) -> Fires:
+    return Fires(cron, timezone)
+
+
+def fires_of(schedule: Schedule) -> Fires:
+    """The (cached) fire calculator of a schedule."""
+    return _fires(schedule.cron, schedule.timezone)
 
 
 def previous_fire(schedule: Schedule, at: float) -> float:
     """The latest fire of `schedule` at or before the instant `at` (UTC seconds)."""
-    zone = ZoneInfo(schedule.timezone)
-    start = _local(at + 1e-6, zone)
-    return float(croniter(schedule.cron, start).get_prev(datetime).timestamp())
+    return fires_of(schedule).latest_at(at)
 
 
 def next_fire(schedule: Schedule, after: float) -> float:
     """The first fire of `schedule` strictly after the instant `after` (UTC seconds)."""
-    zone = ZoneInfo(schedule.timezone)
-    start = _local(after, zone)
-    return float(croniter(schedule.cron, start).get_next(datetime).timestamp())
+    return fires_of(schedule).next_after(after)
+
+
+def scheduled_run_id(task: str, fire: float) -> str:
+    """The id of the run a fire starts: the same fire always gives the same id."""
+    return run_id_for(task, fire, TRIGGER_SCHEDULE)
+
+
+# -- due runs ------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Due:
-    """A fire that should start a run now, or why it does not."""
+    """A fire that should start a run: its instant and when its window closes (None: never)."""
 
     task: str
     fire: float
     window_end: float | None
 
+    def window_open(self, now: float) -> bool:
+        """Items of this fire may still start at `now`."""
+        return self.window_end is None or now < self.window_end
 
-def due_fire(schedule: Schedule, *, since: float, now: float) -> Due | None:
+
+def due_fire(schedule: Schedule, *, since: float, now: float, task: str = "") -> Due | None:
     """The latest fire in (since, now], if any: the one run to make up."""
     fire = previous_fire(schedule, now)
     if fire <= since:
         return None
     window_end = fire + schedule.window if schedule.window else None
-    return Due(task="", fire=fire, window_end=window_end)
+    return Due(task=task, fire=fire, window_end=window_end)
+
+
+def watermark(store: StateStore, task: str, now: float) -> float:
+    """Fires at or before this instant are handled for `task` (see the module docstring)."""
+    row = store.task(task)
+    if row is None:
+        return now
+    stamps = [row.created, row.last_modified]
+    if row.last_fire is not None:
+        stamps.append(row.last_fire)
+    return max((stamp for stamp in stamps if stamp <= now), default=-math.inf)
+
+
+def run_exists(store: StateStore, task: str, fire: float) -> bool:
+    """A run was already started for this fire (the clock went back, or another runner took it)."""
+    found = store.connection.execute(
+        "SELECT 1 FROM runs WHERE id = ?", (scheduled_run_id(task, fire),)
+    ).fetchone()
+    return found is not None
+
+
+def task_due(pipeline: Pipeline, store: StateStore, task: str, now: float) -> Due | None:
+    """The fire that makes `task` due at `now`, if any (window not checked; see `Due.window_open`)."""
+    name = pipeline.tasks[task].schedule
+    if name is None:
+        return None
+    due = due_fire(pipeline.schedules[name], since=watermark(store, task, now), now=now, task=task)
+    if due is None or run_exists(store, task, due.fire):
+        return None
+    return due
+
+
+def has_run_now(store: StateStore, task: str) -> bool:
+    """The task has items waiting in `run-now` (dispatched even out of schedule)."""
+    found = store.connection.execute(
+        "SELECT 1 FROM items WHERE task = ? AND queue = ? AND in_group = 1 "
+        "AND running_attempt IS NULL LIMIT 1",
+        (task, q.RUN_NOW),
+    ).fetchone()
+    return found is not None
+
+
+def site_tasks(pipeline: Pipeline, site: str) -> list[str]:
+    """The enabled tasks this site runs, by name."""
+    return [
+        name
+        for name, task in sorted(pipeline.tasks.items())
+        if task.enabled and pipeline.task_site(name) == site
+    ]
 
 
 def due_requests(
@@ -62,41 +275,71 @@ def due_requests(
     *,
     site: str,
     now: float,
-    tasks: set[str] | None = None,
-    log: object | None = None,
+    tasks: Iterable[str] | None = None,
+    busy: Iterable[str] = (),
+    log: Any = None,
+    run_now: bool = True,
 ) -> list[RunRequest]:
-    """Runs to start now: tasks whose schedule fired since their last run, and tasks with run-now items."""
+    """Runs to start now: tasks whose schedule fired since their watermark, and tasks with run-now items.
+
+    `tasks` limits the tasks looked at; `busy` names tasks whose previous run is still going:
+    they are not started again (`run.skipped` is logged for a due fire, which stays due until
+    the run ends). A fire whose window has closed is logged `run.missed` and marked handled.
+    `run_now=False` skips the run-now lookup.
+    """
+    wanted = None if tasks is None else set(tasks)
+    held = set(busy)
     requests: list[RunRequest] = []
-    for name, task in pipeline.tasks.items():
-        if tasks is not None and name not in tasks:
+    for name in site_tasks(pipeline, site):
+        if wanted is not None and name not in wanted:
             continue
-        if pipeline.task_site(name) != site or not task.enabled:
-            continue
-        row = store.task(name)
-        if task.schedule is not None:
-            schedule = pipeline.schedules[task.schedule]
-            since = row.created if row is not None else now
-            if row is not None and row.last_fire is not None:
-                since = max(since, row.last_fire) if row.last_fire <= now else since
-            due = due_fire(schedule, since=since, now=now)
-            if due is not None and (due.window_end is None or due.window_end > now):
-                requests.append(RunRequest(name, TRIGGER_SCHEDULE, due.fire, due.window_end))
-                continue
-            if due is not None and log is not None:
-                log.info(  # type: ignore[attr-defined]
+        due = task_due(pipeline, store, name, now)
+        if due is not None and not due.window_open(now):
+            if log is not None:
+                log.info(
                     "run.missed",
                     task=name,
-                    fire_time=_iso(due.fire),
-                    window_end=_iso(due.window_end),
-                    reason="its window closed before the runner was started",
+                    fire_time=iso(due.fire),
+                    window_end=iso(due.window_end),
+                    reason="its window closed before the runner could start it",
                 )
-                store.mark_fire(name, due.fire)
-        if row is not None and store.count_waiting(name, (q.RUN_NOW,)):
+            store.mark_fire(name, due.fire)
+            due = None
+        if name in held:
+            if due is not None and log is not None:
+                log.info(
+                    "run.skipped",
+                    task=name,
+                    fire_time=iso(due.fire),
+                    reason="its previous run is still going; the fire starts when it ends",
+                )
+            continue
+        if due is not None:
+            requests.append(RunRequest(name, TRIGGER_SCHEDULE, due.fire, due.window_end))
+        elif run_now and has_run_now(store, name):
             requests.append(RunRequest(name, TRIGGER_RUN_NOW))
     return requests
 
 
-def _iso(ts: float | None) -> str:
+# -- worker state ----------------------------------------------------------------
+
+
+def worker_state(row: WorkerRow, now: float, *, stale_after: float = STALE_AFTER) -> str:
+    """What `runner status` shows for a site's runner: offline, online (idle) or running.
+
+    A runner that stopped cleanly recorded `offline`; one that died is `offline` once its
+    heartbeat is older than `stale_after` seconds.
+    """
+    if row.state == WORKER_OFFLINE or now - row.heartbeat > stale_after:
+        return WORKER_OFFLINE
+    return WORKER_RUNNING if row.state == WORKER_RUNNING else WORKER_ONLINE
+
+
+# -- text ----------------------------------------------------------------------
+
+
+def iso(ts: float | None) -> str:
+    """An instant as ISO 8601 UTC text to the second (empty for None)."""
     if ts is None:
         return ""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -105,5 +348,5 @@ def _iso(ts: float | None) -> str:
 def describe_next(schedule: Schedule, after: float) -> str:
     """The next fire as an ISO instant in UTC and in the schedule's zone, for `plan`."""
     fire = next_fire(schedule, after)
-    local = _local(fire, ZoneInfo(schedule.timezone))
-    return f"{_iso(fire)} ({local.isoformat(timespec='minutes')} {schedule.timezone})"
+    local = datetime.fromtimestamp(fire, UTC).astimezone(ZoneInfo(schedule.timezone))
+    return f"{iso(fire)} ({local.isoformat(timespec='minutes')} {schedule.timezone})"
