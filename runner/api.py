@@ -56,16 +56,6 @@ def check_tasks(pipeline: Pipeline, names: Sequence[str]) -> None:
             raise UsageError(f"no task named {name!r} in the pipeline{hint}")
 
 
-def state_path(pipeline: Pipeline) -> Path:
-    """Where the pipeline's resume-state file lives."""
-    return pipeline.resolve_path(pipeline.settings.state)
-
-
-def logs_path(pipeline: Pipeline) -> Path:
-    """Where the pipeline's JSON logs and attempt outputs live."""
-    return pipeline.resolve_path(pipeline.settings.logs)
-
-
 # -- plan ----------------------------------------------------------------------
 
 
@@ -84,8 +74,8 @@ def plan(
     check_tasks(pipeline, tasks)
     instant = (at or datetime.now(UTC)).timestamp()
     store = None
-    if state_path(pipeline).exists():
-        store = open_store(state_path(pipeline), readonly=True)
+    if pipeline.state_file.exists():
+        store = open_store(pipeline.state_file, readonly=True)
     report: dict[str, Any] = {"at": _iso(instant), "tasks": []}
     try:
         for name, task in sorted(pipeline.tasks.items()):
@@ -216,14 +206,14 @@ def runner_session(
 
     masker = Masker.from_env(pipeline.settings.secrets, env)
     configure_logging(
-        log_dir=logs_path(pipeline), stderr_format=log_format, masker=masker, level=log_level
+        log_dir=pipeline.logs_dir, stderr_format=log_format, masker=masker, level=log_level
     )
     log = get_logger(site=site)
-    lock = RunnerLock(lock_path_for(state_path(pipeline), site))
+    lock = RunnerLock(lock_path_for(pipeline.state_file, site))
     try:
         lock.acquire()
         become_subreaper()
-        store = open_store(state_path(pipeline))
+        store = open_store(pipeline.state_file)
         try:
             yield store, log
         finally:

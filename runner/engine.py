@@ -61,6 +61,7 @@ from runner.state import (
     WorkerRow,
     state_disk_free,
 )
+from runner.who import os_user
 
 # Run statuses, persisted: stable forever.
 RUN_RUNNING = "running"
@@ -214,8 +215,8 @@ class Engine:
         settings = pipeline.settings
         self.env = dict(os.environ if env is None else env)
         self.masker = Masker.from_env(settings.secrets, self.env)
-        self.logs_dir = ensure_private_dir(pipeline.resolve_path(settings.logs))
-        self.state_path = pipeline.resolve_path(settings.state)
+        self.logs_dir = ensure_private_dir(pipeline.logs_dir)
+        self.state_path = pipeline.state_file
         self.concurrency = settings.concurrency
         self.builder = LaunchBuilder(
             pipeline,
@@ -407,7 +408,7 @@ class Engine:
             name,
             site=self.site,
             config_hash=task_config_hash(self.pipeline, name),
-            modified_by=_os_user(),
+            modified_by=os_user(),
             now=now,
         )
         row = request.resume
@@ -1285,12 +1286,3 @@ def run_id_for(task: str, instant: float, trigger: str) -> str:
         return f"{task}@{stamp}Z"
     micro = int((instant % 1) * 1_000_000)
     return f"{task}@{stamp}.{micro:06d}Z-{trigger}"
-
-
-def _os_user() -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        return os.environ.get("USER", "unknown")

@@ -21,6 +21,7 @@ from runner.config.models import Pipeline
 from runner.engine import task_config_hash
 from runner.process import run_capture
 from runner.state import StateStore
+from runner.who import os_user
 
 GIT_TIMEOUT: Final = 5.0
 """Seconds a `git` query may take before the OS user is used instead."""
@@ -30,16 +31,6 @@ STATUS_IDLE: Final = "idle"
 STATUS_DISABLED: Final = "disabled"
 _RESTING: Final = frozenset({"", STATUS_SCHEDULED, STATUS_IDLE, STATUS_DISABLED})
 """Statuses record_tasks may replace; `running` and `failed` belong to the engine."""
-
-
-def os_user() -> str:
-    """The name of the user this process runs as."""
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        return os.environ.get("USER", "unknown")
 
 
 def _git(argv: list[str], cwd: Path) -> tuple[int | None, str]:

@@ -852,6 +852,16 @@ class Pipeline:
         path = Path(rel)
         return path if path.is_absolute() else self.root / path
 
+    @property
+    def state_file(self) -> Path:
+        """The resume-state file (`settings.state`, relative to the pipeline directory)."""
+        return self.resolve_path(self.settings.state)
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where JSON logs and attempt outputs go (`settings.logs`, relative to the pipeline directory)."""
+        return self.resolve_path(self.settings.logs)
+
     def task(self, task_name: str) -> Task:
         """The task called `task_name`; UsageError naming the nearest task if there is none."""
         try:

@@ -1,0 +1,130 @@
+"""`runner items`: a task's items, filtered and paged in listing order."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from runner import queues as q
+from runner.errors import UsageError
+from runner.operations._common import check_queue_name, check_task, iso, open_read
+from runner.state import ItemRow, reports
+
+if TYPE_CHECKING:
+    from runner.config.models import Pipeline
+
+DEFAULT_LIMIT = 100
+"""Rows `runner items` shows on a terminal table unless `--limit` says otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemEntry:
+    """One item as `runner items` lists it."""
+
+    id: str
+    queue: str
+    attempts: int
+    status: str | None
+    last_error: str | None
+    updated: float
+    entered: float
+    retry_at: float | None
+    running: bool
+    pending_queue: str | None
+    in_group: bool
+
+    @classmethod
+    def of(cls, row: ItemRow) -> ItemEntry:
+        """The entry of a state row."""
+        return cls(
+            id=row.item_id,
+            queue=row.queue,
+            attempts=row.attempts,
+            status=row.last_status,
+            last_error=row.last_error,
+            updated=row.updated,
+            entered=row.entered_at,
+            retry_at=row.retry_at,
+            running=row.running_attempt is not None,
+            pending_queue=row.pending_queue,
+            in_group=row.in_group,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """One element of `items --json`."""
+        return {
+            "id": self.id,
+            "queue": self.queue,
+            "attempts": self.attempts,
+            "status": self.status,
+            "last_error": self.last_error,
+            "updated": iso(self.updated),
+            "entered": iso(self.entered),
+            "retry_at": iso(self.retry_at),
+            "running": self.running,
+            "pending_queue": self.pending_queue,
+            "in_group": self.in_group,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsPage:
+    """A page of `runner items`: `total` items match, `items` are those from `offset` on."""
+
+    task: str
+    total: int
+    offset: int
+    limit: int | None
+    items: list[ItemEntry] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def items(
+    pipeline: Pipeline,
+    task: str,
+    *,
+    queues: Sequence[str] = (),
+    category: str | None = None,
+    match: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    include_left: bool = False,
+) -> ItemsPage:
+    """The task's items that match, in listing order (`reports.LISTING_ORDER`, FIFO in a queue).
+
+    `queues` and `category` narrow the queues (both: their intersection); `match` is a
+    case-insensitive substring of the id or last error; `status` the last status; `limit`
+    None shows every item. Items that left the group are left out unless `include_left`.
+    """
+    for name in queues:
+        check_queue_name(name)
+    if category is not None and category not in q.CATEGORIES:
+        close = difflib.get_close_matches(category, q.CATEGORIES, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise UsageError(
+            f"unknown category '{category}'; {hint}categories are: {', '.join(q.CATEGORIES)}"
+        )
+    if (limit is not None and limit < 0) or offset < 0:
+        raise UsageError("--limit and --offset take a number of items, 0 or more")
+    chosen = tuple(dict.fromkeys(queues)) or q.ALL_QUEUES
+    if category is not None:
+        chosen = tuple(name for name in chosen if q.CATEGORY[name] == category)
+    store = open_read(pipeline)
+    try:
+        check_task(pipeline, store, task)
+        if store is None or not chosen:
+            return ItemsPage(task, 0, offset, limit)
+        query = reports.ItemQuery(
+            task=task, queues=chosen, match=match, status=status, include_left=include_left
+        )
+        counts = reports.count_items_by_queue(store, query)
+        rows = reports.page_items(store, query, limit=limit, offset=offset, counts=counts)
+        return ItemsPage(
+            task, sum(counts.values()), offset, limit, [ItemEntry.of(r) for r in rows], counts
+        )
+    finally:
+        if store is not None:
+            store.close()

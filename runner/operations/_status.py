@@ -1,0 +1,218 @@
+"""`runner status`: every site's runner (worker) and every task, with its queue counts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runner import queues as q
+from runner.operations._common import (
+    WORKER_OFFLINE,
+    check_task,
+    iso,
+    known_tasks,
+    open_read,
+    process_alive,
+    run_json,
+    stale_after_seconds,
+    worker_state,
+)
+from runner.state import RunRow, StateStore, TaskRow, WorkerRow, reports
+
+if TYPE_CHECKING:
+    from runner.config.models import Pipeline
+
+# Task statuses shown by `status` beyond those the runner records: stable forever.
+TASK_NEW = "new"
+TASK_DISABLED = "disabled"
+TASK_INTERRUPTED = "interrupted"
+TASK_RUNNING = "running"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    """One site's runner as `status` shows it."""
+
+    site: str
+    state: str
+    heartbeat: float
+    host: str
+    pid: int
+    throughput: float
+    items_done: int
+    started: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The `workers[]` element of `status --json`."""
+        return {
+            "site": self.site,
+            "state": self.state,
+            "heartbeat": iso(self.heartbeat),
+            "host": self.host,
+            "pid": self.pid,
+            "throughput": self.throughput,
+            "items_done": self.items_done,
+            "started": iso(self.started),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatus:
+    """One task as `status` shows it."""
+
+    name: str
+    status: str
+    site: str
+    in_pipeline: bool
+    created: float | None
+    last_modified: float | None
+    last_modified_by: str | None
+    command: str | None
+    latest_detail: str | None
+    sequence: int
+    queues: dict[str, int]
+    running: int
+    last_run: RunRow | None
+
+    @property
+    def categories(self) -> dict[str, int]:
+        """Items per category (every category, zeros included)."""
+        counts = dict.fromkeys(q.CATEGORIES, 0)
+        for queue, count in self.queues.items():
+            counts[q.CATEGORY[queue]] += count
+        return counts
+
+    @property
+    def total(self) -> int:
+        """Items in the queues counted in totals (not trash, incorrect-format, disabled)."""
+        return sum(n for queue, n in self.queues.items() if queue in q.COUNTED_IN_TOTALS)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `tasks[]` element of `status --json`."""
+        return {
+            "name": self.name,
+            "status": self.status,
+            "site": self.site,
+            "in_pipeline": self.in_pipeline,
+            "created": iso(self.created),
+            "last_modified": iso(self.last_modified),
+            "last_modified_by": self.last_modified_by,
+            "command": self.command,
+            "latest_detail": self.latest_detail,
+            "sequence": self.sequence,
+            "queues": dict(self.queues),
+            "categories": self.categories,
+            "running": self.running,
+            "total": self.total,
+            "last_run": run_json(self.last_run),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """What `runner status` reports: every site's runner and every task."""
+
+    workers: list[WorkerStatus]
+    tasks: list[TaskStatus]
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented shape of `status --json`."""
+        return {
+            "workers": [w.to_json() for w in self.workers],
+            "tasks": [t.to_json() for t in self.tasks],
+        }
+
+
+def status(
+    pipeline: Pipeline,
+    *,
+    tasks: Sequence[str] = (),
+    now: float | None = None,
+    alive: Callable[[WorkerRow], bool] = process_alive,
+) -> StatusReport:
+    """Workers and tasks (those of the pipeline, and any other the state still holds).
+
+    A worker is `offline` when its heartbeat is older than `STALE_HEARTBEATS` heartbeat
+    intervals or its process is known to be gone. A task is `disabled` when the pipeline
+    says `enabled: false`, `new` when it never ran, `interrupted` when it has an open run and
+    no runner is up for its site; otherwise the status the runner recorded (`running`,
+    `idle`, `failed`).
+    """
+    instant = time.time() if now is None else now
+    store = open_read(pipeline)
+    try:
+        for name in tasks:
+            check_task(pipeline, store, name)
+        names = [n for n in known_tasks(pipeline, store) if not tasks or n in tasks]
+        if store is None:
+            return StatusReport(
+                [], [_task_status(pipeline, None, n, {}, 0, None, None, set()) for n in names]
+            )
+        stale_after = stale_after_seconds()
+        workers = [
+            WorkerStatus(
+                site=w.site,
+                state=worker_state(w, instant, alive, stale_after),
+                heartbeat=w.heartbeat,
+                host=w.host,
+                pid=w.pid,
+                throughput=w.throughput,
+                items_done=w.items_done,
+                started=w.started_at,
+            )
+            for w in store.workers()
+        ]
+        up = {w.site for w in workers if w.state != WORKER_OFFLINE}
+        running = reports.running_by_task(store)
+        rows = {row.name: row for row in store.tasks()}
+        result = []
+        for name in names:
+            row = rows.get(name)
+            counts = store.queue_counts(name) if row is not None else {}
+            last = store.last_run(name) if row is not None else None
+            result.append(
+                _task_status(pipeline, row, name, counts, running.get(name, 0), last, store, up)
+            )
+        return StatusReport(workers, result)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _task_status(
+    pipeline: Pipeline,
+    row: TaskRow | None,
+    name: str,
+    counts: Mapping[str, int],
+    running: int,
+    last: RunRow | None,
+    store: StateStore | None,
+    sites_up: set[str],
+) -> TaskStatus:
+    config = pipeline.tasks.get(name)
+    site = pipeline.task_site(name) if config is not None else (row.site if row else "")
+    if config is not None and not config.enabled:
+        state = TASK_DISABLED
+    elif row is None:
+        state = TASK_NEW
+    elif store is not None and site not in sites_up and reports.open_run(store, name) is not None:
+        state = TASK_INTERRUPTED
+    else:
+        state = row.status
+    return TaskStatus(
+        name=name,
+        status=state,
+        site=site,
+        in_pipeline=config is not None,
+        created=row.created if row else None,
+        last_modified=row.last_modified if row else None,
+        last_modified_by=(row.last_modified_by or None) if row else None,
+        command=(row.command or None) if row and state == TASK_RUNNING else None,
+        latest_detail=(row.latest_detail or None) if row else None,
+        sequence=row.sequence if row else 0,
+        queues={queue: int(counts.get(queue, 0)) for queue in q.ALL_QUEUES},
+        running=running,
+        last_run=last,
+    )
