@@ -1,4 +1,4 @@
-"""Executes task runs: start steps, items under their policies, finish steps.
+"""The engine's main loop: runs task runs (start steps, items under their policies, finish steps).
 
 One engine per runner process. A single main loop owns the state store (so
 every state change is ordered and batched), launches processes on a pool of
@@ -23,16 +23,42 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from runner import failpoints, outcomes
+from runner import failpoints
 from runner import queues as q
-from runner.checkpoints import parse_event, read_events_file
-from runner.config.models import AfterStep, Definition, Pipeline, Policy, Step, Task
+from runner.checkpoints import parse_event
+from runner.config.models import Pipeline, Step
+from runner.engine.active import (
+    ActiveAttempt,
+    ActiveRun,
+    ActiveStep,
+    after_step_wanted,
+    step_positions,
+)
+from runner.engine.recovery import attempt_marker, recover
+from runner.engine.runs import (
+    PHASE_AFTER,
+    PHASE_BEFORE,
+    PHASE_ITEMS,
+    RUN_FAILED,
+    RUN_INTERRUPTED,
+    RUN_OK,
+    RUN_RUNNING,
+    RUN_WITH_ERRORS,
+    TRIGGER_NOW,
+    TRIGGER_RUN_NOW,
+    TRIGGER_SCHEDULE,
+    RunReport,
+    RunRequest,
+    RunSource,
+    iso,
+    run_id_for,
+    task_config_hash,
+)
+from runner.engine.verdicts import error_text, judge, start_failed
 from runner.errors import GroupResolutionError, TemplateRenderError
 from runner.fsutil import ensure_private_dir
 from runner.groups import resolve_group
@@ -47,12 +73,11 @@ from runner.launch import (
     write_processed,
 )
 from runner.masking import Masker
-from runner.process import LaunchSpec, ProcessResult, reap_orphans, run_process, sweep_marker
+from runner.process import LaunchSpec, ProcessResult, reap_orphans, run_process
 from runner.progress import RunProgress, format_progress
 from runner.slots import Slots
 from runner.state import (
     AttemptEnd,
-    AttemptRow,
     AttemptStart,
     Checkpoint,
     ItemRow,
@@ -62,24 +87,6 @@ from runner.state import (
     state_disk_free,
 )
 from runner.who import os_user
-
-# Run statuses, persisted: stable forever.
-RUN_RUNNING = "running"
-RUN_OK = "ok"
-RUN_FAILED = "failed"
-RUN_WITH_ERRORS = "completed-with-errors"
-RUN_INTERRUPTED = "interrupted"  # not persisted as final: the run stays open and is resumed
-
-# Run phases, persisted.
-PHASE_BEFORE = "before"
-PHASE_ITEMS = "items"
-PHASE_AFTER = "after"
-PHASE_DONE = "done"
-
-# Triggers, persisted.
-TRIGGER_SCHEDULE = "schedule"
-TRIGGER_NOW = "now"
-TRIGGER_RUN_NOW = "run-now"
 
 HEARTBEAT_EVERY = 5.0
 REAP_EVERY = 1.0
@@ -97,96 +104,6 @@ LOOKAHEAD = 4
 """Attempts recorded ahead of a free slot (per run and for the runner): they start the moment a
 slot frees, while the main loop commits the next batch. A `kill -9` can leave at most this many
 recorded-but-unlaunched attempts per run; they are reported `interrupted` like the running ones."""
-LAST_ERROR_CHARS = 500
-
-
-class RunSource(Protocol):
-    """Where a long-running engine gets its new runs from (the scheduler)."""
-
-    def poll(self, now: float, busy: frozenset[str]) -> Sequence[RunRequest]:
-        """Runs to start now; `busy` names the tasks whose run is still going."""
-        ...
-
-    def next_wakeup(self, now: float) -> float | None:
-        """When `poll` may next have something (None: no idea; the loop still wakes regularly)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class RunRequest:
-    """A run the caller wants started (or, with `resume`, an open run to take over)."""
-
-    task: str
-    trigger: str
-    fire_time: float | None = None
-    window_end: float | None = None
-    resume: RunRow | None = None
-
-
-@dataclass(slots=True)
-class RunReport:
-    """How a run ended (or why it did not end: interrupted runs stay open)."""
-
-    task: str
-    run_id: str
-    status: str
-    message: str = ""
-    queues: dict[str, int] = field(default_factory=dict)
-    error_items: int = 0
-
-
-@dataclass(slots=True)
-class _Attempt:
-    attempt_id: int
-    number: int
-    item: ItemRow
-    run: _ActiveRun
-    files: AttemptFiles
-    argv: list[str]
-    started: float
-    render_error: str | None = None
-    had_events: bool = False
-    wrote_processed: bool = False
-
-
-@dataclass(slots=True)
-class _Step:
-    phase: str
-    index: int
-    step: Step
-    started: float
-
-
-@dataclass(eq=False)
-class _ActiveRun:
-    name: str
-    task: Task
-    definition: Definition
-    policy: Policy
-    row: RunRow
-    fingerprint: str
-    task_ctx: dict[str, object]
-    run_ctx: dict[str, object]
-    phase: str
-    failed: bool = False
-    failure: str = ""
-    running: dict[int, _Attempt] = field(default_factory=dict)
-    step: _Step | None = None
-    steps_done: dict[str, dict[int, str | None]] = field(default_factory=dict)
-    next_wakeup: float | None = None
-    stopped: bool = False
-    command_shown: float = 0.0
-    progress: RunProgress | None = None
-
-    def cap(self, runner_cap: int) -> int:
-        return min(self.task.concurrency or runner_cap, runner_cap)
-
-    def in_schedule(self, now: float) -> bool:
-        if self.row.trigger == TRIGGER_NOW:
-            return True
-        if self.row.trigger == TRIGGER_RUN_NOW:
-            return False
-        return self.row.window_end is None or now < self.row.window_end
 
 
 class Engine:
@@ -225,7 +142,7 @@ class Engine:
             logs_dir=self.logs_dir,
         )
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._slots: Slots[tuple[_Attempt, LaunchSpec]] = Slots(self.concurrency)
+        self._slots: Slots[tuple[ActiveAttempt, LaunchSpec]] = Slots(self.concurrency)
         self._workers = [
             threading.Thread(target=self._worker, name=f"attempt-{n}", daemon=True)
             for n in range(self.concurrency)
@@ -233,11 +150,11 @@ class Engine:
         for worker in self._workers:
             worker.start()
         self._withdrawn: list[int] = []
-        self._active: list[_ActiveRun] = []
+        self._active: list[ActiveRun] = []
         self._reports: list[RunReport] = []
         self._pending_checkpoints: list[tuple[int, Checkpoint, float]] = []
-        self._results: list[tuple[_Attempt, ProcessResult]] = []
-        self._step_results: list[tuple[_ActiveRun, ProcessResult]] = []
+        self._results: list[tuple[ActiveAttempt, ProcessResult]] = []
+        self._step_results: list[tuple[ActiveRun, ProcessResult]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._dirs: set[str] = set()
         self._empty_processed = self._make_empty_processed()
@@ -260,45 +177,14 @@ class Engine:
 
     def recover(self) -> int:
         """Take over what a dead runner left: its attempts become `interrupted` and go through the policy."""
-        orphans = self.store.open_attempts(self.site)
-        if not orphans:
-            return 0
-        now = self.now()
-        ends: list[AttemptEnd] = []
-        checkpoints: list[tuple[int, Checkpoint, float]] = []
-        for attempt in orphans:
-            killed = sweep_marker(self._marker(attempt.run_id, attempt.id))
-            files = AttemptFiles(attempt.output_dir, attempt.number)
-            merged = list(read_events_file(files.events, skip_lines=attempt.events_read))
-            checkpoints.extend((attempt.id, self._masked(c), now) for c in merged)
-            ends.append(self._interrupted_end(attempt, now))
-            self.log.warning(
-                "attempt.interrupted",
-                task=attempt.task,
-                run_id=attempt.run_id,
-                item=attempt.item_id,
-                attempt=attempt.number,
-                status=q.INTERRUPTED,
-                checkpoints_merged=len(merged),
-                processes_killed=killed,
-            )
-        applied = self.store.finish_attempts(ends, checkpoints)
-        rows = {attempt.id: attempt for attempt in orphans}
-        for end, queue_name in applied:
-            row = rows[end.attempt_id]
-            AttemptFiles(row.output_dir, row.number).discard_protocol_files()
-            self.log.info(
-                "item.finished",
-                task=row.task,
-                run_id=row.run_id,
-                item=row.item_id,
-                attempt=row.number,
-                status=end.status,
-                queue=queue_name,
-                error=end.error,
-            )
-        reap_orphans()
-        return len(orphans)
+        return recover(
+            self.pipeline,
+            self.store,
+            site=self.site,
+            log=self.log,
+            mask=self._masked,
+            now=self.now(),
+        )
 
     def execute(self, requests: Sequence[RunRequest]) -> list[RunReport]:
         """Run (or resume) these runs until each ends, is interrupted, or its window closes."""
@@ -397,7 +283,7 @@ class Engine:
 
     # -- opening runs --------------------------------------------------------
 
-    def _open(self, request: RunRequest) -> _ActiveRun | None:
+    def _open(self, request: RunRequest) -> ActiveRun | None:
         name = request.task
         task = self.pipeline.tasks[name]
         definition = self.pipeline.definitions[task.definition]
@@ -429,7 +315,7 @@ class Engine:
                 definition_hash=fingerprint,
                 message="",
             )
-        active = _ActiveRun(
+        active = ActiveRun(
             name=name,
             task=task,
             definition=definition,
@@ -437,7 +323,7 @@ class Engine:
             row=row,
             fingerprint=fingerprint,
             task_ctx=task_context(name, self.site, task.mode),
-            run_ctx=run_context(row.id, name, row.trigger, _iso(row.fire_time)),
+            run_ctx=run_context(row.id, name, row.trigger, iso(row.fire_time)),
             phase=row.phase,
         )
         if not self._sync_group(active, resuming=request.resume is not None):
@@ -453,7 +339,7 @@ class Engine:
                 task=name,
                 run_id=row.id,
                 trigger=row.trigger,
-                fire_time=_iso(row.fire_time),
+                fire_time=iso(row.fire_time),
                 definition_hash=fingerprint,
             )
         else:
@@ -472,7 +358,7 @@ class Engine:
             self._start_progress(active)
         return active
 
-    def _sync_group(self, run: _ActiveRun, *, resuming: bool) -> bool:
+    def _sync_group(self, run: ActiveRun, *, resuming: bool) -> bool:
         started = time.monotonic()
         try:
             items = resolve_group(self.pipeline, run.task.group, env=self.env)
@@ -515,7 +401,7 @@ class Engine:
 
     # -- the run state machine -----------------------------------------------
 
-    def _advance(self, run: _ActiveRun, now: float) -> None:
+    def _advance(self, run: ActiveRun, now: float) -> None:
         if run.step is not None:
             return
         stopping = self.cancel.is_set() or (self._disk_low and run.phase != PHASE_AFTER)
@@ -540,13 +426,13 @@ class Engine:
             self._set_phase(run, PHASE_AFTER)
         if run.phase == PHASE_AFTER and not run.running:
             success = not run.failed and self.store.run_error_items(run.row.id) == 0
-            wanted = [s for s in run.task.after if _wanted(s, success)]
+            wanted = [s for s in run.task.after if after_step_wanted(s, success)]
             if not self._launch_next_step(
-                run, PHASE_AFTER, wanted, now, indices=_indices(run.task.after, wanted)
+                run, PHASE_AFTER, wanted, now, indices=step_positions(run.task.after, wanted)
             ):
                 self._complete(run)
 
-    def _has_work(self, run: _ActiveRun, now: float) -> bool:
+    def _has_work(self, run: ActiveRun, now: float) -> bool:
         in_schedule = run.in_schedule(now)
         if self.store.eligible_items(run.name, now=now, in_schedule=in_schedule, limit=1):
             return True
@@ -562,13 +448,13 @@ class Engine:
         run.next_wakeup = retry_at
         return True
 
-    def _set_phase(self, run: _ActiveRun, phase: str) -> None:
+    def _set_phase(self, run: ActiveRun, phase: str) -> None:
         run.phase = phase
         self.store.set_run_phase(run.row.id, phase)
         if phase == PHASE_ITEMS:
             self._start_progress(run)
 
-    def _start_progress(self, run: _ActiveRun) -> None:
+    def _start_progress(self, run: ActiveRun) -> None:
         waiting = (q.RUN_NOW,) if run.row.trigger == TRIGGER_RUN_NOW else q.DISPATCH_ORDER
         total = self.store.count_waiting(run.name, waiting) + len(run.running)
         run.progress = RunProgress(task=run.name, started=self.now(), total=total)
@@ -587,7 +473,7 @@ class Engine:
 
     def _launch_next_step(
         self,
-        run: _ActiveRun,
+        run: ActiveRun,
         phase: str,
         steps: Sequence[Step],
         now: float,
@@ -603,12 +489,12 @@ class Engine:
             return True
         return False
 
-    def _launch_step(self, run: _ActiveRun, phase: str, index: int, step: Step, now: float) -> None:
+    def _launch_step(self, run: ActiveRun, phase: str, index: int, step: Step, now: float) -> None:
         label = f"{phase}[{index}]"
         outputs = step_files(self.logs_dir, run.name, run.row.id, phase, index)
         protocol = {"RUNNER_TASK": run.name, "RUNNER_RUN_ID": run.row.id, "RUNNER_STEP": label}
         self.store.start_step(run.row.id, phase, index, now)
-        run.step = _Step(phase, index, step, now)
+        run.step = ActiveStep(phase, index, step, now)
         try:
             spec = self.builder.step_launch(
                 step,
@@ -616,10 +502,10 @@ class Engine:
                 run=run.run_ctx,
                 outputs=outputs,
                 protocol=protocol,
-                marker=self._marker(run.row.id, f"{phase}-{index}"),
+                marker=attempt_marker(run.row.id, f"{phase}-{index}"),
             )
         except TemplateRenderError as exc:
-            self._step_results.append((run, _start_failed(str(exc), now)))
+            self._step_results.append((run, start_failed(str(exc), now)))
             return
         command = self.masker.mask_text(display_command(spec.argv))
 
@@ -639,14 +525,14 @@ class Engine:
 
         self._after_commit.append(launch)
 
-    def _run_step(self, run: _ActiveRun, spec: LaunchSpec) -> None:
+    def _run_step(self, run: ActiveRun, spec: LaunchSpec) -> None:
         try:
             result = run_process(spec, self.cancel)
         except BaseException as exc:  # never lose a completion: the main loop must hear of it
-            result = _start_failed(f"internal error: {exc!r}", time.time())
+            result = start_failed(f"internal error: {exc!r}", time.time())
         self._inbox.put(("step", run, result))
 
-    def _step_finished(self, run: _ActiveRun, result: ProcessResult) -> None:
+    def _step_finished(self, run: ActiveRun, result: ProcessResult) -> None:
         step = run.step
         assert step is not None
         run.step = None
@@ -655,7 +541,7 @@ class Engine:
         status = (
             "ok" if not failed else (result.outcome if result.outcome != "exited" else "failed")
         )
-        error = None if not failed else _error_text(result, status)
+        error = None if not failed else error_text(result, status)
         if result.outcome == "interrupted":
             self._log_later(
                 "warning",
@@ -695,7 +581,7 @@ class Engine:
         else:
             self._log_later("warning", "step.finished", fields)
 
-    def _complete(self, run: _ActiveRun) -> None:
+    def _complete(self, run: ActiveRun) -> None:
         if run.failed:
             self._finish(run, RUN_FAILED, run.failure)
             return
@@ -713,7 +599,7 @@ class Engine:
         else:
             self._finish(run, RUN_OK, message)
 
-    def _finish(self, run: _ActiveRun, status: str, message: str) -> None:
+    def _finish(self, run: ActiveRun, status: str, message: str) -> None:
         now = self.now()
         task_status = "failed" if status == RUN_FAILED else "idle"
         self.store.finish_run(
@@ -744,7 +630,7 @@ class Engine:
         if run in self._active:
             self._active.remove(run)
 
-    def _stop(self, run: _ActiveRun, why: str) -> None:
+    def _stop(self, run: ActiveRun, why: str) -> None:
         """Leave a run open (to be resumed by the next runner) and stop working on it."""
         self._log_later(
             "warning",
@@ -784,7 +670,7 @@ class Engine:
             if rows:
                 outstanding += self._start_items(run, rows, now)
 
-    def _start_items(self, run: _ActiveRun, rows: Sequence[ItemRow], now: float) -> int:
+    def _start_items(self, run: ActiveRun, rows: Sequence[ItemRow], now: float) -> int:
         prepared: list[tuple[ItemRow, list[str], dict[str, str], str | None]] = []
         for row in rows:
             try:
@@ -826,7 +712,7 @@ class Engine:
         ):
             number = start.number
             files = AttemptFiles(start.output_dir, number)
-            attempt = _Attempt(attempt_id, number, row, run, files, argv, now, render_error)
+            attempt = ActiveAttempt(attempt_id, number, row, run, files, argv, now, render_error)
             run.running[attempt_id] = attempt
             if render_error is not None:
                 self._after_commit.append(self._launcher(attempt, None))
@@ -849,12 +735,12 @@ class Engine:
                     "RUNNER_PREVIOUS_STATUS": row.last_status or "",
                     "RUNNER_RUN_ID": run.row.id,
                 },
-                marker=self._marker(run.row.id, attempt_id),
+                marker=attempt_marker(run.row.id, attempt_id),
             )
             self._after_commit.append(self._launcher(attempt, spec))
         return len(prepared)
 
-    def _launcher(self, attempt: _Attempt, spec: LaunchSpec | None) -> Callable[[], None]:
+    def _launcher(self, attempt: ActiveAttempt, spec: LaunchSpec | None) -> Callable[[], None]:
         def offer() -> None:
             if spec is None:
                 self._log_started(attempt)
@@ -862,7 +748,7 @@ class Engine:
                     (
                         "item",
                         attempt.attempt_id,
-                        _start_failed(attempt.render_error or "", attempt.started),
+                        start_failed(attempt.render_error or "", attempt.started),
                     )
                 )
                 return
@@ -889,7 +775,7 @@ class Engine:
             finally:
                 self._slots.done(run_key)
 
-    def _log_started(self, attempt: _Attempt) -> None:
+    def _log_started(self, attempt: ActiveAttempt) -> None:
         run, row = attempt.run, attempt.item
         self.log.info(
             "item.started",
@@ -919,7 +805,7 @@ class Engine:
                     run.running.pop(attempt_id, None)
                 self.store.cancel_attempts(ids)
 
-    def _withdraw(self, run: _ActiveRun, *, keep_run_now: bool = False) -> None:
+    def _withdraw(self, run: ActiveRun, *, keep_run_now: bool = False) -> None:
         """Take back attempts recorded but not launched: they never ran, so they are undone."""
         jobs = self._slots.withdraw(
             run, keep=(lambda job: job[0].item.queue == q.RUN_NOW) if keep_run_now else None
@@ -950,7 +836,7 @@ class Engine:
         try:
             result = run_process(_with_events(spec, on_events), self.cancel)
         except BaseException as exc:  # never lose a completion: the main loop must hear of it
-            result = _start_failed(f"internal error: {exc!r}", time.time())
+            result = start_failed(f"internal error: {exc!r}", time.time())
         self._inbox.put(("item", attempt_id, result))
 
     # -- results -------------------------------------------------------------
@@ -1065,7 +951,7 @@ class Engine:
                     "queue": queue_name,
                     "exit_code": end.exit_code,
                     "duration_s": round(end.duration_s, 3),
-                    "retry_at": _iso(end.retry_at) if end.retry_at else None,
+                    "retry_at": iso(end.retry_at) if end.retry_at else None,
                     "error": end.error,
                 },
             )
@@ -1076,67 +962,18 @@ class Engine:
         """Log once the cycle's transaction is durable (a log line never runs ahead of the state)."""
         self._after_commit.append(lambda: getattr(self.log, level)(event, **fields))
 
-    def _decide(self, attempt: _Attempt, result: ProcessResult, now: float) -> AttemptEnd:
+    def _decide(self, attempt: ActiveAttempt, result: ProcessResult, now: float) -> AttemptEnd:
         run = attempt.run
-        verdict = outcomes.classify(
-            run.definition.outcomes,
-            process_outcome=result.outcome,
-            exit_code=result.exit_code,
-            stdout=result.stdout_tail,
-            stderr=result.stderr_tail,
-        )
-        decision = q.after_attempt(
-            status=verdict.status,
-            rule_queue=verdict.queue,
+        return judge(
+            result,
+            definition=run.definition,
             policy=run.policy,
-            retries_used=attempt.item.retries_used,
-            now=now,
-        )
-        retries_used = attempt.item.retries_used + (1 if decision.queue == q.RETRY else 0)
-        error = (
-            None
-            if verdict.status == q.OK
-            else self.masker.mask_text(_error_text(result, verdict.status))
-        )
-        return AttemptEnd(
             attempt_id=attempt.attempt_id,
             task=run.name,
             item_id=attempt.item.item_id,
-            status=verdict.status,
-            exit_code=result.exit_code,
-            signal=result.signal,
-            error=error,
-            queue=decision.queue,
-            retry_at=decision.retry_at,
-            retries_used=retries_used,
-            ended_at=now,
-            duration_s=result.duration_s,
-        )
-
-    def _interrupted_end(self, attempt: AttemptRow, now: float) -> AttemptEnd:
-        item = self.store.item(attempt.task, attempt.item_id)
-        retries_used = item.retries_used if item else 0
-        policy = (
-            self.pipeline.policy_for(attempt.task)
-            if attempt.task in self.pipeline.tasks
-            else Policy()
-        )
-        decision = q.after_attempt(
-            status=q.INTERRUPTED, rule_queue=None, policy=policy, retries_used=retries_used, now=now
-        )
-        return AttemptEnd(
-            attempt_id=attempt.id,
-            task=attempt.task,
-            item_id=attempt.item_id,
-            status=q.INTERRUPTED,
-            exit_code=None,
-            signal=None,
-            error="the runner stopped while this attempt ran",
-            queue=decision.queue,
-            retry_at=decision.retry_at,
-            retries_used=retries_used + (1 if decision.queue == q.RETRY else 0),
-            ended_at=now,
-            duration_s=max(0.0, now - attempt.started_at),
+            retries_used=attempt.item.retries_used,
+            masker=self.masker,
+            now=now,
         )
 
     # -- housekeeping --------------------------------------------------------
@@ -1196,93 +1033,11 @@ class Engine:
         masked = self.masker.mask_text(checkpoint.value)
         return checkpoint if masked == checkpoint.value else Checkpoint(checkpoint.kind, masked)
 
-    @staticmethod
-    def _marker(run_id: str, attempt: object) -> str:
-        return f"{run_id}/{attempt}"
-
 
 # -- helpers -----------------------------------------------------------------
-
-
-def task_config_hash(pipeline: Pipeline, name: str) -> str:
-    """A hash of everything that decides what a task does: it, its definition, policy, schedule and group."""
-    import hashlib
-
-    task = pipeline.tasks[name]
-    parts: dict[str, object] = {
-        "task": task.model_dump(mode="json"),
-        "definition": pipeline.definitions[task.definition].model_dump(mode="json"),
-        "policy": pipeline.policy_for(name).model_dump(mode="json"),
-        "schedule": pipeline.schedules[task.schedule].model_dump(mode="json")
-        if task.schedule
-        else None,
-        "group": pipeline.groups[task.group].model_dump(mode="json"),
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _with_events(spec: LaunchSpec, on_events: Callable[[list[bytes]], None]) -> LaunchSpec:
     from dataclasses import replace
 
     return replace(spec, on_events=on_events)
-
-
-def _start_failed(message: str, now: float) -> ProcessResult:
-    return ProcessResult(
-        outcome="start-failed",
-        exit_code=None,
-        signal=None,
-        error=message,
-        pid=None,
-        started_at=now,
-        duration_s=0.0,
-        stdout_tail="",
-        stderr_tail="",
-        stdout_truncated=False,
-        stderr_truncated=False,
-    )
-
-
-def _error_text(result: ProcessResult, status: str) -> str:
-    if result.outcome == "start-failed":
-        return result.error or "the program could not be started"
-    if result.outcome in ("timeout", "hung", "interrupted"):
-        what = {
-            "timeout": "timed out",
-            "hung": "hung (no output and no event within idle_timeout)",
-            "interrupted": "interrupted",
-        }[result.outcome]
-        return f"{what} after {result.duration_s:.1f}s"
-    tail = result.stderr_tail.strip() or result.stdout_tail.strip()
-    last = tail[-LAST_ERROR_CHARS:].splitlines()[-1] if tail else ""
-    code = (
-        f"exit code {result.exit_code}"
-        if result.exit_code is not None
-        else f"signal {result.signal}"
-    )
-    return f"{status}: {code}" + (f": {last}" if last else "")
-
-
-def _wanted(step: AfterStep | Step, success: bool) -> bool:
-    when = getattr(step, "when", "always")
-    return when == "always" or (when == "success") == success
-
-
-def _indices(all_steps: Sequence[Step], wanted: Iterable[Step]) -> list[int]:
-    chosen = {id(s) for s in wanted}
-    return [i for i, s in enumerate(all_steps) if id(s) in chosen]
-
-
-def _iso(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def run_id_for(task: str, instant: float, trigger: str) -> str:
-    """The id of a run: the scheduled UTC instant for a fire (one fire, one run), else the start time."""
-    stamp = datetime.fromtimestamp(instant, UTC).strftime("%Y%m%dT%H%M%S")
-    if trigger == TRIGGER_SCHEDULE:
-        return f"{task}@{stamp}Z"
-    micro = int((instant % 1) * 1_000_000)
-    return f"{task}@{stamp}.{micro:06d}Z-{trigger}"

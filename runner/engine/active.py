@@ -1,0 +1,86 @@
+"""What the engine holds in memory about the runs, attempts and steps it is working on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from runner.config.models import AfterStep, Definition, Policy, Step, Task
+from runner.engine.runs import TRIGGER_NOW, TRIGGER_RUN_NOW
+from runner.launch import AttemptFiles
+from runner.progress import RunProgress
+from runner.state import ItemRow, RunRow
+
+
+@dataclass(slots=True)
+class ActiveAttempt:
+    """An attempt recorded as started: queued for a slot, or running."""
+
+    attempt_id: int
+    number: int
+    item: ItemRow
+    run: ActiveRun
+    files: AttemptFiles
+    argv: list[str]
+    started: float
+    render_error: str | None = None
+    had_events: bool = False
+    wrote_processed: bool = False
+
+
+@dataclass(slots=True)
+class ActiveStep:
+    """The start or finish step a run is waiting for."""
+
+    phase: str
+    index: int
+    step: Step
+    started: float
+
+
+@dataclass(eq=False)
+class ActiveRun:
+    """A run the engine is working on: its models (fixed when it opened), phase and attempts."""
+
+    name: str
+    task: Task
+    definition: Definition
+    policy: Policy
+    row: RunRow
+    fingerprint: str
+    task_ctx: dict[str, object]
+    run_ctx: dict[str, object]
+    phase: str
+    failed: bool = False
+    failure: str = ""
+    running: dict[int, ActiveAttempt] = field(default_factory=dict)
+    step: ActiveStep | None = None
+    steps_done: dict[str, dict[int, str | None]] = field(default_factory=dict)
+    next_wakeup: float | None = None
+    stopped: bool = False
+    command_shown: float = 0.0
+    progress: RunProgress | None = None
+
+    def cap(self, runner_cap: int) -> int:
+        """Processes this run may have at once: its task's concurrency within the runner's."""
+        return min(self.task.concurrency or runner_cap, runner_cap)
+
+    def in_schedule(self, now: float) -> bool:
+        """Whether items other than run-now may start now (always for --now, never for run-now runs)."""
+        if self.row.trigger == TRIGGER_NOW:
+            return True
+        if self.row.trigger == TRIGGER_RUN_NOW:
+            return False
+        return self.row.window_end is None or now < self.row.window_end
+
+
+def after_step_wanted(step: AfterStep | Step, success: bool) -> bool:
+    """Whether a finish step runs, given the run's outcome so far."""
+    when = getattr(step, "when", "always")
+    return when == "always" or (when == "success") == success
+
+
+def step_positions(all_steps: Sequence[Step], wanted: Iterable[Step]) -> list[int]:
+    """The positions of the chosen steps among all of a phase's steps."""
+    chosen = {id(s) for s in wanted}
+    return [i for i, s in enumerate(all_steps) if id(s) in chosen]
