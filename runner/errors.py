@@ -81,6 +81,18 @@ class StateError(RunnerError):
     """Raised when the state file cannot be opened or is not one this version understands."""
 
 
+class DiskFullError(StateError):
+    """Raised when the disk holding the state file is full: nothing more can be recorded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"the disk holding {path} is full, so nothing more can be recorded; the runner stopped "
+            "and interrupted running attempts. Free space, then start the runner again: the run "
+            "resumes where it stopped"
+        )
+
+
 class LockHeldError(RunnerError):
     """Raised when another runner holds the lock on this state file and site."""
 

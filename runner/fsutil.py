@@ -21,7 +21,7 @@ def ensure_private_dir(path: Path) -> Path:
     if path.is_symlink():
         raise UnsafePathError(f"{path} is a symbolic link; point the setting at a real directory")
     if not path.exists():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private_dirs(path)
     info = path.stat()
     if not stat.S_ISDIR(info.st_mode):
         raise UnsafePathError(
@@ -32,6 +32,20 @@ def ensure_private_dir(path: Path) -> Path:
             f"{path} is writable by every user; run `chmod o-w {path}` or choose a private directory"
         )
     return path
+
+
+def _make_private_dirs(path: Path) -> None:
+    """Create `path` and each missing ancestor as 0700 (`mkdir(parents=True)` would make them 0755)."""
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # created meanwhile by someone else: checked like any existing directory
 
 
 def open_private_file(path: Path, flags: int = os.O_RDWR) -> int:

@@ -14,11 +14,13 @@ import fcntl
 import hashlib
 import os
 import stat
+import time
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
 from runner.errors import LockHeldError, StateError, UnsafePathError
+from runner.fsutil import ensure_private_dir
 
 _SITE_NAME_MAX = 80
 """Longest encoded site name put in a lock file name; longer ones are shortened with a hash."""
@@ -40,13 +42,48 @@ def lock_path_for(state_path: Path, site: str) -> Path:
     return state_path.with_name(f"{state_path.name}.{encoded}.lock")
 
 
+_PID_RECORD = 32
+"""Most bytes of the lock file read for the holder's pid."""
+
+_HOLDER_WAIT_S = 0.5
+"""How long a refused runner waits for the new holder's pid when the file still names a dead one."""
+
+
 def _read_holder(fd: int) -> int | None:
     """The pid written into the lock file by its holder, if it is readable."""
     try:
-        text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+        text = os.pread(fd, _PID_RECORD, 0).decode("ascii", errors="replace").strip()
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+def _running(pid: int) -> bool:
+    """True if a process with this pid exists (possibly another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _live_holder(fd: int) -> int | None:
+    """The pid of the lock's holder, once the file names a live process (None if it never does).
+
+    A runner that has just taken the lock writes its pid a moment later; until then the file is
+    empty or still names the previous holder, who may be dead (killed with SIGKILL). Neither
+    may be reported as the holder, so a dead or missing pid is read again for a short while.
+    """
+    deadline = time.monotonic() + _HOLDER_WAIT_S
+    while True:
+        pid = _read_holder(fd)
+        if pid is not None and _running(pid):
+            return pid
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.005)
 
 
 class RunnerLock:
@@ -75,7 +112,7 @@ class RunnerLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fd)
+            holder = _live_holder(fd)
             os.close(fd)
             raise LockHeldError(self.path, holder) from None
         except OSError as exc:
@@ -85,8 +122,9 @@ class RunnerLock:
                 "put the state file on a local file system that supports flock"
             ) from exc
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            record = f"{os.getpid()}\n".encode("ascii")
+            os.pwrite(fd, record, 0)  # never empty in between; a mixed read is read again
+            os.ftruncate(fd, len(record))
         except OSError:
             pass  # the pid is only for the message of a second runner
         self._fd = fd
@@ -119,7 +157,7 @@ class RunnerLock:
         if self.path.is_symlink():
             raise self._unsafe("is a symbolic link")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            ensure_private_dir(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             if exc.errno == errno.ELOOP:

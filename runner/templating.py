@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence, Set
 from typing import Final
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
@@ -146,6 +146,12 @@ def _compile(source: str, allowed: frozenset[str]) -> jinja2.Template:
         undeclared = meta.find_undeclared_variables(tree)
     except TemplateSyntaxError as exc:
         raise ValueError(_syntax_message(source, exc)) from None
+    refused = _private_access(tree)
+    if refused:
+        raise ValueError(
+            f"template {source!r}: {refused} is not allowed; templates may only read item, task, run, "
+            "attempt and env values (names starting with '_' and the attr filter are refused)"
+        )
     unknown = sorted(undeclared - allowed - set(_ENVIRONMENT.globals))
     if unknown:
         available = ", ".join(_ordered(allowed))
@@ -159,6 +165,27 @@ def _compile(source: str, allowed: frozenset[str]) -> jinja2.Template:
         return _ENVIRONMENT.from_string(tree)
     except TemplateSyntaxError as exc:
         raise ValueError(_syntax_message(source, exc)) from None
+
+
+def _private_access(tree: nodes.Template) -> str | None:
+    """The first reach into internals (`x.__class__`, `x['_y']`, `|attr(...)`), described; else None.
+
+    The sandbox refuses these at render time too; refusing them when the config is validated
+    puts the error where it belongs, with its file and line, instead of failing every item.
+    """
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            return f"the attribute {node.attr!r}"
+        if (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+            and node.arg.value.startswith("_")
+        ):
+            return f"the key {node.arg.value!r}"
+        if isinstance(node, nodes.Filter) and node.name == "attr":
+            return "the attr filter"
+    return None
 
 
 def _syntax_message(source: str, exc: TemplateSyntaxError) -> str:

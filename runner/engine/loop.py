@@ -59,7 +59,7 @@ from runner.engine.runs import (
     task_config_hash,
 )
 from runner.engine.verdicts import error_text, judge, start_failed
-from runner.errors import GroupResolutionError, TemplateRenderError
+from runner.errors import DiskFullError, GroupResolutionError, TemplateRenderError
 from runner.fsutil import ensure_private_dir
 from runner.groups import resolve_group
 from runner.launch import (
@@ -165,6 +165,7 @@ class Engine:
         self._last_reap = 0.0
         self._last_disk_check = 0.0
         self._disk_low = False
+        self._disk_full = False
         self._round_robin = 0
 
     # -- public --------------------------------------------------------------
@@ -189,14 +190,18 @@ class Engine:
     def execute(self, requests: Sequence[RunRequest]) -> list[RunReport]:
         """Run (or resume) these runs until each ends, is interrupted, or its window closes."""
         self._reports = []
-        self._open_all(requests)
         try:
+            self._open_all(requests)
             while self._active:
                 self._cycle(self.now())
                 if self._active:
                     self._collect(self._wait_time(self.now()))
+        except DiskFullError:
+            self._stop_on_full_disk()
+            raise
         finally:
-            self._cycle(self.now(), dispatch=False)
+            if not self._disk_full:
+                self._cycle(self.now(), dispatch=False)
         return self._reports
 
     def serve(self, source: RunSource, resume: Sequence[RunRequest] = ()) -> list[RunReport]:
@@ -207,8 +212,8 @@ class Engine:
         an attempt, a run's timer, `source.next_wakeup`, or `wake()` (signals call it).
         """
         self._reports = []
-        self._open_all(resume)
         try:
+            self._open_all(resume)
             while self._active or not self.cancel.is_set():
                 now = self.now()
                 if not self.cancel.is_set():
@@ -220,9 +225,30 @@ class Engine:
                 if wakeup is not None:
                     wait = min(wait, max(0.0, wakeup - now))
                 self._collect(wait)
+        except DiskFullError:
+            self._stop_on_full_disk()
+            raise
         finally:
-            self._cycle(self.now(), dispatch=False)
+            if not self._disk_full:
+                self._cycle(self.now(), dispatch=False)
         return self._reports
+
+    def _stop_on_full_disk(self) -> None:
+        """The state could not be written: launch nothing more, interrupt what runs, stop.
+
+        Everything the failed transaction recorded was rolled back, so the launches waiting
+        for it are dropped; the attempts already running are interrupted and, since their
+        start is recorded, resume as `interrupted` on the next start.
+        """
+        self._disk_full = True
+        self._after_commit.clear()
+        self.cancel.set()
+        self.log.error(
+            "disk.full",
+            path=str(self.state_path),
+            action="stopped: running attempts are interrupted and resume on the next start; "
+            "free space, then start the runner again",
+        )
 
     def wake(self) -> None:
         """Wake the main loop now (from a signal handler or another thread)."""
@@ -244,8 +270,9 @@ class Engine:
         return frozenset(r.name for r in self._active)
 
     def set_offline(self) -> None:
-        """Record that this runner is going away (its site shows `offline`)."""
-        self._beat(force=True, state="offline")
+        """Record that this runner is going away (its site shows `offline`), if the state can be written."""
+        if not self._disk_full:
+            self._beat(force=True, state="offline")
 
     def _open_all(self, requests: Sequence[RunRequest]) -> None:
         busy = {r.name for r in self._active} | {r.task for r in requests if r.resume is not None}

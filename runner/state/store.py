@@ -11,6 +11,7 @@ This module is the only place that speaks SQL; everything else sees records.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -21,7 +22,7 @@ from typing import Any
 
 from runner import failpoints
 from runner import queues as q
-from runner.errors import StateError
+from runner.errors import DiskFullError, StateError, UnsafePathError
 from runner.fsutil import ensure_private_dir, ensure_private_file
 from runner.state.records import (
     AttemptEnd,
@@ -100,6 +101,7 @@ class StateStore:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
         self._depth = 0
+        _refuse_unsafe_side_files(path)
         if readonly:
             if not path.exists():
                 raise StateError(
@@ -173,12 +175,15 @@ class StateStore:
         self._depth = 1
         try:
             yield self._db
-        except BaseException:
-            self._depth = 0
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):  # nothing to roll back if COMMIT ended it
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and _disk_full(exc):
+                raise DiskFullError(self.path) from exc
             raise
-        self._depth = 0
-        self._db.execute("COMMIT")
+        finally:
+            self._depth = 0
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -927,6 +932,28 @@ class StateStore:
                 "ORDER BY site"
             )
         ]
+
+
+def _disk_full(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_FULL: the disk (or a quota) is full."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(
+        exc
+    )
+
+
+def _refuse_unsafe_side_files(path: Path) -> None:
+    """SQLite opens `<state>-wal`, `-shm` and `-journal` itself, following symlinks: refuse those."""
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.is_symlink():
+            raise UnsafePathError(
+                f"{side} is a symbolic link; the runner refuses to write through it "
+                "(remove it: SQLite creates this file itself)"
+            )
+        if side.exists() and not side.is_file():
+            raise UnsafePathError(
+                f"{side} is not a regular file; remove it (SQLite creates this file itself)"
+            )
 
 
 def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:

@@ -19,7 +19,11 @@ def _emitted() -> set[str]:
 class TestEventsDoc:
     def test_every_emitted_event_is_documented(self) -> None:
         """An event name in the code without a row in docs/events.md fails the suite."""
-        documented = set(re.findall(r"^\| `([a-z]+\.[a-z_]+)` \|", (ROOT / "docs" / "events.md").read_text(), re.M))
+        documented = set(
+            re.findall(
+                r"^\| `([a-z]+\.[a-z_]+)` \|", (ROOT / "docs" / "events.md").read_text(), re.M
+            )
+        )
         assert set() == _emitted() - documented
 
     def test_the_scan_finds_the_core_events(self) -> None:

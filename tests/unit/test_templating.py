@@ -188,10 +188,37 @@ class TestSandbox:
     def test_breakouts_raise(self, source: str) -> None:
         """Dunder access, private attributes and mutating calls are refused."""
         context = _context()
-        with pytest.raises(TemplateRenderError, match=r"cannot render template"):
+        with pytest.raises(TemplateRenderError, match=r"cannot render template|is not allowed"):
             render_argv([source], context)
         assert {"HOME": "/home/ops"} == context["env"]
         assert {"name": "nightly"} == context["task"]
+
+    @pytest.mark.parametrize(
+        "source",
+        [
+            "{{ item.__class__ }}",
+            "{{ item|attr('__class__') }}",
+            "{{ item['__class__'] }}",
+            "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        ],
+    )
+    def test_private_access_is_refused_when_compiled(self, source: str) -> None:
+        """Reaching for internals is a config error, found when the pipeline is validated."""
+        with pytest.raises(ValueError, match=r"is not allowed"):
+            compile_template(source, ITEM_NAMES)
+
+    @pytest.mark.parametrize(
+        "source",
+        [
+            "{% set k = '__cla' ~ 'ss__' %}{{ item[k] }}",
+            "{% set k = '__in' ~ 'it__' %}{{ task[k] }}",
+        ],
+    )
+    def test_keys_built_at_render_time_meet_the_sandbox(self, source: str) -> None:
+        """A private name assembled at render time passes the static check and the sandbox refuses it."""
+        compile_template(source, ITEM_NAMES)
+        with pytest.raises(TemplateRenderError, match=r"cannot render template"):
+            render_argv([source], _context())
 
 
 class TestItemView:
