@@ -45,7 +45,7 @@ SEED = int(os.environ.get("RUNNER_TORTURE_SEED", "9"))
 SUBS = ("1", "2", "3")
 PAUSES = (0, 0.01, 0.02, 0.04, 0.08)
 """Seconds each sub-id takes, chosen at random per item."""
-PAUSE_SCALE = size(1, 20)
+PAUSE_SCALE = size(1, 30)
 """The full suite's 200 kills need longer items, or the run ends before the last kill."""
 
 WORK = """\
