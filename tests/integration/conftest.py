@@ -6,8 +6,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,10 @@ class Workspace:
             text=True,
         )
 
+    def pipeline(self, body: str, concurrency: int = 4) -> None:
+        """Write pipeline.yaml: the common settings, then `body` (dedented)."""
+        self.write("pipeline.yaml", settings(concurrency) + textwrap.dedent(body))
+
     def store(self) -> StateStore:
         return open_store(self.root / ".runner" / "state.db", readonly=True)
 
@@ -93,3 +99,18 @@ def settings(concurrency: int = 4, extra: str = "") -> str:
 
 def members(ids: Sequence[str]) -> str:
     return "[" + ", ".join(f'"{i}"' for i in ids) + "]"
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 60.0) -> None:
+    """Poll `predicate` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def at(text: str) -> float:
+    """An ISO time (UTC) as epoch seconds."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import textwrap
-import time
 
 from runner import exitcodes
-from tests.integration.conftest import Workspace, settings
+from tests.integration.conftest import Workspace, settings, wait_until
 
 ECHO = """\
 import os, sys
@@ -27,16 +25,11 @@ sys.exit(code)
 """
 
 
-def _pipeline(ws: Workspace, body: str, concurrency: int = 4) -> None:
-    ws.write("pipeline.yaml", settings(concurrency) + textwrap.dedent(body))
-
-
 class TestItems:
     def test_every_item_runs_once_and_succeeds(self, ws: Workspace) -> None:
         """A --now run starts each item once and moves it to successful."""
         ws.script("echo.py", ECHO)
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: "a; b; c"}
@@ -61,8 +54,7 @@ class TestItems:
             pathlib.Path("seen.txt").open("a").write(sys.argv[1] + "\\n")
         """,
         )
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: ["x; touch CANARY", "$(touch CANARY2)", "`touch CANARY3`", "{{7*7}}"]}
@@ -90,8 +82,7 @@ class TestItems:
             assert os.environ["RUNNER_EVENTS"].endswith(".events.jsonl")
         """,
         )
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [alpha]}
@@ -115,8 +106,7 @@ class TestItems:
     def test_missing_required_attributes_go_to_incomplete(self, ws: Workspace) -> None:
         """Members lacking `requires` attributes enter incomplete and are not run."""
         ws.script("echo.py", ECHO)
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [{id: a, server: s1}, b]}
@@ -133,8 +123,7 @@ class TestItems:
 
     def test_start_failed_for_a_missing_program(self, ws: Workspace) -> None:
         """A program that cannot start gives start-failed with the OS message."""
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [a]}
@@ -159,8 +148,7 @@ class TestOutcomesAndPolicies:
     def test_outcome_rules_route_to_error_queues(self, ws: Workspace) -> None:
         """Exit codes and stderr patterns map to statuses and queues; the run exits 3."""
         ws.script("fail.py", FAIL_BY_ID)
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [exit-0, exit-9, stderr-x, exit-5]}
@@ -194,8 +182,7 @@ class TestOutcomesAndPolicies:
     def test_retries_then_exhausted(self, ws: Workspace) -> None:
         """A failing item is retried max_retries times after the first attempt, then exhausted."""
         ws.script("fail.py", FAIL_BY_ID)
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [exit-3]}
@@ -215,8 +202,7 @@ class TestOutcomesAndPolicies:
     def test_zero_and_negative_max_retries_disable_retries(self, ws: Workspace) -> None:
         """max_retries 0 or negative: one attempt, then the exhausted queue."""
         ws.script("fail.py", FAIL_BY_ID)
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [exit-3]}
@@ -238,8 +224,7 @@ class TestOutcomesAndPolicies:
     def test_retry_on_subset_retries_only_listed_statuses(self, ws: Workspace) -> None:
         """Only statuses in retry_on are retried; others go straight to their queue."""
         ws.script("fail.py", FAIL_BY_ID)
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [exit-3, exit-4]}
@@ -267,8 +252,7 @@ class TestSteps:
         """on_failure: error in a start step: no item runs, failure after-steps run, exit 1."""
         ws.script("echo.py", ECHO)
         ws.script("mark.py", "import sys, pathlib; pathlib.Path(sys.argv[1]).touch()\n")
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [a]}
@@ -297,8 +281,7 @@ class TestSteps:
     def test_warn_failure_goes_on(self, ws: Workspace) -> None:
         """on_failure: warn (the default) logs a warning and the run goes on."""
         ws.script("echo.py", ECHO)
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [a]}
@@ -319,8 +302,7 @@ class TestSteps:
     def test_wait_timeout_waits_the_whole_timeout(self, ws: Workspace) -> None:
         """wait: timeout keeps the step going for its whole timeout even though the process exits at once."""
         ws.script("echo.py", ECHO)
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [a]}
@@ -380,8 +362,7 @@ tasks:
     def test_second_runner_exits_75(self, ws: Workspace) -> None:
         """While one runner holds the lock, a second one exits 75 naming the holder's pid."""
         ws.script("slow.py", "import time; time.sleep(30)\n")
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [a]}
@@ -411,8 +392,7 @@ tasks:
                 time.sleep(60)
         """,
         )
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [a]}
@@ -462,8 +442,7 @@ class TestCheckpoints:
                 time.sleep(0.1)
         """,
         )
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [a]}
@@ -477,7 +456,7 @@ class TestCheckpoints:
         )
         runner = ws.spawn("run", "pipeline.yaml", "--now", "--log-format", "json")
         ledger = ws.root / "ledger.txt"
-        _wait_until(lambda: ledger.exists() and len(ledger.read_text().split()) >= 5)
+        wait_until(lambda: ledger.exists() and len(ledger.read_text().split()) >= 5)
         os.kill(runner.pid, signal.SIGKILL)
         runner.communicate(timeout=30)
         result = ws.runner("run", "pipeline.yaml")
@@ -488,15 +467,6 @@ class TestCheckpoints:
         with ws.store() as store:
             statuses = [a.status for a in store.attempts_of("t", "a")]
             assert ["interrupted", "ok"] == statuses
-
-
-def _wait_until(predicate: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def _wait_for_attempt(ws: Workspace) -> None:
@@ -510,7 +480,7 @@ def _wait_for_attempt(ws: Workspace) -> None:
         except Exception:
             return False
 
-    _wait_until(started)
+    wait_until(started)
 
 
 class TestMovesOfQueuedAttempts:
@@ -524,8 +494,7 @@ class TestMovesOfQueuedAttempts:
             time.sleep(1.5 if sys.argv[1] == "a" else 0.05)
         """,
         )
-        _pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [a, b, c, d]}
@@ -538,7 +507,7 @@ class TestMovesOfQueuedAttempts:
         )
         runner = ws.spawn("run", "pipeline.yaml", "--now", "--log-format", "json")
         try:
-            _wait_until(lambda: (ws.root / "ran-a").exists())
+            wait_until(lambda: (ws.root / "ran-a").exists())
             moved = ws.runner(
                 "move", "pipeline.yaml", "--task", "t", "--to", "paused", "c", "--reason", "hold"
             )

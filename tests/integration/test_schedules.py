@@ -10,15 +10,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
-from datetime import UTC, datetime
 
 from runner import exitcodes
 from runner import queues as q
 from runner.state import open_store
 from runner.taskinfo import modified_by, os_user, record_tasks
-from tests.integration.conftest import Workspace, settings
+from tests.integration.conftest import Workspace, at, wait_until
 
 RUN_AT = """\
 import sys
@@ -48,11 +46,6 @@ if pathlib.Path(f"hold-{item}").exists():
         threading.Event().wait(0.02)
 pathlib.Path("ledger.txt").open("a").write(f"{os.environ['RUNNER_RUN_ID']} {item}\\n")
 """
-
-
-def at(text: str) -> float:
-    """An ISO time (UTC) as epoch seconds."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
 def set_clock(ws: Workspace, instant: float) -> None:
@@ -86,15 +79,6 @@ def spawn_at(ws: Workspace, instant: float) -> subprocess.Popen[str]:
     )
 
 
-def wait_until(predicate: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def runs(ws: Workspace) -> list[tuple[str, str, str]]:
     """(id, trigger, status) of every run, oldest first."""
     with ws.store() as store:
@@ -114,16 +98,11 @@ def events(ws: Workspace, name: str) -> list[dict[str, object]]:
     return [e for e in lines if e["event"] == name]
 
 
-def pipeline(ws: Workspace, body: str, concurrency: int = 4) -> None:
-    ws.write("pipeline.yaml", settings(concurrency) + textwrap.dedent(body))
-
-
 class TestCatchUp:
     def test_an_outage_of_three_fires_is_made_up_once(self, ws: Workspace) -> None:
         """Invoked every 5 minutes, then not at all over the 11:00-13:00 fires: one run makes them up."""
         ws.script("item.py", LEDGER)
-        pipeline(
-            ws,
+        ws.pipeline(
             """
             schedules:
               hourly: {cron: "0 * * * *", timezone: Europe/Berlin}
@@ -151,8 +130,7 @@ class TestCatchUp:
     def test_a_running_task_is_not_started_twice(self, ws: Workspace) -> None:
         """A runner killed mid-run leaves it open; the next one resumes it and holds the new fire back."""
         ws.script("item.py", WAIT_FOR_RELEASE)
-        pipeline(
-            ws,
+        ws.pipeline(
             """
             schedules:
               hourly: {cron: "0 * * * *"}
@@ -202,7 +180,7 @@ tasks:
 def _window_closes_while_a_runs(ws: Workspace, mode: str) -> subprocess.CompletedProcess[str]:
     """Start the 10:00 run, let `a` run past the window's end, and return the finished runner."""
     ws.script("item.py", WAIT_FOR_RELEASE)
-    pipeline(ws, WINDOWED.replace("MODE", mode), concurrency=1)
+    ws.pipeline(WINDOWED.replace("MODE", mode), concurrency=1)
     assert exitcodes.OK == run_at(ws, at("2025-06-02T09:55:00")).returncode
     (ws.root / "hold-a").write_text("")
     runner = spawn_at(ws, at("2025-06-02T10:00:05"))
@@ -256,7 +234,7 @@ class TestWindows:
     ) -> None:
         """An item that ends just after the window closed does not let the next item start."""
         ws.script("item.py", WAIT_FOR_RELEASE)
-        pipeline(ws, WINDOWED.replace("MODE", "once"), concurrency=1)
+        ws.pipeline(WINDOWED.replace("MODE", "once"), concurrency=1)
         assert exitcodes.OK == run_at(ws, at("2025-06-02T09:55:00")).returncode
         (ws.root / "hold-a").write_text("")
         runner = spawn_at(ws, at("2025-06-02T10:00:05"))
@@ -277,8 +255,7 @@ class TestRunNow:
         """Items moved to run-now run at once (only they), for a windowed task out of its window and
         for a task with no schedule."""
         ws.script("item.py", LEDGER)
-        pipeline(
-            ws,
+        ws.pipeline(
             """
             schedules:
               nightly: {cron: "0 2 * * *", window: 1h}
@@ -322,8 +299,7 @@ class TestRunNow:
 class TestTaskInfo:
     def test_created_modified_and_author_from_git(self, ws: Workspace) -> None:
         """A committed task file gives its author; an edit after the commit gives the OS user."""
-        pipeline(
-            ws,
+        ws.pipeline(
             """
             groups:
               g: {members: [a]}

@@ -13,10 +13,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
@@ -25,7 +23,7 @@ from runner import queues as q
 from runner.errors import StateError
 from runner.scheduler import STALE_AFTER, worker_state
 from runner.state import WorkerRow, open_store
-from tests.integration.conftest import Workspace, settings
+from tests.integration.conftest import Workspace, at, wait_until
 
 SERVE_AT = """\
 import sys, threading
@@ -64,20 +62,6 @@ if pathlib.Path(f"hold-{item}").exists():
         threading.Event().wait(0.02)
 pathlib.Path("ledger.txt").open("a").write(f"{run} {item} {version}\\n")
 """
-
-
-def at(text: str) -> float:
-    """An ISO time (UTC) as epoch seconds."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
-
-
-def wait_until(predicate: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 class Server:
@@ -143,10 +127,6 @@ def server(ws: Workspace) -> Iterator[Server]:
             running.stop()
 
 
-def pipeline(ws: Workspace, body: str, concurrency: int = 4) -> None:
-    ws.write("pipeline.yaml", settings(concurrency) + textwrap.dedent(body))
-
-
 HOURLY = """
 schedules:
   s: {cron: "CRON"}
@@ -160,7 +140,7 @@ tasks:
 
 
 def hourly(ws: Workspace, cron: str = "0 * * * *", version: str = "v1") -> None:
-    pipeline(ws, HOURLY.replace("CRON", cron).replace("VERSION", version), concurrency=1)
+    ws.pipeline(HOURLY.replace("CRON", cron).replace("VERSION", version), concurrency=1)
 
 
 class TestFires:
