@@ -70,7 +70,9 @@ _UNDERSCORE_NUMBER_RE = re.compile(
     r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+][0-9]+)?"
 )
 _SEXAGESIMAL_RE = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
-_DURATION_LIKE_RE = re.compile(r"[0-9]{1,2}(?::[0-9]{1,2}){1,2}")
+_DURATION_LIKE_RE = re.compile(r"[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}")
+"""HH:MM:SS, the duration form of SPEC §2 (`99:99:99`): kept as the text written. A two-field
+`12:30` is refused like any other base-60 number (SPEC §2 names it): quote it."""
 _TIMESTAMP_RE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
@@ -737,7 +739,7 @@ def _resolve_plain(text: str) -> tuple[object, str | None]:
         )
     if _SEXAGESIMAL_RE.fullmatch(text):
         if _DURATION_LIKE_RE.fullmatch(text):
-            return text, None  # HH:MM:SS or MM:SS: a duration, kept as the text written
+            return text, None  # HH:MM:SS: a duration, kept as the text written
         return text, (
             f"YAML 1.1 reads {text} as a base-60 number; quote it ({quote_hint(text)}) if you "
             "meant text"
