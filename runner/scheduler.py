@@ -34,19 +34,13 @@ from croniter import croniter
 from runner import queues as q
 from runner.config.models import Pipeline, Schedule
 from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest, run_id_for
-from runner.state import StateStore, WorkerRow
+from runner.state import StateStore
+from runner.workers import STALE_AFTER, worker_state  # noqa: F401 - re-exported for callers
 
 _EPOCH: Final = datetime(1970, 1, 1)
 _MINUTE: Final = timedelta(minutes=1)
 _OFFSET_PROBE: Final = 26 * 3600.0
 """How far around an instant offsets are sampled: longer than any fold or gap of a real zone."""
-
-STALE_AFTER: Final = 60.0
-"""A worker whose last heartbeat is older than this (12 heartbeats) is shown `offline`."""
-
-WORKER_OFFLINE: Final = "offline"
-WORKER_ONLINE: Final = "online"
-WORKER_RUNNING: Final = "running"
 
 
 # -- fires ---------------------------------------------------------------------
@@ -322,17 +316,6 @@ def due_requests(
 
 
 # -- worker state ----------------------------------------------------------------
-
-
-def worker_state(row: WorkerRow, now: float, *, stale_after: float = STALE_AFTER) -> str:
-    """What `runner status` shows for a site's runner: offline, online (idle) or running.
-
-    A runner that stopped cleanly recorded `offline`; one that died is `offline` once its
-    heartbeat is older than `stale_after` seconds.
-    """
-    if row.state == WORKER_OFFLINE or now - row.heartbeat > stale_after:
-        return WORKER_OFFLINE
-    return WORKER_RUNNING if row.state == WORKER_RUNNING else WORKER_ONLINE
 
 
 # -- text ----------------------------------------------------------------------

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 from runner.operations._common import (
     QUEUE_MEANING,
-    STALE_HEARTBEATS,
     STATUS_MEANING,
-    WORKER_OFFLINE,
     MoveEntry,
     check_queue_name,
     iso,
-    process_alive,
 )
 from runner.operations._explain import (
     EXPLAIN_REASONS,
@@ -61,6 +58,7 @@ from runner.operations._status import (
     status,
 )
 from runner.who import os_user
+from runner.workers import WORKER_OFFLINE, process_alive
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -82,7 +80,6 @@ __all__ = [
     "R_TASK_DISABLED",
     "R_TASK_REMOVED",
     "R_WAITING",
-    "STALE_HEARTBEATS",
     "STATUS_MEANING",
     "TASK_DISABLED",
     "TASK_INTERRUPTED",

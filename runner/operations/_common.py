@@ -7,9 +7,7 @@ status means, and when a worker counts as `offline`.
 from __future__ import annotations
 
 import difflib
-import os
-import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,16 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from runner import queues as q
 from runner.errors import UsageError
-from runner.state import ItemRow, MoveRow, RunRow, StateStore, WorkerRow, open_store
+from runner.state import ItemRow, MoveRow, RunRow, StateStore, open_store
 
 if TYPE_CHECKING:
     from runner.config.models import Pipeline
 
-STALE_HEARTBEATS = 3
-"""A worker whose heartbeat is older than this many heartbeat intervals is `offline`."""
-
-# The state (SPEC §4) of a worker whose heartbeat is stale or whose process is gone: stable forever.
-WORKER_OFFLINE = "offline"
 
 QUEUE_MEANING: Mapping[str, str] = {
     q.RUN_NOW: "starts first, at the next chance, even out of schedule or for a task without a schedule",
@@ -126,37 +119,6 @@ def read_item(pipeline: Pipeline, task: str, item_id: str) -> Iterator[tuple[Sta
         yield store, row
     finally:
         store.close()
-
-
-def worker_state(
-    worker: WorkerRow, now: float, alive: Callable[[WorkerRow], bool], stale_after: float
-) -> str:
-    """`offline` when the heartbeat is older than `stale_after` or the process is gone, else
-    the state the worker recorded.
-    """
-    if now - worker.heartbeat > stale_after or not alive(worker):
-        return WORKER_OFFLINE
-    return worker.state
-
-
-def process_alive(worker: WorkerRow) -> bool:
-    """False only when the worker ran on this host and its process is gone."""
-    if worker.host != socket.gethostname():
-        return True
-    try:
-        os.kill(worker.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stale_after_seconds() -> float:
-    """Seconds without a heartbeat after which a worker is `offline`."""
-    from runner.engine import HEARTBEAT_EVERY
-
-    return STALE_HEARTBEATS * HEARTBEAT_EVERY
 
 
 def run_json(run: RunRow | None) -> dict[str, Any] | None:

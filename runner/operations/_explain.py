@@ -10,16 +10,13 @@ from typing import TYPE_CHECKING, Any
 from runner import queues as q
 from runner.operations._common import (
     QUEUE_MEANING,
-    WORKER_OFFLINE,
     iso,
     move_json,
-    process_alive,
     read_item,
     run_json,
-    stale_after_seconds,
-    worker_state,
 )
 from runner.state import ItemRow, StateStore, WorkerRow, reports
+from runner.workers import WORKER_OFFLINE, process_alive, worker_state
 
 if TYPE_CHECKING:
     from runner.config.models import Pipeline, Schedule, Task
@@ -144,9 +141,7 @@ class _Explainer:
         )
         worker = next((w for w in store.workers() if w.site == self.site), None)
         self.worker = worker
-        self.worker_state = (
-            worker_state(worker, now, alive, stale_after_seconds()) if worker else WORKER_OFFLINE
-        )
+        self.worker_state = worker_state(worker, now, alive=alive) if worker else WORKER_OFFLINE
         settings = pipeline.settings
         self.runner_cap = settings.concurrency
         task_cap = self.config.concurrency if self.config is not None else None

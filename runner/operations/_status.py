@@ -9,17 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from runner import queues as q
 from runner.operations._common import (
-    WORKER_OFFLINE,
     check_task,
     iso,
     known_tasks,
     open_read,
-    process_alive,
     run_json,
-    stale_after_seconds,
-    worker_state,
 )
 from runner.state import RunRow, StateStore, TaskRow, WorkerRow, reports
+from runner.workers import WORKER_OFFLINE, process_alive, worker_state
 
 if TYPE_CHECKING:
     from runner.config.models import Pipeline
@@ -134,8 +131,8 @@ def status(
 ) -> StatusReport:
     """Workers and tasks (those of the pipeline, and any other the state still holds).
 
-    A worker is `offline` when its heartbeat is older than `STALE_HEARTBEATS` heartbeat
-    intervals or its process is known to be gone. A task is `disabled` when the pipeline
+    A worker is `offline` as runner.workers.worker_state says (stale heartbeat, clean exit,
+    or its process known to be gone). A task is `disabled` when the pipeline
     says `enabled: false`, `new` when it never ran, `interrupted` when it has an open run and
     no runner is up for its site; otherwise the status the runner recorded (`running`,
     `idle`, `failed`).
@@ -150,11 +147,10 @@ def status(
             return StatusReport(
                 [], [_task_status(pipeline, None, n, {}, 0, None, None, set()) for n in names]
             )
-        stale_after = stale_after_seconds()
         workers = [
             WorkerStatus(
                 site=w.site,
-                state=worker_state(w, instant, alive, stale_after),
+                state=worker_state(w, instant, alive=alive),
                 heartbeat=w.heartbeat,
                 host=w.host,
                 pid=w.pid,

@@ -29,6 +29,7 @@ from runner.state import (
     WorkerRow,
     open_store,
 )
+from runner.workers import STALE_AFTER
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC).timestamp()  # a Monday, noon UTC
 HOUR = 3600.0
@@ -409,16 +410,16 @@ class TestStatus:
     """`status`: workers, task states and counts."""
 
     def test_stale_heartbeat_is_offline(self, pipeline: Pipeline, seed: Seed) -> None:
-        """A heartbeat older than three intervals shows the worker offline."""
+        """A heartbeat older than STALE_AFTER shows the worker offline."""
         seed.task("t")
-        seed.worker(heartbeat=NOW - 16)
+        seed.worker(heartbeat=NOW - STALE_AFTER - 1)
         report = operations.status(pipeline, now=NOW, alive=always_alive)
         assert ["offline"] == [w.state for w in report.workers]
 
     def test_fresh_heartbeat_keeps_its_state(self, pipeline: Pipeline, seed: Seed) -> None:
         """A recent heartbeat shows the state the runner reported."""
         seed.task("t")
-        seed.worker(heartbeat=NOW - 14, state="running")
+        seed.worker(heartbeat=NOW - STALE_AFTER + 1, state="running")
         report = operations.status(pipeline, now=NOW, alive=always_alive)
         assert ["running"] == [w.state for w in report.workers]
 
