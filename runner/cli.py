@@ -289,34 +289,29 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     p.add_argument("--by", metavar="NAME", help="who moves them (default: the OS user)")
     _json_flag(p)
 
-    p = verb(
+    def one_item_verb(name: str, summary: str, description: str) -> None:
+        p = verb(name, summary, description + "\n\n" + TARGETS_HELP.format(verb=name))
+        p.add_argument(
+            "targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then one item id"
+        )
+        _task_option(p, required=True)
+        _json_flag(p)
+
+    one_item_verb(
         "history",
         "every attempt and operator move of one item",
         "Every attempt of the item (start, end, status, exit code, duration, the definition hash it\n"
         "ran, checkpoint count, its stdout/stderr files if they are still there) and every\n"
-        "operator move (when, by whom, from, to, why, applied or pending), oldest first.\n\n"
-        + TARGETS_HELP.format(verb="history"),
+        "operator move (when, by whom, from, to, why, applied or pending), oldest first.",
     )
-    p.add_argument(
-        "targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then one item id"
-    )
-    _task_option(p, required=True)
-    _json_flag(p)
-
-    p = verb(
+    one_item_verb(
         "explain",
         "why an item is or is not running now",
         "One sentence saying why the item is or is not running now (running since when; waiting\n"
         "its turn; concurrency full; out of schedule until when; backoff until when; paused,\n"
         "disabled or trashed by whom and why; in an error queue; lacking attributes; left the\n"
-        "group; task disabled; no runner up), then the facts behind it.\n\n"
-        + TARGETS_HELP.format(verb="explain"),
+        "group; task disabled; no runner up), then the facts behind it.",
     )
-    p.add_argument(
-        "targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then one item id"
-    )
-    _task_option(p, required=True)
-    _json_flag(p)
 
     p = verb(
         "logs",
