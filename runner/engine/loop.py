@@ -264,11 +264,6 @@ class Engine:
             logs_dir=self.logs_dir,
         )
 
-    @property
-    def busy_tasks(self) -> frozenset[str]:
-        """Tasks with a run in progress in this engine."""
-        return frozenset(r.name for r in self._active)
-
     def set_offline(self) -> None:
         """Record that this runner is going away (its site shows `offline`), if the state can be written."""
         if not self._disk_full:

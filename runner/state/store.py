@@ -532,13 +532,6 @@ class StateStore:
             )
         }
 
-    def running_count(self, task: str) -> int:
-        """Items of a task whose attempt is under way."""
-        row = self._db.execute(
-            "SELECT count(*) FROM items WHERE task = ? AND running_attempt IS NOT NULL", (task,)
-        ).fetchone()
-        return int(row[0])
-
     def list_items(
         self,
         task: str,
@@ -776,23 +769,7 @@ class StateStore:
         ).fetchone()
         return int(row[0])
 
-    def run_attempt_counts(self, run_id: str) -> dict[str, int]:
-        """Number of finished attempts of a run per final queue."""
-        return {
-            str(queue): int(count)
-            for queue, count in self._db.execute(
-                "SELECT queue, count(*) FROM attempts WHERE run_id = ? AND ended_at IS NOT NULL GROUP BY queue",
-                (run_id,),
-            )
-        }
-
     # -- checkpoints ---------------------------------------------------------
-
-    def add_checkpoints(self, checkpoints: Sequence[tuple[int, Checkpoint, float]]) -> None:
-        """Persist checkpoint events (attempt id, event, time) in one transaction."""
-        if checkpoints:
-            with self._transaction() as db:
-                self._write_checkpoints(db, checkpoints)
 
     def _write_checkpoints(
         self, db: sqlite3.Connection, checkpoints: Sequence[tuple[int, Checkpoint, float]]
@@ -829,24 +806,6 @@ class StateStore:
             (task, item_id),
         ):
             yield str(sub_id)
-
-    def has_processed(self, task: str, item_id: str) -> bool:
-        """Whether any sub-id was checkpointed for an item."""
-        return (
-            self._db.execute(
-                "SELECT 1 FROM processed WHERE task = ? AND item_id = ? LIMIT 1", (task, item_id)
-            ).fetchone()
-            is not None
-        )
-
-    def attempt_events(self, attempt_id: int) -> list[tuple[str, str, float]]:
-        """The detail, progress and metric events of one attempt."""
-        return [
-            (str(k), str(v), float(a))
-            for k, v, a in self._db.execute(
-                "SELECT kind, value, at FROM events WHERE attempt_id = ? ORDER BY id", (attempt_id,)
-            )
-        ]
 
     # -- moves ---------------------------------------------------------------
 
