@@ -2,7 +2,7 @@
 
 `run_process` starts a child with no stdin, in a new session (so it leads its
 own process group), drains both output pipes in the calling thread with a
-selector, keeps at most `output_limit` bytes of each stream in its file (the
+poll loop, keeps at most `output_limit` bytes of each stream in its file (the
 tail), masks secret values, follows the child's events file, and enforces the
 whole-attempt timeout and the idle timeout. A timed-out, hung or interrupted
 child is killed with its whole tree: the process group, every descendant seen
@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import math
 import os
-import selectors
+import select
 import signal
 import subprocess
 import sys
@@ -64,6 +66,7 @@ _KILL_POLL_S = 0.05
 _DEAD_WAIT_S = 2.0
 _CAPTURE_GRACE_S = 2.0
 _PR_SET_CHILD_SUBREAPER = 36
+_READABLE = select.POLLIN | select.POLLHUP | select.POLLERR
 
 
 @dataclass(frozen=True)
@@ -384,6 +387,12 @@ def kill_tree(pid: int, pgid: int | None, marker: str | None, grace: float) -> N
 # Output: masking, bounded files, tails, events
 
 
+@functools.lru_cache(maxsize=16)
+def _masker(secrets: tuple[str, ...]) -> Masker:
+    """One (immutable, thread-safe) masker per set of secrets, shared by every attempt."""
+    return Masker(secrets)
+
+
 def _os_error_message(exc: OSError) -> str:
     """`No such file or directory: './x'` from an OSError."""
     message = exc.strerror or str(exc)
@@ -493,9 +502,9 @@ class _Stream:
     """One output stream of the child: masking, the tail, the bounded file, an optional capture."""
 
     def __init__(
-        self, path: Path | str | None, limit: int, secrets: Sequence[str], capture_limit: int | None
+        self, path: Path | str | None, limit: int, masker: Masker, capture_limit: int | None
     ) -> None:
-        self._masker = StreamMasker(Masker(secrets))
+        self._masker = StreamMasker(masker)
         self._file = _RingFile(path, limit) if path is not None else None
         self._limit = limit
         self._tail = bytearray()
@@ -680,7 +689,6 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
 
 
 _RUNNING, _KILLING, _WAIT_FULL, _DRAINING, _DONE = range(5)
-_EXIT_TAG = "exit"
 
 
 class _Attempt:
@@ -691,10 +699,11 @@ class _Attempt:
     ) -> None:
         self._spec = spec
         self._cancel = cancel
-        self._stdout = _Stream(spec.stdout_path, spec.output_limit, spec.secrets, capture_limit)
-        self._stderr = _Stream(spec.stderr_path, spec.output_limit, spec.secrets, None)
+        masker = _masker(tuple(spec.secrets))
+        self._stdout = _Stream(spec.stdout_path, spec.output_limit, masker, capture_limit)
+        self._stderr = _Stream(spec.stderr_path, spec.output_limit, masker, None)
         self._events = (
-            _EventsReader(spec.events_path, spec.on_events, Masker(spec.secrets))
+            _EventsReader(spec.events_path, spec.on_events, masker)
             if spec.events_path is not None
             else None
         )
@@ -783,50 +792,47 @@ class _Attempt:
     # -- the loop --------------------------------------------------------------------------
 
     def _supervise(self, proc: subprocess.Popen[bytes], out_r: int, err_r: int) -> None:
-        selector: selectors.BaseSelector = (
-            selectors.PollSelector()
-            if hasattr(selectors, "PollSelector")
-            else selectors.DefaultSelector()
-        )
+        poller = select.poll()
+        streams = {out_r: self._stdout, err_r: self._stderr}
         pidfd = _pidfd_open(proc.pid)
         try:
-            for fd, stream in ((out_r, self._stdout), (err_r, self._stderr)):
+            for fd in streams:
                 os.set_blocking(fd, False)
-                selector.register(fd, selectors.EVENT_READ, stream)
+                poller.register(fd, _READABLE)
             if pidfd is not None:
-                selector.register(pidfd, selectors.EVENT_READ, _EXIT_TAG)
+                poller.register(pidfd, select.POLLIN)
             while self._phase != _DONE:
-                for key, _ in selector.select(self._wait_time(pidfd is not None)):
-                    if key.data == _EXIT_TAG:
+                wait = self._wait_time(pidfd is not None)
+                for fd, _ in poller.poll(None if wait is None else math.ceil(wait * 1000)):
+                    if fd == pidfd:
                         self._exited = True
-                        selector.unregister(key.fd)
+                        poller.unregister(fd)
                     else:
-                        self._read(selector, key)
+                        self._read(poller, fd, streams[fd])
                 if pidfd is None and not self._exited:
                     self._exited = _has_exited(proc)
-                self._step(proc, selector, time.monotonic())
+                self._step(proc, time.monotonic())
             if self._events is not None:
                 self._events.poll()
         finally:
-            selector.close()
             for fd in self._open_pipes:
                 os.close(fd)
             self._open_pipes.clear()
             if pidfd is not None:
                 os.close(pidfd)
 
-    def _read(self, selector: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
+    def _read(self, poller: select.poll, fd: int, stream: _Stream) -> None:
         try:
-            data = os.read(key.fd, _READ_SIZE)
+            data = os.read(fd, _READ_SIZE)
         except BlockingIOError:
             return
         if data:
-            key.data.feed(data)
+            stream.feed(data)
             self._last_activity = time.monotonic()
         else:
-            selector.unregister(key.fd)
-            self._open_pipes.discard(key.fd)
-            os.close(key.fd)
+            poller.unregister(fd)
+            self._open_pipes.discard(fd)
+            os.close(fd)
 
     def _wait_time(self, have_pidfd: bool) -> float | None:
         now = time.monotonic()
@@ -852,9 +858,7 @@ class _Attempt:
             return None
         return max(0.0, min(wake) - now)
 
-    def _step(
-        self, proc: subprocess.Popen[bytes], selector: selectors.BaseSelector, now: float
-    ) -> None:
+    def _step(self, proc: subprocess.Popen[bytes], now: float) -> None:
         if self._events is not None and now >= self._next_events_poll:
             if self._events.poll():
                 self._last_activity = now
