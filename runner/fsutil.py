@@ -12,6 +12,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from urllib.parse import quote
 
 from runner.errors import UnsafePathError
 
@@ -77,3 +78,23 @@ def safe_name(text: str, *, limit: int = 40) -> str:
     readable = _UNSAFE.sub("_", text[:limit]).lstrip(".")
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"{readable or 'x'}-{digest}"
+
+
+_SITE_NAME_MAX = 80
+"""Longest encoded site name put in a file name; longer ones are shortened with a hash."""
+
+
+def site_file(state_path: Path, site: str, kind: str) -> Path:
+    """A file of one runner site next to the state file: `<state path>.<site>.<kind>`.
+
+    The site name is percent-encoded (no `/`, NUL or `%` survive; distinct
+    names give distinct files), and a very long one is cut and suffixed with a
+    hash so the file name stays within file-system limits.
+    """
+    encoded = quote(site, safe="") or "%"
+    if encoded.startswith("."):
+        encoded = "%2E" + encoded[1:]
+    if len(encoded) > _SITE_NAME_MAX:
+        digest = hashlib.sha256(site.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        encoded = f"{encoded[: _SITE_NAME_MAX - 17]}~{digest}"
+    return state_path.with_name(f"{state_path.name}.{encoded}.{kind}")

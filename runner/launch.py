@@ -12,7 +12,7 @@ import contextlib
 import functools
 import os
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,8 +164,9 @@ class LaunchBuilder:
         processed: Path | str,
         protocol: Mapping[str, str],
         marker: str,
+        on_events: Callable[[list[bytes]], None] | None = None,
     ) -> LaunchSpec:
-        """The launch of one attempt of an item."""
+        """The launch of one attempt of an item; `on_events` gets the lines of its events file."""
         env = dict(self.base_env)
         env.update(extra_env)
         env.update(protocol)
@@ -183,6 +184,7 @@ class LaunchBuilder:
             stderr_path=files.path("stderr"),
             output_limit=self.output_limit,
             events_path=events,
+            on_events=on_events,
             secrets=self.secrets,
             grace=self.grace,
             marker=marker,

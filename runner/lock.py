@@ -11,35 +11,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
 import stat
 import time
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import quote
 
 from runner.errors import LockHeldError, StateError, UnsafePathError
-from runner.fsutil import ensure_private_dir
-
-_SITE_NAME_MAX = 80
-"""Longest encoded site name put in a lock file name; longer ones are shortened with a hash."""
+from runner.fsutil import ensure_private_dir, site_file
 
 
 def lock_path_for(state_path: Path, site: str) -> Path:
-    """The lock file of one site on one state file: `<state path>.<site>.lock`.
-
-    The site name is percent-encoded (no `/`, NUL or `%` survive; distinct
-    names give distinct files), and a very long one is cut and suffixed with a
-    hash so the file name stays within file-system limits.
-    """
-    encoded = quote(site, safe="") or "%"
-    if encoded.startswith("."):
-        encoded = "%2E" + encoded[1:]
-    if len(encoded) > _SITE_NAME_MAX:
-        digest = hashlib.sha256(site.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-        encoded = f"{encoded[: _SITE_NAME_MAX - 17]}~{digest}"
-    return state_path.with_name(f"{state_path.name}.{encoded}.lock")
+    """The lock file of one site on one state file: `<state path>.<site>.lock`."""
+    return site_file(state_path, site, "lock")
 
 
 _PID_RECORD = 32

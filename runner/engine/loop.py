@@ -86,6 +86,7 @@ from runner.state import (
     WorkerRow,
     state_disk_free,
 )
+from runner.state.launches import LaunchJournal, journal_path, read_launched
 from runner.who import os_user
 
 HEARTBEAT_EVERY = 5.0
@@ -94,16 +95,17 @@ DISK_CHECK_EVERY = 2.0
 MAX_WAIT = 1.0
 MAX_IDLE_WAIT = 60.0
 PROGRESS_EVERY = 0.5
-BATCH_WAIT = 0.002
+BATCH_WAIT = 0.004
 """Longest pause for more results before a commit, while every slot still has queued work."""
-BATCH_LIMIT = 8
+BATCH_LIMIT = 16
 """Most results recorded by one commit after a deliberate pause."""
 COMMAND_REFRESH = 1.0
 """Seconds between updates of a task's "command in progress" in the state."""
-LOOKAHEAD = 4
+LOOKAHEAD = 8
 """Attempts recorded ahead of a free slot (per run and for the runner): they start the moment a
-slot frees, while the main loop commits the next batch. A `kill -9` can leave at most this many
-recorded-but-unlaunched attempts per run; they are reported `interrupted` like the running ones."""
+slot frees, while the main loop commits the next batch, and so bound the attempts one commit
+records. A `kill -9` can leave at most this many recorded-but-unlaunched attempts per run; the
+launch journal tells them apart, and the next start withdraws them (engine.recovery)."""
 
 
 class Engine:
@@ -143,6 +145,7 @@ class Engine:
         )
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._slots: Slots[tuple[ActiveAttempt, LaunchSpec]] = Slots(self.concurrency)
+        self._journal = LaunchJournal(journal_path(self.state_path, site))
         self._workers = [
             threading.Thread(target=self._worker, name=f"attempt-{n}", daemon=True)
             for n in range(self.concurrency)
@@ -171,21 +174,31 @@ class Engine:
     # -- public --------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the worker threads (call once no run is active)."""
+        """Stop the worker threads (call once no run is active); empty the launch journal."""
         self._slots.close()
         for worker in self._workers:
             worker.join()
+        # Keep only what may still matter to the next start: attempts left open (a full disk).
+        self._journal.rewrite(a.id for a in self.store.open_attempts(self.site))
+        self._journal.close()
 
     def recover(self) -> int:
-        """Take over what a dead runner left: its attempts become `interrupted` and go through the policy."""
-        return recover(
+        """Take over what a dead runner left: its attempts become `interrupted` and go through the policy.
+
+        Attempts it recorded but never launched are withdrawn instead. Returns how many
+        attempts were interrupted.
+        """
+        interrupted = recover(
             self.pipeline,
             self.store,
             site=self.site,
             log=self.log,
             mask=self._masked,
             now=self.now(),
+            launched=read_launched(self._journal.path),
         )
+        self._journal.rewrite(())  # every attempt it vouched for has ended
+        return interrupted
 
     def execute(self, requests: Sequence[RunRequest]) -> list[RunReport]:
         """Run (or resume) these runs until each ends, is interrupted, or its window closes."""
@@ -302,6 +315,8 @@ class Engine:
             failpoints.hit("after-attempt-commit")
         for action in actions:
             action()
+        if self._journal.oversized:
+            self._journal.rewrite(a for run in self._active for a in run.running)
 
     # -- opening runs --------------------------------------------------------
 
@@ -758,6 +773,7 @@ class Engine:
                     "RUNNER_RUN_ID": run.row.id,
                 },
                 marker=attempt_marker(run.row.id, attempt_id),
+                on_events=self._events_sink(attempt_id),
             )
             self._after_commit.append(self._launcher(attempt, spec))
         return len(prepared)
@@ -792,6 +808,7 @@ class Engine:
                 ):  # a stop, or the window closed since it was recorded
                     self._inbox.put(("withdrawn", attempt.attempt_id))
                     continue
+                self._journal.record(attempt.attempt_id)
                 self._log_started(attempt)
                 self._run_item(attempt.attempt_id, spec)
             finally:
@@ -851,12 +868,17 @@ class Engine:
         path.chmod(0o400)
         return path
 
-    def _run_item(self, attempt_id: int, spec: LaunchSpec) -> None:
+    def _events_sink(self, attempt_id: int) -> Callable[[list[bytes]], None]:
+        """Where the worker running `attempt_id` sends the lines of its events file."""
+
         def on_events(lines: list[bytes]) -> None:
             self._inbox.put(("events", attempt_id, lines, time.time()))
 
+        return on_events
+
+    def _run_item(self, attempt_id: int, spec: LaunchSpec) -> None:
         try:
-            result = run_process(_with_events(spec, on_events), self.cancel)
+            result = run_process(spec, self.cancel)
         except BaseException as exc:  # never lose a completion: the main loop must hear of it
             result = start_failed(f"internal error: {exc!r}", time.time())
         self._inbox.put(("item", attempt_id, result))
@@ -1054,12 +1076,3 @@ class Engine:
     def _masked(self, checkpoint: Checkpoint) -> Checkpoint:
         masked = self.masker.mask_text(checkpoint.value)
         return checkpoint if masked == checkpoint.value else Checkpoint(checkpoint.kind, masked)
-
-
-# -- helpers -----------------------------------------------------------------
-
-
-def _with_events(spec: LaunchSpec, on_events: Callable[[list[bytes]], None]) -> LaunchSpec:
-    from dataclasses import replace
-
-    return replace(spec, on_events=on_events)

@@ -1,14 +1,18 @@
 """Taking over what a dead runner left: its running attempts become `interrupted`.
 
 For each attempt recorded as started and never finished: kill whatever still
-carries its marker (the dead runner's children live on in their own
-sessions), merge the lines of its events file that were not yet recorded, and
-record it `interrupted`, so the policy decides (normally: retry).
+carries its marker (the dead runner's children live on in their own sessions).
+If nothing did, the launch journal does not have it and it left no trace, it
+never ran (it was recorded ahead of a free slot) and is withdrawn, as a
+graceful stop would have done. Otherwise merge the lines of its events file
+that were not yet recorded and record it `interrupted`, so the policy decides
+(normally: retry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Collection
 from typing import Any
 
 from runner import queues as q
@@ -33,15 +37,27 @@ def recover(
     log: Any,
     mask: Callable[[Checkpoint], Checkpoint],
     now: float,
+    launched: Collection[int],
 ) -> int:
-    """Record every open attempt of `site` as interrupted; return how many there were."""
-    orphans = store.open_attempts(site)
+    """Settle every open attempt of `site`; return how many were interrupted.
+
+    `launched`: the ids in the launch journal (runner.state.launches).
+    """
+    orphans: list[tuple[AttemptRow, int]] = []
+    never_ran: list[AttemptRow] = []
+    for attempt in store.open_attempts(site):
+        killed = sweep_marker(attempt_marker(attempt.run_id, attempt.id))
+        if killed or attempt.id in launched or _left_traces(attempt):
+            orphans.append((attempt, killed))
+        else:
+            never_ran.append(attempt)
+    if never_ran:
+        _withdraw(store, never_ran, log)
     if not orphans:
         return 0
     ends: list[AttemptEnd] = []
     checkpoints: list[tuple[int, Checkpoint, float]] = []
-    for attempt in orphans:
-        killed = sweep_marker(attempt_marker(attempt.run_id, attempt.id))
+    for attempt, killed in orphans:
         files = AttemptFiles(attempt.output_dir, attempt.number)
         merged = list(read_events_file(files.events, skip_lines=attempt.events_read))
         checkpoints.extend((attempt.id, mask(c), now) for c in merged)
@@ -57,7 +73,7 @@ def recover(
             processes_killed=killed,
         )
     applied = store.finish_attempts(ends, checkpoints)
-    rows = {attempt.id: attempt for attempt in orphans}
+    rows = {attempt.id: attempt for attempt, _ in orphans}
     for end, queue_name in applied:
         row = rows[end.attempt_id]
         AttemptFiles(row.output_dir, row.number).discard_protocol_files()
@@ -73,6 +89,29 @@ def recover(
         )
     reap_orphans()
     return len(orphans)
+
+
+def _left_traces(attempt: AttemptRow) -> bool:
+    """The attempt's process wrote something: an output or events file, a recorded checkpoint."""
+    if attempt.checkpoints or attempt.events_read:
+        return True
+    files = AttemptFiles(attempt.output_dir, attempt.number)
+    return any(os.path.lexists(files.path(kind)) for kind in ("stdout", "stderr", "events.jsonl"))
+
+
+def _withdraw(store: StateStore, attempts: list[AttemptRow], log: Any) -> None:
+    """Undo attempts recorded but never launched: their items wait as before, as after a stop."""
+    store.cancel_attempts([attempt.id for attempt in attempts])
+    for attempt in attempts:
+        AttemptFiles(attempt.output_dir, attempt.number).discard_protocol_files()
+        log.info(
+            "attempt.withdrawn",
+            task=attempt.task,
+            run_id=attempt.run_id,
+            item=attempt.item_id,
+            attempt=attempt.number,
+            reason="recorded ahead of a free slot; the runner stopped before launching it",
+        )
 
 
 def _interrupted(

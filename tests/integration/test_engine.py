@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections import Counter
+
+import pytest
 
 from runner import exitcodes
 from tests.integration.conftest import Workspace, settings, wait_until
@@ -467,6 +470,118 @@ class TestCheckpoints:
         with ws.store() as store:
             statuses = [a.status for a in store.attempts_of("t", "a")]
             assert ["interrupted", "ok"] == statuses
+
+
+class TestAttemptsRecordedAhead:
+    @pytest.mark.parametrize("journal_lost", [False, True], ids=["journal", "journal-lost"])
+    def test_after_kill_9_the_unlaunched_are_withdrawn_not_interrupted(
+        self, ws: Workspace, journal_lost: bool
+    ) -> None:
+        """Attempts recorded ahead of the only slot never ran: the next start undoes them.
+
+        With the launch journal gone (as after a power loss), the running attempt is still
+        known to have run by its output file.
+        """
+        ws.script(
+            "work.py",
+            """\
+            import os, sys, time, pathlib
+            LEAVES_OUTPUT = "--output" in sys.argv
+            if sys.argv[1] == "a" and LEAVES_OUTPUT:
+                print("working", flush=True)
+            pathlib.Path(f"ran-{sys.argv[1]}-{os.environ['RUNNER_ATTEMPT']}").touch()
+            if sys.argv[1] == "a":
+                time.sleep(60)
+        """,
+        )
+        ws.pipeline(
+            """
+            groups:
+              g: {members: [a, b, c, d, e, f]}
+            definitions:
+              d: {command: ["./work.py", "{{ item.id }}", "%s"]}
+            policies:
+              p: {max_retries: 0}
+            tasks:
+              t: {definition: d, group: g, policy: p, mode: once}
+        """
+            % ("--output" if journal_lost else "--quiet"),
+            concurrency=1,
+        )
+        runner = ws.spawn("run", "pipeline.yaml", "--now", "--log-format", "json")
+        wait_until(lambda: (ws.root / "ran-a-1").exists())
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.communicate(timeout=30)
+        with ws.store() as store:
+            recorded = {a.item_id for a in store.open_attempts("default")}
+        assert {"a", "b"} <= recorded  # b waits behind a, recorded ahead of the slot
+        assert [] == sorted(p.name for p in ws.root.glob("ran-*") if p.name != "ran-a-1")
+        if journal_lost:
+            for journal in (ws.root / ".runner").glob("state.db.*.launches"):
+                journal.write_bytes(b"")
+
+        resumed = ws.runner("run", "pipeline.yaml", "--log-format", "json")
+        assert exitcodes.ITEMS_IN_ERROR == resumed.returncode, resumed.stderr
+        events = [json.loads(line) for line in resumed.stderr.splitlines()]
+        withdrawn = {e["item"] for e in events if e["event"] == "attempt.withdrawn"}
+        interrupted = {e["item"] for e in events if e["event"] == "attempt.interrupted"}
+        assert recorded - {"a"} == withdrawn
+        assert {"a"} == interrupted
+        with ws.store() as store:
+            assert ["interrupted"] == [x.status for x in store.attempts_of("t", "a")]
+            assert "awaiting-intervention" == store.item("t", "a").queue  # type: ignore[union-attr]
+            for item in "bcdef":
+                assert [(1, "ok")] == [(x.number, x.status) for x in store.attempts_of("t", item)]
+                assert (ws.root / f"ran-{item}-1").exists()
+        journals = list((ws.root / ".runner").glob("state.db.*.launches"))
+        assert 1 == len(journals) and 0 == journals[0].stat().st_size
+
+    def test_an_attempt_that_exited_unrecorded_is_interrupted_not_withdrawn(
+        self, ws: Workspace
+    ) -> None:
+        """Killed after a quiet process exited but before its outcome was written: the journal
+        alone tells it ran, so it is `interrupted`; every process that ran has its attempt."""
+        ws.script(
+            "work.py",
+            """\
+            import sys
+            with open("ledger.txt", "a") as ledger:
+                ledger.write(sys.argv[1] + "\\n")
+        """,
+        )
+        ws.pipeline(
+            """
+            groups:
+              g: {members: [a, b, c, d, e, f, g, h, i, j, k, l]}
+            definitions:
+              d: {command: ["./work.py", "{{ item.id }}"]}
+            policies:
+              p: {backoff: {initial: 0s}}
+            tasks:
+              t: {definition: d, group: g, policy: p, mode: once}
+        """,
+            concurrency=1,
+        )
+        killed = ws.runner(
+            "run", "pipeline.yaml", "--now", env={"RUNNER_FAILPOINT": "after-exit-before-outcome"}
+        )
+        assert -signal.SIGKILL == killed.returncode, killed.stderr
+        ran_before = (ws.root / "ledger.txt").read_text().split()
+        resumed = ws.runner("run", "pipeline.yaml", "--log-format", "json")
+        assert exitcodes.OK == resumed.returncode, resumed.stderr
+        events = [json.loads(line) for line in resumed.stderr.splitlines()]
+        interrupted = {e["item"] for e in events if e["event"] == "attempt.interrupted"}
+        withdrawn = {e["item"] for e in events if e["event"] == "attempt.withdrawn"}
+        assert set(ran_before) <= interrupted  # journaled; some may have been killed unstarted
+        assert withdrawn and not withdrawn & interrupted
+        runs = Counter((ws.root / "ledger.txt").read_text().split())
+        with ws.store() as store:
+            for item in "abcdefghijkl":
+                attempts = store.attempts_of("t", item)
+                assert runs[item] <= len(attempts), item  # no process ran unrecorded
+                assert "ok" == attempts[-1].status
+            for item in withdrawn:
+                assert 1 == runs[item] == len(store.attempts_of("t", item))
 
 
 def _wait_for_attempt(ws: Workspace) -> None:

@@ -92,9 +92,12 @@ def killed_run(ws: Workspace, tag: str) -> dict[str, set[str]]:
         runner.finish(timeout=60)
     with ws.store() as store:
         items = store.list_items("t")
+        in_flight = {i.item_id for i in items if i.running_attempt is not None}
         return {
             "finished": {i.item_id for i in items if i.queue == q.SUCCESSFUL},
-            "in_flight": {i.item_id for i in items if i.running_attempt is not None},
+            "in_flight": in_flight,
+            # launched for sure: its process wrote its start line (others may be recorded ahead)
+            "ran": in_flight & set(ledger_starts(ws)),
             "untouched": {i.item_id for i in items if i.attempts == 0},
         }
 
@@ -104,16 +107,17 @@ class TestConfigEditsAcrossACrash:
         self, ws: Workspace, tag: str, killed_run: dict[str, set[str]]
     ) -> None:
         """The resumed run keeps finished items, skips removed ones, runs added ones with the new hash."""
-        finished, in_flight, untouched = (
+        finished, in_flight, ran, untouched = (
             killed_run["finished"],
             killed_run["in_flight"],
+            killed_run["ran"],
             killed_run["untouched"],
         )
-        assert finished and in_flight and len(untouched) > 5
+        assert finished and ran and len(untouched) > 5
         old_hash = load_pipeline(ws.root / "pipeline.yaml").definitions["d"].fingerprint()
 
         removed_untouched = set(sorted(untouched)[:5])
-        removed_in_flight = {min(in_flight)}
+        removed_in_flight = {min(ran)}
         removed = removed_untouched | removed_in_flight
         added = {f"new-{n:03d}" for n in range(5)}
         kept = [item_id(n) for n in range(ITEMS) if item_id(n) not in removed]
@@ -149,12 +153,16 @@ class TestConfigEditsAcrossACrash:
                 attempts = store.attempts_of("t", item)
                 assert [(q.OK, new_hash)] == [(a.status, a.definition_hash) for a in attempts]
                 assert [("v2", 1)] == starts[item]
+            withdrawn = 0
             for item in in_flight - removed_in_flight:
                 attempts = store.attempts_of("t", item)
-                assert [(q.INTERRUPTED, old_hash), (q.OK, new_hash)] == [
-                    (a.status, a.definition_hash) for a in attempts
-                ]
-                assert ("v2", 2) == starts[item][-1]
+                statuses = [(a.status, a.definition_hash) for a in attempts]
+                if item in ran or statuses != [(q.OK, new_hash)]:
+                    assert [(q.INTERRUPTED, old_hash), (q.OK, new_hash)] == statuses
+                    assert ("v2", 2) == starts[item][-1]
+                else:  # recorded ahead of a free slot, never launched: withdrawn, never ran v1
+                    withdrawn += 1
+                    assert [("v2", 1)] == starts[item]
             for item in untouched - removed_untouched:
                 attempts = store.attempts_of("t", item)
                 assert [(q.OK, new_hash)] == [(a.status, a.definition_hash) for a in attempts]
@@ -167,6 +175,7 @@ class TestConfigEditsAcrossACrash:
                 "items": ITEMS,
                 "finished_before_kill": len(finished),
                 "in_flight_at_kill": len(in_flight),
+                "withdrawn_at_resume": withdrawn,
                 "removed": len(removed),
                 "added": len(added),
             },
