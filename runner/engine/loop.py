@@ -96,7 +96,7 @@ MAX_WAIT = 1.0
 MAX_IDLE_WAIT = 60.0
 PROGRESS_EVERY = 0.5
 BATCH_WAIT = 0.004
-"""Longest pause for more results before a commit, while every slot still has queued work."""
+"""Longest pause for more results before a commit, while every run still has queued attempts."""
 BATCH_LIMIT = 16
 """Most results recorded by one commit after a deliberate pause."""
 COMMAND_REFRESH = 1.0
@@ -144,6 +144,7 @@ class Engine:
             logs_dir=self.logs_dir,
         )
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._hurry = threading.Event()
         self._slots: Slots[tuple[ActiveAttempt, LaunchSpec]] = Slots(self.concurrency)
         self._journal = LaunchJournal(journal_path(self.state_path, site))
         self._workers = [
@@ -266,6 +267,7 @@ class Engine:
     def wake(self) -> None:
         """Wake the main loop now (from a signal handler or another thread)."""
         self._inbox.put(("wake",))
+        self._hurry.set()
 
     def use_pipeline(self, pipeline: Pipeline) -> None:
         """Take a new configuration: runs opened from now on use it; running runs keep theirs."""
@@ -799,6 +801,8 @@ class Engine:
         """A launch slot: take the next recorded attempt, run it, report the result."""
         while (taken := self._slots.take()) is not None:
             run_key, (attempt, spec) = taken
+            if not self._slots.waiting(run_key):
+                self._hurry.set()  # its queue ran dry: the main loop should commit more now
             try:
                 too_late = attempt.item.queue != q.RUN_NOW and not attempt.run.in_schedule(
                     self.now()
@@ -882,6 +886,8 @@ class Engine:
         except BaseException as exc:  # never lose a completion: the main loop must hear of it
             result = start_failed(f"internal error: {exc!r}", time.time())
         self._inbox.put(("item", attempt_id, result))
+        if self._inbox.qsize() >= BATCH_LIMIT:
+            self._hurry.set()
 
     # -- results -------------------------------------------------------------
 
@@ -898,65 +904,76 @@ class Engine:
         return max(0.0, min(deadline - now, MAX_WAIT))
 
     def _collect(self, timeout: float) -> None:
-        """Wait for the next message (or the timeout), then take every message already there."""
+        """Wait for the next message (or the timeout), then take every message already there.
+
+        Once results are in, wait (once) up to BATCH_WAIT for more, so that one commit
+        records several: workers cut the pause short (`_hurry`) when a run's queue of
+        recorded attempts runs dry or BATCH_LIMIT results are waiting.
+        """
         try:
             message = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
         except queue.Empty:
             self._beat()
             return
+        paused = False
         while True:
-            kind = message[0]
-            if kind == "events":
-                _, attempt_id, lines, at = message
-                for run in self._active:
-                    if attempt_id in run.running:
-                        run.running[attempt_id].had_events = True
-                self._pending_checkpoints.extend(
-                    (attempt_id, self._masked(parse_event(line.strip())), at)
-                    for line in lines
-                    if line.strip()
-                )
-            elif kind == "item":
-                _, attempt_id, result = message
-                owner = next((r for r in self._active if attempt_id in r.running), None)
-                if owner is not None:
-                    self._results.append((owner.running.pop(attempt_id), result))
-            elif kind == "step":
-                _, run, result = message
-                self._step_results.append((run, result))
-            elif kind == "wake":
-                pass
-            elif kind == "withdrawn":
-                _, attempt_id = message
-                owner = next((r for r in self._active if attempt_id in r.running), None)
-                if owner is not None:
-                    owner.running.pop(attempt_id)
-                    self._withdrawn.append(attempt_id)
+            self._take(message)
             try:
-                message = (
-                    self._inbox.get(timeout=self._batch_wait())
-                    if self._results
-                    else self._inbox.get_nowait()
-                )
+                message = self._inbox.get_nowait()
             except queue.Empty:
-                break
+                if paused or not self._results or not self._may_wait():
+                    break
+                paused = True
+                self._hurry.clear()
+                if self._may_wait():  # looked again: a worker may have hurried meanwhile
+                    self._hurry.wait(BATCH_WAIT)
+                try:
+                    message = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
         for run in self._active:
             run.next_wakeup = None
         self._beat()
         self._show_progress(self.now())
 
-    def _batch_wait(self) -> float:
-        """How long to wait for more results before committing (group commit).
+    def _take(self, message: tuple[Any, ...]) -> None:
+        """File one message from a worker or a signal handler."""
+        kind = message[0]
+        if kind == "events":
+            _, attempt_id, lines, at = message
+            for run in self._active:
+                if attempt_id in run.running:
+                    run.running[attempt_id].had_events = True
+            self._pending_checkpoints.extend(
+                (attempt_id, self._masked(parse_event(line.strip())), at)
+                for line in lines
+                if line.strip()
+            )
+        elif kind == "item":
+            _, attempt_id, result = message
+            owner = next((r for r in self._active if attempt_id in r.running), None)
+            if owner is not None:
+                self._results.append((owner.running.pop(attempt_id), result))
+        elif kind == "step":
+            _, run, result = message
+            self._step_results.append((run, result))
+        elif kind == "withdrawn":
+            _, attempt_id = message
+            owner = next((r for r in self._active if attempt_id in r.running), None)
+            if owner is not None:
+                owner.running.pop(attempt_id)
+                self._withdrawn.append(attempt_id)
+        # "wake": nothing to file; the loop goes round
+
+    def _may_wait(self) -> bool:
+        """Whether to pause for more results before committing (group commit).
 
         Only while every run with work in flight still has recorded attempts queued for its
-        slots (so no slot starves while we wait), and never past BATCH_LIMIT results.
+        slots (so no slot starves while we wait), and below BATCH_LIMIT results.
         """
-        if len(self._results) >= BATCH_LIMIT:
-            return 0.0
-        for run in self._active:
-            if run.running and not self._slots.waiting(run):
-                return 0.0
-        return BATCH_WAIT
+        if len(self._results) + self._inbox.qsize() >= BATCH_LIMIT:
+            return False
+        return all(self._slots.waiting(run) for run in self._active if run.running)
 
     def _record_results(self, now: float) -> None:
         """Record finished steps, finished attempts and checkpoints (inside the cycle's transaction)."""
