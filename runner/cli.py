@@ -307,10 +307,10 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     one_item_verb(
         "explain",
         "why an item is or is not running now",
-        "One sentence saying why the item is or is not running now (running since when; waiting\n"
-        "its turn; concurrency full; out of schedule until when; backoff until when; paused,\n"
-        "disabled or trashed by whom and why; in an error queue; lacking attributes; left the\n"
-        "group; task disabled; no runner up), then the facts behind it.",
+        "One sentence saying why the item is or is not running now (running since when; about\n"
+        "to launch; waiting its turn; concurrency full; out of schedule until when; backoff\n"
+        "until when; paused, disabled or trashed by whom and why; in an error queue; lacking\n"
+        "attributes; left the group; task disabled; no runner up), then the facts behind it.",
     )
 
     p = verb(
@@ -518,7 +518,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
             lines.append(f"  last run {_clean(run.id)}: {run.status} ({ended})")
         lines.append(f"  command in progress: {_dash(task.command)}")
         lines.append(f"  latest detail: {_dash(task.latest_detail)}")
-        lines.append(f"  sequence {task.sequence}   total {task.total}   running {task.running}")
+        counts = f"  sequence {task.sequence}   total {task.total}   running {task.running}"
+        if task.about_to_launch:
+            counts += f"   about to launch {task.about_to_launch}"
+        lines.append(counts)
         categories = task.categories
         by_category: list[tuple[str, str, str]] = []
         for category in q.CATEGORIES:
@@ -563,6 +566,8 @@ def _cmd_items(args: argparse.Namespace) -> int:
         queue = entry.queue
         if entry.running:
             queue += " (running)"
+        elif entry.about_to_launch:
+            queue += " (about to launch)"
         if not entry.in_group:
             queue += " (left group)"
         rows.append(

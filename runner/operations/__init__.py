@@ -24,6 +24,7 @@ from runner.operations._common import (
 )
 from runner.operations._explain import (
     EXPLAIN_REASONS,
+    R_ABOUT_TO_LAUNCH,
     R_BACKOFF,
     R_CONCURRENCY,
     R_DONE,
@@ -64,6 +65,7 @@ __all__ = [
     "DEFAULT_LIMIT",
     "EXPLAIN_REASONS",
     "QUEUE_MEANING",
+    "R_ABOUT_TO_LAUNCH",
     "R_BACKOFF",
     "R_CONCURRENCY",
     "R_DONE",

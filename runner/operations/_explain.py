@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from runner.config.models import Pipeline, Schedule, Task
 
 R_RUNNING = "running"
+R_ABOUT_TO_LAUNCH = "about-to-launch"
 R_INTERRUPTED = "interrupted"
 R_LEFT_GROUP = "left-group"
 R_TASK_REMOVED = "task-removed"
@@ -40,6 +41,7 @@ R_WAITING = "waiting"
 
 EXPLAIN_REASONS: tuple[str, ...] = (
     R_RUNNING,
+    R_ABOUT_TO_LAUNCH,
     R_INTERRUPTED,
     R_LEFT_GROUP,
     R_TASK_REMOVED,
@@ -104,9 +106,10 @@ def explain(
     now: float | None = None,
     alive: Callable[[WorkerRow], bool] = process_alive,
 ) -> Explanation:
-    """Why the item is or is not running now, checked in this order: running; left the group;
-    task no longer in the pipeline; its queue (incomplete, held, error, done); task disabled;
-    backoff; schedule; no runner up; concurrency full; else waiting its turn.
+    """Why the item is or is not running now, checked in this order: running (or about to
+    launch); left the group; task no longer in the pipeline; its queue (incomplete, held,
+    error, done); task disabled; backoff; schedule; no runner up; concurrency full; else
+    waiting its turn.
     """
     instant = time.time() if now is None else now
     with read_item(pipeline, task, item_id) as (store, row):
@@ -146,9 +149,12 @@ class _Explainer:
         self.runner_cap = settings.concurrency
         task_cap = self.config.concurrency if self.config is not None else None
         self.cap = min(task_cap or settings.concurrency, settings.concurrency)
-        running = reports.running_by_task(store)
-        self.running_task = running.get(item.task, 0)
-        self.running_all = sum(running.values())
+        under_way = reports.under_way(store)
+        self.running_task = under_way.running.get(item.task, 0)
+        self.running_all = sum(under_way.running.values())
+        self.launched = item.running_attempt is not None and under_way.launched(
+            item.running_attempt
+        )
         self.policy = pipeline.policy_for(item.task) if self.config is not None else None
         self.ahead: int | None = None
 
@@ -157,7 +163,8 @@ class _Explainer:
     def facts(self, schedule: _ScheduleView | None) -> dict[str, Any]:
         item = self.item
         return {
-            "running": item.running_attempt is not None,
+            "running": self.launched,
+            "about_to_launch": item.running_attempt is not None and not self.launched,
             "attempts": item.attempts,
             "retries_used": item.retries_used,
             "max_retries": self.policy.max_retries if self.policy else None,
@@ -318,6 +325,8 @@ class _Explainer:
             if item.pending_queue
             else ""
         )
+        if not self.launched:
+            return self._about_to_launch(number, since, run_id, pending)
         if self.worker_state == WORKER_OFFLINE:
             return self.result(
                 R_INTERRUPTED,
@@ -328,6 +337,23 @@ class _Explainer:
         return self.result(
             R_RUNNING,
             f"Running: attempt {number} since {since} in run {run_id}." + pending,
+        )
+
+    def _about_to_launch(
+        self, number: int, since: str | None, run_id: str, pending: str
+    ) -> Explanation:
+        if self.worker_state == WORKER_OFFLINE:
+            return self.result(
+                R_ABOUT_TO_LAUNCH,
+                f"Not running: attempt {number} was recorded ({since}, run {run_id}) ahead of a "
+                f"free slot but never launched, and no runner is up for site {self.site}; the "
+                "next `runner run` withdraws it and the item runs in its turn." + pending,
+            )
+        return self.result(
+            R_ABOUT_TO_LAUNCH,
+            f"About to launch: attempt {number} is recorded (since {since}, run {run_id}) and "
+            "starts as soon as a slot frees; the runner keeps a few attempts ready ahead."
+            + pending,
         )
 
     def _held_sentence(self) -> str:

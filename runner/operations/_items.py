@@ -32,12 +32,16 @@ class ItemEntry:
     entered: float
     retry_at: float | None
     running: bool
+    about_to_launch: bool
+    """Its attempt is recorded ahead of a free slot, not launched yet."""
     pending_queue: str | None
     in_group: bool
 
     @classmethod
-    def of(cls, row: ItemRow) -> ItemEntry:
+    def of(cls, row: ItemRow, under_way: reports.UnderWay) -> ItemEntry:
         """The entry of a state row."""
+        open_attempt = row.running_attempt
+        launched = open_attempt is not None and under_way.launched(open_attempt)
         return cls(
             id=row.item_id,
             queue=row.queue,
@@ -47,7 +51,8 @@ class ItemEntry:
             updated=row.updated,
             entered=row.entered_at,
             retry_at=row.retry_at,
-            running=row.running_attempt is not None,
+            running=launched,
+            about_to_launch=open_attempt is not None and not launched,
             pending_queue=row.pending_queue,
             in_group=row.in_group,
         )
@@ -64,6 +69,7 @@ class ItemEntry:
             "entered": iso(self.entered),
             "retry_at": iso(self.retry_at),
             "running": self.running,
+            "about_to_launch": self.about_to_launch,
             "pending_queue": self.pending_queue,
             "in_group": self.in_group,
         }
@@ -122,9 +128,9 @@ def items(
         )
         counts = reports.count_items_by_queue(store, query)
         rows = reports.page_items(store, query, limit=limit, offset=offset, counts=counts)
-        return ItemsPage(
-            task, sum(counts.values()), offset, limit, [ItemEntry.of(r) for r in rows], counts
-        )
+        under_way = reports.under_way(store)
+        entries = [ItemEntry.of(r, under_way) for r in rows]
+        return ItemsPage(task, sum(counts.values()), offset, limit, entries, counts)
     finally:
         if store is not None:
             store.close()

@@ -71,6 +71,8 @@ class TaskStatus:
     sequence: int
     queues: dict[str, int]
     running: int
+    about_to_launch: int
+    """Items whose attempt is recorded ahead of a free slot, not launched yet."""
     last_run: RunRow | None
 
     @property
@@ -102,6 +104,7 @@ class TaskStatus:
             "queues": dict(self.queues),
             "categories": self.categories,
             "running": self.running,
+            "about_to_launch": self.about_to_launch,
             "total": self.total,
             "last_run": run_json(self.last_run),
         }
@@ -145,7 +148,7 @@ def status(
         names = [n for n in known_tasks(pipeline, store) if not tasks or n in tasks]
         if store is None:
             return StatusReport(
-                [], [_task_status(pipeline, None, n, {}, 0, None, None, set()) for n in names]
+                [], [_task_status(pipeline, None, n, {}, None, None, None, set()) for n in names]
             )
         workers = [
             WorkerStatus(
@@ -161,16 +164,14 @@ def status(
             for w in store.workers()
         ]
         up = {w.site for w in workers if w.state != WORKER_OFFLINE}
-        running = reports.running_by_task(store)
+        under_way = reports.under_way(store)
         rows = {row.name: row for row in store.tasks()}
         result = []
         for name in names:
             row = rows.get(name)
             counts = store.queue_counts(name) if row is not None else {}
             last = store.last_run(name) if row is not None else None
-            result.append(
-                _task_status(pipeline, row, name, counts, running.get(name, 0), last, store, up)
-            )
+            result.append(_task_status(pipeline, row, name, counts, under_way, last, store, up))
         return StatusReport(workers, result)
     finally:
         if store is not None:
@@ -182,7 +183,7 @@ def _task_status(
     row: TaskRow | None,
     name: str,
     counts: Mapping[str, int],
-    running: int,
+    under_way: reports.UnderWay | None,
     last: RunRow | None,
     store: StateStore | None,
     sites_up: set[str],
@@ -209,6 +210,7 @@ def _task_status(
         latest_detail=(row.latest_detail or None) if row else None,
         sequence=row.sequence if row else 0,
         queues={queue: int(counts.get(queue, 0)) for queue in q.ALL_QUEUES},
-        running=running,
+        running=under_way.running.get(name, 0) if under_way else 0,
+        about_to_launch=under_way.ahead.get(name, 0) if under_way else 0,
         last_run=last,
     )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner import queues as q
+from runner.state.launches import journal_path, read_launched
 from runner.state.records import ItemRow, RunRow
 from runner.state.store import _ITEM_COLUMNS, _RUN_COLUMNS, StateStore, _item
 
@@ -141,14 +142,53 @@ def item_ids_in_queue(store: StateStore, task: str, queue: str) -> list[str]:
     ]
 
 
-def running_by_task(store: StateStore) -> dict[str, int]:
-    """How many items of each task have an attempt under way (or recorded, about to launch)."""
-    return {
-        str(task): int(n)
-        for task, n in store.connection.execute(
-            "SELECT task, count(*) FROM items WHERE running_attempt IS NOT NULL GROUP BY task"
-        )
-    }
+@dataclass(frozen=True, slots=True)
+class UnderWay:
+    """Items with an open attempt: launched (running), or recorded ahead of a free slot.
+
+    A runner records a few attempts per run before a slot frees, so that they start at
+    once; only its site's launch journal (runner.state.launches) tells which were launched.
+    A site without a readable journal counts every open attempt as running.
+    """
+
+    running: dict[str, int]
+    """Per task, items whose attempt was launched."""
+    ahead: dict[str, int]
+    """Per task, items whose attempt is recorded and waits for a free slot."""
+    ahead_attempts: frozenset[int]
+
+    def launched(self, attempt_id: int) -> bool:
+        """Whether this open attempt was handed to the operating system."""
+        return attempt_id not in self.ahead_attempts
+
+
+def under_way(store: StateStore) -> UnderWay:
+    """Which items of each task are running and which are about to launch (a few reads)."""
+    journals: dict[str, set[int] | None] = {}
+    running: dict[str, int] = {}
+    ahead: dict[str, int] = {}
+    ahead_attempts: set[int] = set()
+    for task, attempt_id, site in store.connection.execute(
+        "SELECT i.task, i.running_attempt, a.site FROM items i "
+        "JOIN attempts a ON a.id = i.running_attempt WHERE i.running_attempt IS NOT NULL"
+    ):
+        if site not in journals:
+            journals[site] = _launched_per_journal(store, str(site))
+        launched = journals[site]
+        if launched is None or attempt_id in launched:
+            running[task] = running.get(task, 0) + 1
+        else:
+            ahead[task] = ahead.get(task, 0) + 1
+            ahead_attempts.add(int(attempt_id))
+    return UnderWay(running, ahead, frozenset(ahead_attempts))
+
+
+def _launched_per_journal(store: StateStore, site: str) -> set[int] | None:
+    path = journal_path(store.path, site)
+    try:
+        return read_launched(path) if path.exists() else None
+    except OSError:
+        return None
 
 
 def open_run(store: StateStore, task: str) -> RunRow | None:

@@ -29,6 +29,7 @@ from runner.state import (
     WorkerRow,
     open_store,
 )
+from runner.state.launches import LaunchJournal, journal_path
 from runner.workers import STALE_AFTER
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC).timestamp()  # a Monday, noon UTC
@@ -133,6 +134,13 @@ class Seed:
         )
         self.attempt_ids[(task, item)] = attempt_id
         return attempt_id
+
+    def launched(self, *attempt_ids: int) -> None:
+        """The site's runner noted these attempts in its launch journal (they were launched)."""
+        journal = LaunchJournal(journal_path(self.store.path, "default"))
+        for attempt_id in attempt_ids:
+            journal.record(attempt_id)
+        journal.close()
 
     def finish(
         self,
@@ -399,6 +407,49 @@ class TestExplainRunning:
         result = explain(pipeline, "t", "a")
         assert operations.R_INTERRUPTED == result.reason
 
+    def test_recorded_ahead_of_a_slot_is_about_to_launch(
+        self, pipeline: Pipeline, seed: Seed
+    ) -> None:
+        """An attempt recorded but not in the runner's launch journal waits for a slot."""
+        seed.task("t")
+        seed.worker()
+        run_id = seed.run("t")
+        seed.launched(seed.start("t", "a", run_id))
+        seed.start("t", "b", run_id)
+        result = explain(pipeline, "t", "b")
+        assert operations.R_ABOUT_TO_LAUNCH == result.reason
+        assert result.summary.startswith("About to launch: attempt 1 is recorded")
+        assert result.facts["running"] is False and result.facts["about_to_launch"] is True
+        assert 1 == result.facts["concurrency"]["running"]
+        assert operations.R_RUNNING == explain(pipeline, "t", "a").reason
+
+    def test_recorded_ahead_without_runner_is_withdrawn_next(
+        self, pipeline: Pipeline, seed: Seed
+    ) -> None:
+        """With no runner up, an attempt never launched is withdrawn by the next start."""
+        seed.task("t")
+        seed.worker(heartbeat=NOW - HOUR)
+        run_id = seed.run("t")
+        seed.launched(seed.start("t", "a", run_id))
+        seed.start("t", "b", run_id)
+        result = explain(pipeline, "t", "b")
+        assert operations.R_ABOUT_TO_LAUNCH == result.reason
+        assert "the next `runner run` withdraws it" in result.summary
+        assert operations.R_INTERRUPTED == explain(pipeline, "t", "a").reason
+
+    def test_without_a_journal_every_open_attempt_counts_as_running(
+        self, pipeline: Pipeline, seed: Seed
+    ) -> None:
+        """A state written by a runner that kept no launch journal: nothing is about to launch."""
+        seed.task("t")
+        seed.worker()
+        run_id = seed.run("t")
+        seed.start("t", "a", run_id)
+        seed.start("t", "b", run_id)
+        assert operations.R_RUNNING == explain(pipeline, "t", "b").reason
+        (task,) = operations.status(pipeline, tasks=["t"], now=NOW, alive=always_alive).tasks
+        assert (2, 0) == (task.running, task.about_to_launch)
+
     def test_unknown_item(self, pipeline: Pipeline, seed: Seed) -> None:
         """An unknown item is a usage error that says how to find ids."""
         seed.task("t")
@@ -441,6 +492,25 @@ class TestStatus:
         assert 1 == task.total
         assert {"in-progress": 0, "inactive": 1, "error": 0, "other": 3} == task.categories
         assert list(q.ALL_QUEUES) == list(task.queues)
+
+    def test_running_and_about_to_launch_are_told_apart(
+        self, pipeline: Pipeline, seed: Seed
+    ) -> None:
+        """Attempts in the launch journal run; the others are recorded ahead of a slot."""
+        seed.task("t")
+        seed.worker()
+        run_id = seed.run("t")
+        seed.launched(seed.start("t", "a", run_id))
+        seed.start("t", "b", run_id)
+        seed.start("t", "c", run_id)
+        (task,) = operations.status(pipeline, tasks=["t"], now=NOW, alive=always_alive).tasks
+        assert (1, 2) == (task.running, task.about_to_launch)
+        assert 2 == task.to_json()["about_to_launch"]
+        page = operations.items(pipeline, "t")
+        flags = {e.id: (e.running, e.about_to_launch) for e in page.items}
+        assert {"a": (True, False), "b": (False, True), "d": (False, False)} == {
+            k: flags[k] for k in "abd"
+        }
 
     def test_tasks_that_never_ran_have_zeros(self, pipeline: Pipeline) -> None:
         """Without a state file every task of the pipeline shows as new with zero items."""
