@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -60,10 +61,31 @@ class ActiveRun:
     stopped: bool = False
     command_shown: float = 0.0
     progress: RunProgress | None = None
+    typical_duration: float | None = None
+    """Moving average of its attempts' durations (seconds); None before the first ends."""
 
     def cap(self, runner_cap: int) -> int:
         """Processes this run may have at once: its task's concurrency within the runner's."""
         return min(self.task.concurrency or runner_cap, runner_cap)
+
+    def attempt_ended(self, duration: float) -> None:
+        """Fold one finished attempt's duration into `typical_duration`."""
+        previous = self.typical_duration
+        self.typical_duration = duration if previous is None else 0.8 * previous + 0.2 * duration
+
+    def lookahead(self, runner_cap: int, span: float, most: int) -> int:
+        """How many attempts to record ahead of a free slot: enough to keep its slots busy for
+        `span` seconds, between 1 and `most`.
+
+        Fast items (a few milliseconds) need many, so that one commit records a batch; long
+        ones need one, so that an item moved to run-now or due for retry is not queued
+        behind attempts that will run for hours. Before any attempt ended: 1.
+        """
+        duration = self.typical_duration
+        if duration is None:
+            return 1
+        wanted = math.ceil(self.cap(runner_cap) * span / max(duration, 1e-6))
+        return max(1, min(most, wanted))
 
     def in_schedule(self, now: float) -> bool:
         """Whether items other than run-now may start now (always for --now, never for run-now runs)."""

@@ -97,15 +97,17 @@ MAX_IDLE_WAIT = 60.0
 PROGRESS_EVERY = 0.5
 BATCH_WAIT = 0.004
 """Longest pause for more results before a commit, while every run still has queued attempts."""
-BATCH_LIMIT = 16
+BATCH_LIMIT = 32
 """Most results recorded by one commit after a deliberate pause."""
 COMMAND_REFRESH = 1.0
 """Seconds between updates of a task's "command in progress" in the state."""
-LOOKAHEAD = 8
-"""Attempts recorded ahead of a free slot (per run and for the runner): they start the moment a
-slot frees, while the main loop commits the next batch, and so bound the attempts one commit
-records. A `kill -9` can leave at most this many recorded-but-unlaunched attempts per run; the
-launch journal tells them apart, and the next start withdraws them (engine.recovery)."""
+LOOKAHEAD = 16
+"""Most attempts recorded ahead of a free slot (per run): they start the moment a slot frees,
+while the main loop commits the next batch, and so bound the attempts one commit records. A run
+records fewer when its items are slow (`LOOKAHEAD_SPAN`). A `kill -9` can leave these recorded
+but unlaunched; the launch journal tells them apart, and the next start withdraws them."""
+LOOKAHEAD_SPAN = 0.02
+"""Seconds of its slots' work a run keeps recorded ahead (at most LOOKAHEAD attempts)."""
 
 
 class Engine:
@@ -686,7 +688,7 @@ class Engine:
     # -- dispatch ------------------------------------------------------------
 
     def _dispatch(self, now: float) -> None:
-        """Record the next attempts of each run, up to its cap plus LOOKAHEAD ready to start at once."""
+        """Record the next attempts of each run, up to its cap plus its lookahead ready to start."""
         if self.cancel.is_set() or self._check_disk(now):
             return
         outstanding = sum(len(r.running) for r in self._active)
@@ -697,9 +699,10 @@ class Engine:
             return
         self._round_robin = (self._round_robin + 1) % len(runs)
         for run in runs[self._round_robin :] + runs[: self._round_robin]:
+            ahead = run.lookahead(self.concurrency, LOOKAHEAD_SPAN, LOOKAHEAD)
             free = min(
-                self.concurrency + LOOKAHEAD - outstanding,
-                run.cap(self.concurrency) + LOOKAHEAD - len(run.running),
+                self.concurrency + ahead - outstanding,
+                run.cap(self.concurrency) + ahead - len(run.running),
             )
             if free <= 0:
                 continue
@@ -994,6 +997,7 @@ class Engine:
         by_id = {attempt.attempt_id: attempt for attempt, _ in finished}
         for end, queue_name in applied:
             attempt = by_id[end.attempt_id]
+            attempt.run.attempt_ended(end.duration_s)
             self._items_done += 1
             self._finished_times.append(now)
             progress = attempt.run.progress
