@@ -61,7 +61,7 @@ from runner.engine.runs import (
 from runner.engine.verdicts import error_text, judge, start_failed
 from runner.errors import DiskFullError, GroupResolutionError, TemplateRenderError
 from runner.fsutil import ensure_private_dir
-from runner.groups import resolve_group
+from runner.groups import Item, resolve_group
 from runner.launch import (
     AttemptFiles,
     LaunchBuilder,
@@ -314,30 +314,29 @@ class Engine:
                 for run in list(self._active):
                     self._advance(run, now)
                 self._dispatch(now)
-        actions, self._after_commit = self._after_commit, []
-        if actions:
+        if self._after_commit:
             failpoints.hit("after-attempt-commit")
-        for action in actions:
-            action()
+        self._run_after_commit()
         if self._journal.oversized:
             self._journal.rewrite(a for run in self._active for a in run.running)
+
+    def _run_after_commit(self) -> None:
+        """Launch and log what waited for the transaction that just committed."""
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            action()
 
     # -- opening runs --------------------------------------------------------
 
     def _open(self, request: RunRequest) -> ActiveRun | None:
+        """Open (or resume) one run: its group is resolved first, then every state change of
+        the opening is one transaction, and its log lines follow the commit."""
         name = request.task
         task = self.pipeline.tasks[name]
         definition = self.pipeline.definitions[task.definition]
         policy = self.pipeline.policy_for(name)
         fingerprint = definition.fingerprint()
         now = self.now()
-        self.store.upsert_task(
-            name,
-            site=self.site,
-            config_hash=task_config_hash(self.pipeline, name),
-            modified_by=os_user(),
-            now=now,
-        )
         row = request.resume
         if row is None:
             instant = request.fire_time if request.fire_time is not None else now
@@ -367,39 +366,73 @@ class Engine:
             run_ctx=run_context(row.id, name, row.trigger, iso(row.fire_time)),
             phase=row.phase,
         )
-        if not self._sync_group(active, resuming=request.resume is not None):
-            if request.resume is None:
-                self.store.begin_run(row, recurring=False)
-                self._finish(active, RUN_FAILED, active.failure)
-                return None
+        resuming = request.resume is not None
+        resolved = self._resolve_group(active, resuming=resuming)
+        with self.store.batch():
+            opened = self._record_opening(active, resolved, resuming=resuming, now=now)
+        self._run_after_commit()
+        return opened
+
+    def _record_opening(
+        self,
+        active: ActiveRun,
+        resolved: tuple[list[Item], float] | None,
+        *,
+        resuming: bool,
+        now: float,
+    ) -> ActiveRun | None:
+        name, row = active.name, active.row
+        self.store.upsert_task(
+            name,
+            site=self.site,
+            config_hash=task_config_hash(self.pipeline, name),
+            modified_by=os_user(),
+            now=now,
+        )
+        if resolved is not None:
+            self._sync_group(active, *resolved)
+        elif not resuming:
+            self.store.begin_run(row, recurring=False)
+            self._finish(active, RUN_FAILED, active.failure)
+            return None
+        else:
             active.failed, active.failure = False, ""  # resume with the items the state already has
-        if request.resume is None:
-            self.store.begin_run(row, recurring=task.mode == "recurring")
-            self.log.info(
+        if not resuming:
+            self.store.begin_run(row, recurring=active.task.mode == "recurring")
+            self._log_later(
+                "info",
                 "run.started",
-                task=name,
-                run_id=row.id,
-                trigger=row.trigger,
-                fire_time=iso(row.fire_time),
-                definition_hash=fingerprint,
+                {
+                    "task": name,
+                    "run_id": row.id,
+                    "trigger": row.trigger,
+                    "fire_time": iso(row.fire_time),
+                    "definition_hash": active.fingerprint,
+                },
             )
         else:
-            if row.definition_hash != fingerprint:
-                self.log.warning(
+            if row.definition_hash != active.fingerprint:
+                self._log_later(
+                    "warning",
                     "run.definition_changed",
-                    task=name,
-                    run_id=row.id,
-                    previous=row.definition_hash,
-                    current=fingerprint,
+                    {
+                        "task": name,
+                        "run_id": row.id,
+                        "previous": row.definition_hash,
+                        "current": active.fingerprint,
+                    },
                 )
-            self.log.info("run.resumed", task=name, run_id=row.id, phase=row.phase)
+            self._log_later(
+                "info", "run.resumed", {"task": name, "run_id": row.id, "phase": row.phase}
+            )
         for phase in (PHASE_BEFORE, PHASE_AFTER):
             active.steps_done[phase] = self.store.step_status(row.id, phase)
         if active.phase == PHASE_ITEMS:
             self._start_progress(active)
         return active
 
-    def _sync_group(self, run: ActiveRun, *, resuming: bool) -> bool:
+    def _resolve_group(self, run: ActiveRun, *, resuming: bool) -> tuple[list[Item], float] | None:
+        """The run's group members and how long resolving took; None (logged) if it failed."""
         started = time.monotonic()
         try:
             items = resolve_group(self.pipeline, run.task.group, env=self.env)
@@ -413,7 +446,10 @@ class Engine:
                 error=str(exc),
                 resuming=resuming,
             )
-            return False
+            return None
+        return items, time.monotonic() - started
+
+    def _sync_group(self, run: ActiveRun, items: list[Item], took: float) -> None:
         requires = run.definition.requires
         report = self.store.sync_members(
             run.name,
@@ -427,18 +463,20 @@ class Engine:
             ),
             now=self.now(),
         )
-        self.log.info(
+        self._log_later(
+            "info",
             "group.resolved",
-            task=run.name,
-            run_id=run.row.id,
-            group=run.task.group,
-            total=report.total,
-            added=report.added,
-            incomplete=report.incomplete,
-            left=report.left,
-            duration_s=round(time.monotonic() - started, 3),
+            {
+                "task": run.name,
+                "run_id": run.row.id,
+                "group": run.task.group,
+                "total": report.total,
+                "added": report.added,
+                "incomplete": report.incomplete,
+                "left": report.left,
+                "duration_s": round(took, 3),
+            },
         )
-        return True
 
     # -- the run state machine -----------------------------------------------
 

@@ -31,6 +31,7 @@ def settle(
     signal: int | None,
     now: float,
     duration_s: float,
+    launched_at: float | None = None,
 ) -> AttemptEnd:
     """The record of an attempt whose status is known: the policy decides where the item goes."""
     decision = q.after_attempt(
@@ -49,6 +50,7 @@ def settle(
         retries_used=retries_used + (1 if decision.queue == q.RETRY else 0),
         ended_at=now,
         duration_s=duration_s,
+        launched_at=launched_at,
     )
 
 
@@ -86,6 +88,7 @@ def judge(
         signal=result.signal,
         now=now,
         duration_s=result.duration_s,
+        launched_at=result.started_at,
     )
 
 

@@ -75,6 +75,8 @@ class AttemptEnd:
     retries_used: int
     ended_at: float
     duration_s: float
+    launched_at: float | None = None
+    """When its process was launched; replaces the recorded start (None: keep it)."""
 
 
 @dataclass(frozen=True, slots=True)

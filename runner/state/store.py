@@ -641,6 +641,7 @@ class StateStore:
                 retries_used = 0 if moved else end.retries_used
                 attempt_rows.append(
                     (
+                        end.launched_at,
                         end.ended_at,
                         end.status,
                         end.exit_code,
@@ -669,8 +670,9 @@ class StateStore:
                     sequence[end.task] = sequence.get(end.task, 0) + 1
                 applied.append((end, queue))
             db.executemany(
-                "UPDATE attempts SET ended_at = ?, status = ?, exit_code = ?, signal = ?, error = ?, "
-                "queue = ?, duration_s = ? WHERE id = ? AND ended_at IS NULL",
+                "UPDATE attempts SET started_at = coalesce(?, started_at), ended_at = ?, status = ?, "
+                "exit_code = ?, signal = ?, error = ?, queue = ?, duration_s = ? "
+                "WHERE id = ? AND ended_at IS NULL",
                 attempt_rows,
             )
             db.executemany(

@@ -587,6 +587,36 @@ class TestAttemptsRecordedAhead:
                 assert 1 == runs[item] == len(store.attempts_of("t", item))
 
 
+    def test_an_attempt_recorded_ahead_keeps_its_launch_time(self, ws: Workspace) -> None:
+        """b is recorded while a runs (one slot); its history shows when it was launched."""
+        ws.script(
+            "work.py",
+            """\
+            import sys, time
+            if sys.argv[1] == "a":
+                time.sleep(1.0)
+        """,
+        )
+        ws.pipeline(
+            """
+            groups:
+              g: {members: [a, b]}
+            definitions:
+              d: {command: ["./work.py", "{{ item.id }}"]}
+            tasks:
+              t: {definition: d, group: g, mode: once}
+        """,
+            concurrency=1,
+        )
+        result = ws.runner("run", "pipeline.yaml", "--now")
+        assert exitcodes.OK == result.returncode, result.stderr
+        with ws.store() as store:
+            (a,) = store.attempts_of("t", "a")
+            (b,) = store.attempts_of("t", "b")
+        # b could only start once a's process (sleeping a second) had ended
+        assert b.started_at >= a.started_at + 1.0
+
+
 def _wait_for_attempt(ws: Workspace) -> None:
     def started() -> bool:
         db = ws.root / ".runner" / "state.db"

@@ -2,7 +2,8 @@
 
 A run of N items (each `sleep 600`) at concurrency 8 is killed with SIGKILL once its first
 attempts are running. A new `runner run` then kills the orphaned processes (marker sweep),
-records their attempts `interrupted`, re-syncs the group and resumes the run. Reported:
+records their attempts `interrupted` (those never launched are withdrawn), re-syncs the
+group and resumes the run. Reported:
 the time from the new runner's start to `run.resumed`, and to its first `item.started`.
 Reports; asserts nothing. Usage:
 
@@ -91,6 +92,7 @@ def collect(items: int = 100_000) -> list[Row]:
             second.wait(timeout=120)
         events = _events(second_err)
         interrupted = sum(1 for e in events if e.get("event") == "attempt.interrupted")
+        withdrawn = sum(1 for e in events if e.get("event") == "attempt.withdrawn")
         killed = sum(
             int(e.get("processes_killed", 0) or 0)
             for e in events
@@ -99,7 +101,8 @@ def collect(items: int = 100_000) -> list[Row]:
     return [
         (
             f"resume after SIGKILL of a {items:,}-item run: start to first launch",
-            f"{first_item:.2f} s ({interrupted} attempts interrupted, {killed} orphans killed)",
+            f"{first_item:.2f} s ({interrupted} attempts interrupted, {killed} orphans killed, "
+            f"{withdrawn} never launched withdrawn)",
             "",
         ),
         (

@@ -39,7 +39,7 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
             ("serve", call("bench_serve", tasks=100, minutes=1)),
         ]
     return [
-        ("dispatch", call("bench_dispatch", items=10_000, rounds=3, rss_items=100_000)),
+        ("dispatch", call("bench_dispatch", items=10_000, rounds=5, rss_items=100_000)),
         ("config", call("bench_config", members=100_000)),
         ("operator verbs", call("bench_operator", items=100_000, attempts=1_000_000)),
         ("resume", call("bench_resume", items=100_000)),
