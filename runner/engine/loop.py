@@ -287,7 +287,11 @@ class Engine:
             self._beat(force=True, state="offline")
 
     def _open_all(self, requests: Sequence[RunRequest]) -> None:
+        """Open the runs asked for: groups are resolved first, one run after another, then
+        everything the openings record is one transaction (1,000 runs firing on the same
+        second cost one commit), and their log lines follow it."""
         busy = {r.name for r in self._active} | {r.task for r in requests if r.resume is not None}
+        prepared: list[tuple[ActiveRun, tuple[list[Item], float] | None, bool, float]] = []
         for request in requests:
             if request.resume is None and request.task in busy:
                 self.log.info(
@@ -295,9 +299,13 @@ class Engine:
                 )
                 continue
             busy.add(request.task)
-            active = self._open(request)
-            if active is not None:
-                self._active.append(active)
+            prepared.append(self._prepare_opening(request))
+        if prepared:
+            with self.store.batch():
+                for active, resolved, resuming, now in prepared:
+                    if self._record_opening(active, resolved, resuming=resuming, now=now):
+                        self._active.append(active)
+            self._run_after_commit()
         if requests:
             self._beat(force=True)
 
@@ -328,9 +336,10 @@ class Engine:
 
     # -- opening runs --------------------------------------------------------
 
-    def _open(self, request: RunRequest) -> ActiveRun | None:
-        """Open (or resume) one run: its group is resolved first, then every state change of
-        the opening is one transaction, and its log lines follow the commit."""
+    def _prepare_opening(
+        self, request: RunRequest
+    ) -> tuple[ActiveRun, tuple[list[Item], float] | None, bool, float]:
+        """A run to open (or resume) and its resolved group (None: resolution failed)."""
         name = request.task
         task = self.pipeline.tasks[name]
         definition = self.pipeline.definitions[task.definition]
@@ -367,11 +376,7 @@ class Engine:
             phase=row.phase,
         )
         resuming = request.resume is not None
-        resolved = self._resolve_group(active, resuming=resuming)
-        with self.store.batch():
-            opened = self._record_opening(active, resolved, resuming=resuming, now=now)
-        self._run_after_commit()
-        return opened
+        return active, self._resolve_group(active, resuming=resuming), resuming, now
 
     def _record_opening(
         self,
@@ -380,7 +385,8 @@ class Engine:
         *,
         resuming: bool,
         now: float,
-    ) -> ActiveRun | None:
+    ) -> bool:
+        """Record the opening of a run (inside the caller's transaction); False: it failed."""
         name, row = active.name, active.row
         self.store.upsert_task(
             name,
@@ -394,7 +400,7 @@ class Engine:
         elif not resuming:
             self.store.begin_run(row, recurring=False)
             self._finish(active, RUN_FAILED, active.failure)
-            return None
+            return False
         else:
             active.failed, active.failure = False, ""  # resume with the items the state already has
         if not resuming:
@@ -429,7 +435,7 @@ class Engine:
             active.steps_done[phase] = self.store.step_status(row.id, phase)
         if active.phase == PHASE_ITEMS:
             self._start_progress(active)
-        return active
+        return True
 
     def _resolve_group(self, run: ActiveRun, *, resuming: bool) -> tuple[list[Item], float] | None:
         """The run's group members and how long resolving took; None (logged) if it failed."""
