@@ -106,6 +106,8 @@ LOOKAHEAD = 16
 while the main loop commits the next batch, and so bound the attempts one commit records. A run
 records fewer when its items are slow (`LOOKAHEAD_SPAN`). A `kill -9` can leave these recorded
 but unlaunched; the launch journal tells them apart, and the next start withdraws them."""
+OPEN_BATCH = 100
+"""Runs whose openings share one commit when many fire at once."""
 LOOKAHEAD_SPAN = 0.02
 """Seconds of its slots' work a run keeps recorded ahead (at most LOOKAHEAD attempts)."""
 
@@ -287,11 +289,11 @@ class Engine:
             self._beat(force=True, state="offline")
 
     def _open_all(self, requests: Sequence[RunRequest]) -> None:
-        """Open the runs asked for: groups are resolved first, one run after another, then
-        everything the openings record is one transaction (1,000 runs firing on the same
-        second cost one commit), and their log lines follow it."""
+        """Open the runs asked for, OPEN_BATCH at a time: their groups are resolved first (a
+        resolver never runs inside a transaction), then what their openings record is one
+        transaction, and their log lines follow it."""
         busy = {r.name for r in self._active} | {r.task for r in requests if r.resume is not None}
-        prepared: list[tuple[ActiveRun, tuple[list[Item], float] | None, bool, float]] = []
+        wanted: list[RunRequest] = []
         for request in requests:
             if request.resume is None and request.task in busy:
                 self.log.info(
@@ -299,8 +301,9 @@ class Engine:
                 )
                 continue
             busy.add(request.task)
-            prepared.append(self._prepare_opening(request))
-        if prepared:
+            wanted.append(request)
+        for start in range(0, len(wanted), OPEN_BATCH):
+            prepared = [self._prepare_opening(r) for r in wanted[start : start + OPEN_BATCH]]
             with self.store.batch():
                 for active, resolved, resuming, now in prepared:
                     if self._record_opening(active, resolved, resuming=resuming, now=now):
