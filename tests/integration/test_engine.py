@@ -586,7 +586,6 @@ class TestAttemptsRecordedAhead:
             for item in withdrawn:
                 assert 1 == runs[item] == len(store.attempts_of("t", item))
 
-
     def test_an_attempt_recorded_ahead_keeps_its_launch_time(self, ws: Workspace) -> None:
         """b is recorded while a runs (one slot); its history shows when it was launched."""
         ws.script(
