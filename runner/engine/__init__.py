@@ -7,14 +7,7 @@ recovery.py  taking over what a dead runner left
 loop.py      the Engine: one main loop owning the state store, worker threads for processes
 """
 
-from runner.engine.loop import (
-    BATCH_LIMIT,
-    BATCH_WAIT,
-    HEARTBEAT_EVERY,
-    LOOKAHEAD,
-    MAX_IDLE_WAIT,
-    Engine,
-)
+from runner.engine.loop import Engine
 from runner.engine.runs import (
     PHASE_AFTER,
     PHASE_BEFORE,
@@ -37,11 +30,6 @@ from runner.engine.runs import (
 )
 
 __all__ = [
-    "BATCH_LIMIT",
-    "BATCH_WAIT",
-    "HEARTBEAT_EVERY",
-    "LOOKAHEAD",
-    "MAX_IDLE_WAIT",
     "PHASE_AFTER",
     "PHASE_BEFORE",
     "PHASE_DONE",

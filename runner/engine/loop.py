@@ -23,7 +23,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -207,19 +208,12 @@ class Engine:
 
     def execute(self, requests: Sequence[RunRequest]) -> list[RunReport]:
         """Run (or resume) these runs until each ends, is interrupted, or its window closes."""
-        self._reports = []
-        try:
+        with self._session():
             self._open_all(requests)
             while self._active:
                 self._cycle(self.now())
                 if self._active:
                     self._collect(self._wait_time(self.now()))
-        except DiskFullError:
-            self._stop_on_full_disk()
-            raise
-        finally:
-            if not self._disk_full:
-                self._cycle(self.now(), dispatch=False)
         return self._reports
 
     def serve(self, source: RunSource, resume: Sequence[RunRequest] = ()) -> list[RunReport]:
@@ -229,8 +223,7 @@ class Engine:
         really looks); between wake-ups the loop sleeps until the earliest of: a message from
         an attempt, a run's timer, `source.next_wakeup`, or `wake()` (signals call it).
         """
-        self._reports = []
-        try:
+        with self._session():
             self._open_all(resume)
             while self._active or not self.cancel.is_set():
                 now = self.now()
@@ -243,13 +236,21 @@ class Engine:
                 if wakeup is not None:
                     wait = min(wait, max(0.0, wakeup - now))
                 self._collect(wait)
+        return self._reports
+
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """Around `execute` and `serve`: fresh reports; a full disk stops everything; whatever
+        ends the loop, what already came back is recorded (unless the disk is full)."""
+        self._reports = []
+        try:
+            yield
         except DiskFullError:
             self._stop_on_full_disk()
             raise
         finally:
             if not self._disk_full:
                 self._cycle(self.now(), dispatch=False)
-        return self._reports
 
     def _stop_on_full_disk(self) -> None:
         """The state could not be written: launch nothing more, interrupt what runs, stop.
