@@ -367,11 +367,24 @@ class TestAliases:
         assert [expected] == [issue.message for issue in result.issues]
 
     def test_deep_nesting_is_refused(self) -> None:
-        """Nesting deeper than MAX_DEPTH is refused without exhausting the stack."""
-        depth = 20_000
+        """Nesting deeper than MAX_DEPTH, but within the parser's own limit, gets our message."""
+        depth = MAX_DEPTH * 5
         result = read("a: " + "[" * depth + "]" * depth + "\n")
         assert result.fatal
         assert f"nested more than {MAX_DEPTH} levels" in result.issues[0].message
+
+    def test_very_deep_nesting_is_refused_and_located(self) -> None:
+        """Far deeper nesting is refused with a located issue, never a crash.
+
+        Whether our depth check or the YAML parser's own limit speaks first depends on
+        the parser's version, so only the behaviour is asserted: fatal, on line 1, one issue.
+        """
+        depth = 20_000
+        result = read("a: " + "[" * depth + "]" * depth + "\n")
+        assert result.fatal
+        assert 1 == len(result.issues)
+        assert 1 == result.issues[0].location.line
+        assert result.issues[0].message
 
     def test_nesting_at_the_limit_is_fine(self) -> None:
         """MAX_DEPTH levels (the top mapping included) are accepted."""
