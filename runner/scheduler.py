@@ -227,10 +227,7 @@ def watermark(store: StateStore, task: str, now: float) -> float:
 
 def run_exists(store: StateStore, task: str, fire: float) -> bool:
     """A run was already started for this fire (the clock went back, or another runner took it)."""
-    found = store.connection.execute(
-        "SELECT 1 FROM runs WHERE id = ?", (scheduled_run_id(task, fire),)
-    ).fetchone()
-    return found is not None
+    return store.run(scheduled_run_id(task, fire)) is not None
 
 
 def task_due(pipeline: Pipeline, store: StateStore, task: str, now: float) -> Due | None:
@@ -246,12 +243,7 @@ def task_due(pipeline: Pipeline, store: StateStore, task: str, now: float) -> Du
 
 def has_run_now(store: StateStore, task: str) -> bool:
     """The task has items waiting in `run-now` (dispatched even out of schedule)."""
-    found = store.connection.execute(
-        "SELECT 1 FROM items WHERE task = ? AND queue = ? AND in_group = 1 "
-        "AND running_attempt IS NULL LIMIT 1",
-        (task, q.RUN_NOW),
-    ).fetchone()
-    return found is not None
+    return store.has_waiting(task, q.RUN_NOW)
 
 
 def site_tasks(pipeline: Pipeline, site: str) -> list[str]:

@@ -214,8 +214,7 @@ class ScheduleSource:
             self._state_changed = True
 
     def _read_data_version(self) -> int:
-        row = self.store.connection.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
+        return self.store.change_counter()
 
     def _reload(self, now: float, *, forced: bool) -> None:
         reason = "signal" if forced else "files changed"
@@ -259,11 +258,7 @@ class ScheduleSource:
     # -- runs the engine stopped but left open ---------------------------------
 
     def _left_open(self, task: str) -> bool:
-        found = self.store.connection.execute(
-            "SELECT 1 FROM runs WHERE task = ? AND site = ? AND ended_at IS NULL LIMIT 1",
-            (task, self.site),
-        ).fetchone()
-        return found is not None
+        return self.store.has_open_run(task, self.site)
 
     def _resume_stalled(self, now: float) -> list[RunRequest]:
         requests: list[RunRequest] = []
