@@ -33,9 +33,10 @@ from runner.config.loader import load_pipeline, pipeline_files
 from runner.config.models import Pipeline
 from runner.engine import Engine, RunRequest
 from runner.errors import ConfigError, LockHeldError, RunnerError, UnsafePathError, UsageError
-from runner.scheduler import due_requests, next_fire, site_tasks
+from runner.schedule.due import due_requests, site_tasks
+from runner.schedule.fires import next_fire
+from runner.schedule.taskinfo import record_tasks, settle_status
 from runner.state import StateStore
-from runner.taskinfo import record_tasks, settle_status
 
 WATCH_EVERY: Final = 2.0
 """Seconds between looks at the pipeline files' mtimes and at the state's data version."""

@@ -400,7 +400,8 @@ class _Explainer:
     def _schedule(self, config: Task) -> _ScheduleView | None:
         if config.schedule is None:
             return None
-        from runner.scheduler import due_fire, next_fire
+        from runner.schedule.due import due_fire
+        from runner.schedule.fires import next_fire
 
         spec: Schedule = self.pipeline.schedules[config.schedule]
         window = f", window {_duration(spec.window)}" if spec.window else ""
