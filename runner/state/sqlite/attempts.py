@@ -5,12 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from runner import queues as q
-from runner.state.records import (
-    AttemptEnd,
-    AttemptRow,
-    AttemptStart,
-    Checkpoint,
-)
+from runner.state.records import AttemptEnd, AttemptRow, AttemptStart, Checkpoint
 from runner.state.sqlite.checkpoints import write_checkpoints
 from runner.state.sqlite.db import Database
 
@@ -21,6 +16,7 @@ ATTEMPT_COLUMNS = (
 
 
 def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    """`values` in slices of at most `size` (SQLite binds a bounded number of parameters)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
@@ -161,12 +161,6 @@ def _refuse_unsafe_side_files(path: Path) -> None:
             raise UnsafePathError(
                 f"{side} is not a regular file; remove it (SQLite creates this file itself)"
             )
-
-
-def chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    """`values` in slices of at most `size` (SQLite binds a bounded number of parameters)."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def state_disk_free(path: Path) -> int:

@@ -7,10 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from runner import queues as q
-from runner.state.records import (
-    ItemRow,
-    SyncReport,
-)
+from runner.state.records import ItemRow, SyncReport
 from runner.state.sqlite.db import Database
 
 ITEM_COLUMNS = (
@@ -20,6 +17,7 @@ ITEM_COLUMNS = (
 
 
 def item_from_row(row: tuple[Any, ...]) -> ItemRow:
+    """An item read with `ITEM_COLUMNS`, as a record."""
     (
         task,
         item_id,
