@@ -67,7 +67,8 @@ def plan(
     from runner.errors import GroupResolutionError, TemplateRenderError
     from runner.groups import resolve_group
     from runner.launch import display_command, run_context, task_context
-    from runner.scheduler import describe_next, task_due
+    from runner.schedule.due import task_due
+    from runner.schedule.fires import describe_next
     from runner.state import open_store
     from runner.templating import ItemView, render_argv
 
@@ -237,8 +238,8 @@ def run(
     """Run what is due (or, with `now`, the named or all tasks at once) and return how it went."""
     from runner.engine import TRIGGER_NOW, Engine, RunRequest
     from runner.logging import set_status_line
-    from runner.scheduler import due_requests
-    from runner.taskinfo import record_tasks
+    from runner.schedule.due import due_requests
+    from runner.schedule.taskinfo import record_tasks
 
     check_tasks(pipeline, tasks)
     site = site or pipeline.settings.site

@@ -33,9 +33,10 @@ from runner.config.loader import load_pipeline, pipeline_files
 from runner.config.models import Pipeline
 from runner.engine import Engine, RunRequest
 from runner.errors import ConfigError, LockHeldError, RunnerError, UnsafePathError, UsageError
-from runner.scheduler import due_requests, next_fire, site_tasks
+from runner.schedule.due import due_requests, site_tasks
+from runner.schedule.fires import next_fire
+from runner.schedule.taskinfo import record_tasks, settle_status
 from runner.state import StateStore
-from runner.taskinfo import record_tasks, settle_status
 
 WATCH_EVERY: Final = 2.0
 """Seconds between looks at the pipeline files' mtimes and at the state's data version."""
@@ -214,8 +215,7 @@ class ScheduleSource:
             self._state_changed = True
 
     def _read_data_version(self) -> int:
-        row = self.store.connection.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
+        return self.store.change_counter()
 
     def _reload(self, now: float, *, forced: bool) -> None:
         reason = "signal" if forced else "files changed"
@@ -259,11 +259,7 @@ class ScheduleSource:
     # -- runs the engine stopped but left open ---------------------------------
 
     def _left_open(self, task: str) -> bool:
-        found = self.store.connection.execute(
-            "SELECT 1 FROM runs WHERE task = ? AND site = ? AND ended_at IS NULL LIMIT 1",
-            (task, self.site),
-        ).fetchone()
-        return found is not None
+        return self.store.has_open_run(task, self.site)
 
     def _resume_stalled(self, now: float) -> list[RunRequest]:
         requests: list[RunRequest] = []

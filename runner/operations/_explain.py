@@ -15,7 +15,7 @@ from runner.operations._common import (
     read_item,
     run_json,
 )
-from runner.state import ItemRow, StateStore, WorkerRow, reports
+from runner.state import ItemRow, StateStore, WorkerRow, read_under_way
 from runner.workers import WORKER_OFFLINE, process_alive, worker_state
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ class _Explainer:
         self.task_row = store.task(item.task)
         moves = store.moves_of(item.task, item.item_id)
         self.latest_move = moves[-1] if moves else None
-        self.open_run = reports.open_run(store, item.task)
+        self.open_run = store.open_run(item.task)
         self.last_run = store.last_run(item.task)
         self.site = (
             pipeline.task_site(item.task)
@@ -149,7 +149,7 @@ class _Explainer:
         self.runner_cap = settings.concurrency
         task_cap = self.config.concurrency if self.config is not None else None
         self.cap = min(task_cap or settings.concurrency, settings.concurrency)
-        under_way = reports.under_way(store)
+        under_way = read_under_way(store)
         self.running_task = under_way.running.get(item.task, 0)
         self.running_all = sum(under_way.running.values())
         self.launched = item.running_attempt is not None and under_way.launched(
@@ -400,7 +400,8 @@ class _Explainer:
     def _schedule(self, config: Task) -> _ScheduleView | None:
         if config.schedule is None:
             return None
-        from runner.scheduler import due_fire, next_fire
+        from runner.schedule.due import due_fire
+        from runner.schedule.fires import next_fire
 
         spec: Schedule = self.pipeline.schedules[config.schedule]
         window = f", window {_duration(spec.window)}" if spec.window else ""
@@ -454,9 +455,7 @@ class _Explainer:
                     "the next `runner run` resumes it.",
                     schedule,
                 )
-            self.ahead = reports.items_ahead(
-                self.store, item, now=self.now, in_schedule=in_schedule
-            )
+            self.ahead = self.store.items_ahead(item, now=self.now, in_schedule=in_schedule)
             if self.running_task >= self.cap or self.running_all >= self.runner_cap:
                 full = (
                     f"{self.running_task} of {self.cap} for this task"

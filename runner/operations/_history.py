@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.operations._common import MoveEntry, iso, read_item
-from runner.state import reports
 
 if TYPE_CHECKING:
     from runner.config.models import Pipeline
@@ -84,7 +83,7 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
 
     with read_item(pipeline, task, item_id) as (store, row):
         entries: list[tuple[float, int, int, AttemptEntry | MoveEntry]] = []
-        processed = reports.processed_by_attempt(store, task, item_id)
+        processed = store.processed_by_attempt(task, item_id)
         for a in store.attempts_of(task, item_id):
             files = AttemptFiles(Path(a.output_dir), a.number) if a.output_dir else None
             entries.append(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from runner import queues as q
 from runner.errors import UsageError
 from runner.operations._common import check_queue_name, check_task, iso, open_read
-from runner.state import ItemRow, reports
+from runner.state import ItemQuery, ItemRow, UnderWay, read_under_way
 
 if TYPE_CHECKING:
     from runner.config.models import Pipeline
@@ -38,7 +38,7 @@ class ItemEntry:
     in_group: bool
 
     @classmethod
-    def of(cls, row: ItemRow, under_way: reports.UnderWay) -> ItemEntry:
+    def of(cls, row: ItemRow, under_way: UnderWay) -> ItemEntry:
         """The entry of a state row."""
         open_attempt = row.running_attempt
         launched = open_attempt is not None and under_way.launched(open_attempt)
@@ -99,7 +99,7 @@ def items(
     offset: int = 0,
     include_left: bool = False,
 ) -> ItemsPage:
-    """The task's items that match, in listing order (`reports.LISTING_ORDER`, FIFO in a queue).
+    """The task's items that match, in listing order (`runner.state.LISTING_ORDER`, FIFO in a queue).
 
     `queues` and `category` narrow the queues (both: their intersection); `match` is a
     case-insensitive substring of the id or last error; `status` the last status; `limit`
@@ -123,12 +123,12 @@ def items(
         check_task(pipeline, store, task)
         if store is None or not chosen:
             return ItemsPage(task, 0, offset, limit)
-        query = reports.ItemQuery(
+        query = ItemQuery(
             task=task, queues=chosen, match=match, status=status, include_left=include_left
         )
-        counts = reports.count_items_by_queue(store, query)
-        rows = reports.page_items(store, query, limit=limit, offset=offset, counts=counts)
-        under_way = reports.under_way(store)
+        counts = store.count_items_by_queue(query)
+        rows = store.page_items(query, limit=limit, offset=offset, counts=counts)
+        under_way = read_under_way(store)
         entries = [ItemEntry.of(r, under_way) for r in rows]
         return ItemsPage(task, sum(counts.values()), offset, limit, entries, counts)
     finally:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from runner import queues as q
 from runner.errors import UsageError
 from runner.operations._common import check_queue_name, check_task, iso
-from runner.state import ItemRow, StateStore, open_store, reports
+from runner.state import ItemRow, StateStore, open_store
 from runner.who import os_user
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def _rows_to_move(
 ) -> list[ItemRow]:
     if item_ids:
         wanted = list(dict.fromkeys(item_ids))
-        found = reports.find_items(store, task, wanted)
+        found = store.find_items(task, wanted)
         unknown = [i for i in wanted if i not in found]
         if unknown:
             shown = ", ".join(repr(i) for i in unknown[:10])
@@ -179,8 +179,8 @@ def _rows_to_move(
             )
         return [found[i] for i in wanted]
     assert from_queue is not None
-    ids = reports.item_ids_in_queue(store, task, from_queue)
-    found = reports.find_items(store, task, ids)
+    ids = store.item_ids_in_queue(task, from_queue)
+    found = store.find_items(task, ids)
     return [found[i] for i in ids]
 
 

@@ -15,7 +15,7 @@ from runner.operations._common import (
     open_read,
     run_json,
 )
-from runner.state import RunRow, StateStore, TaskRow, WorkerRow, reports
+from runner.state import RunRow, StateStore, TaskRow, UnderWay, WorkerRow, read_under_way
 from runner.workers import WORKER_OFFLINE, process_alive, worker_state
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def status(
             for w in store.workers()
         ]
         up = {w.site for w in workers if w.state != WORKER_OFFLINE}
-        under_way = reports.under_way(store)
+        under_way = read_under_way(store)
         rows = {row.name: row for row in store.tasks()}
         result = []
         for name in names:
@@ -183,7 +183,7 @@ def _task_status(
     row: TaskRow | None,
     name: str,
     counts: Mapping[str, int],
-    under_way: reports.UnderWay | None,
+    under_way: UnderWay | None,
     last: RunRow | None,
     store: StateStore | None,
     sites_up: set[str],
@@ -194,7 +194,7 @@ def _task_status(
         state = TASK_DISABLED
     elif row is None:
         state = TASK_NEW
-    elif store is not None and site not in sites_up and reports.open_run(store, name) is not None:
+    elif store is not None and site not in sites_up and store.open_run(name) is not None:
         state = TASK_INTERRUPTED
     else:
         state = row.status

@@ -1,10 +1,13 @@
-"""The resume-state store behind one narrow interface (SQLite now)."""
+"""The resume-state store behind one narrow interface (`StateStore`); SQLite now."""
 
+from runner.state.base import StateStore
 from runner.state.records import (
+    LISTING_ORDER,
     AttemptEnd,
     AttemptRow,
     AttemptStart,
     Checkpoint,
+    ItemQuery,
     ItemRow,
     MoveRow,
     RunRow,
@@ -12,20 +15,26 @@ from runner.state.records import (
     TaskRow,
     WorkerRow,
 )
-from runner.state.store import StateStore, open_store, state_disk_free
+from runner.state.sqlite import SQLiteStore, open_store, state_disk_free
+from runner.state.underway import UnderWay, read_under_way
 
 __all__ = [
+    "LISTING_ORDER",
     "AttemptEnd",
     "AttemptRow",
     "AttemptStart",
     "Checkpoint",
+    "ItemQuery",
     "ItemRow",
     "MoveRow",
     "RunRow",
+    "SQLiteStore",
     "StateStore",
     "SyncReport",
     "TaskRow",
+    "UnderWay",
     "WorkerRow",
     "open_store",
+    "read_under_way",
     "state_disk_free",
 ]

@@ -5,6 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from runner import queues as q
+
+#: The order in which `runner items` lists queues: dispatch order first, then the SPEC order.
+LISTING_ORDER: tuple[str, ...] = (
+    *q.DISPATCH_ORDER,
+    *(name for name in q.ALL_QUEUES if name not in q.DISPATCH_ORDER),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ItemRow:
@@ -168,3 +176,19 @@ class WorkerRow:
     heartbeat: float
     items_done: int
     throughput: float
+
+
+@dataclass(frozen=True, slots=True)
+class ItemQuery:
+    """Which items of a task a listing shows; every field that is set must match.
+
+    ``queues``: only these queues (empty: every queue). ``match``: a case-insensitive
+    substring of the id or of the last error. ``status``: the last attempt's status.
+    ``include_left``: also items that left the group (kept with their history, never run).
+    """
+
+    task: str
+    queues: tuple[str, ...] = ()
+    match: str | None = None
+    status: str | None = None
+    include_left: bool = False

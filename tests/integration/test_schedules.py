@@ -14,8 +14,8 @@ import time
 
 from runner import exitcodes
 from runner import queues as q
+from runner.schedule.taskinfo import modified_by, os_user, record_tasks
 from runner.state import open_store
-from runner.taskinfo import modified_by, os_user, record_tasks
 from tests.integration.conftest import Workspace, at, wait_until
 
 RUN_AT = """\

@@ -21,8 +21,8 @@ import pytest
 from runner import exitcodes
 from runner import queues as q
 from runner.errors import StateError
-from runner.scheduler import STALE_AFTER, worker_state
 from runner.state import WorkerRow, open_store
+from runner.workers import STALE_AFTER, worker_state
 from tests.integration.conftest import Workspace, at, wait_until
 
 SERVE_AT = """\

@@ -17,7 +17,7 @@ from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.scheduler import Fires, scheduled_run_id
+from runner.schedule.fires import Fires, scheduled_run_id
 
 ZONES = ["America/Chicago", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Chatham"]
 START = datetime(2025, 1, 1, tzinfo=UTC).timestamp()

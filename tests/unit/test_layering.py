@@ -18,7 +18,7 @@ EXECUTION_MODULES = (
     "runner.launch",
     "runner.state",
     "runner.lock",
-    "runner.scheduler",
+    "runner.schedule",
     "runner.api",
     "runner.cli",
     "runner.groups",

@@ -14,17 +14,12 @@ from runner import queues as q
 from runner.config import load_pipeline
 from runner.config.models import Pipeline
 from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest
-from runner.scheduler import (
-    STALE_AFTER,
-    due_requests,
-    scheduled_run_id,
-    task_due,
-    watermark,
-    worker_state,
-)
+from runner.schedule.due import due_requests, task_due, watermark
+from runner.schedule.fires import scheduled_run_id
+from runner.schedule.taskinfo import record_tasks
 from runner.serving import ConfigWatcher
 from runner.state import RunRow, StateStore, WorkerRow, open_store
-from runner.taskinfo import record_tasks
+from runner.workers import STALE_AFTER, worker_state
 
 PIPELINE = """\
 version: 1

@@ -1,4 +1,4 @@
-"""When tasks are due: cron fires in a time zone, the DST rule, catch-up, windows, worker state.
+"""Cron fires in a time zone, by the DST rule.
 
 Fires are computed on the schedule's local wall clock (croniter on naive local
 times) and each wall time is then placed on the UTC time line by one rule:
@@ -10,12 +10,8 @@ times) and each wall time is then placed on the UTC time line by one rule:
   more often): such a schedule keeps its rhythm and fires in both passes.
 
 A fire is identified by its UTC instant, and the run id of a scheduled run is
-derived from it, so one fire can never start two runs. A run missed while
-nothing ran is made up once: only the latest fire since the task's watermark
-counts. The watermark is the latest of: the task's last fire, when the task was
-first seen, and when its configuration last changed. Stamps later than now (the
-clock went back) are ignored, so they never hold fires back; a fire whose run
-exists never starts another. The clock is always passed in; nothing here sleeps.
+derived from it, so one fire can never start two runs. The clock is always
+passed in; nothing here sleeps.
 """
 
 from __future__ import annotations
@@ -23,19 +19,15 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from runner import queues as q
-from runner.config.models import Pipeline, Schedule
-from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest, run_id_for
-from runner.state import StateStore
-from runner.workers import STALE_AFTER, worker_state  # noqa: F401 - re-exported for callers
+from runner.config.models import Schedule
+from runner.engine import TRIGGER_SCHEDULE, run_id_for
 
 _EPOCH: Final = datetime(1970, 1, 1)
 _MINUTE: Final = timedelta(minutes=1)
@@ -187,135 +179,6 @@ def next_fire(schedule: Schedule, after: float) -> float:
 def scheduled_run_id(task: str, fire: float) -> str:
     """The id of the run a fire starts: the same fire always gives the same id."""
     return run_id_for(task, fire, TRIGGER_SCHEDULE)
-
-
-# -- due runs ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A fire that should start a run: its instant and when its window closes (None: never)."""
-
-    task: str
-    fire: float
-    window_end: float | None
-
-    def window_open(self, now: float) -> bool:
-        """Items of this fire may still start at `now`."""
-        return self.window_end is None or now < self.window_end
-
-
-def due_fire(schedule: Schedule, *, since: float, now: float, task: str = "") -> Due | None:
-    """The latest fire in (since, now], if any: the one run to make up."""
-    fire = previous_fire(schedule, now)
-    if fire <= since:
-        return None
-    window_end = fire + schedule.window if schedule.window else None
-    return Due(task=task, fire=fire, window_end=window_end)
-
-
-def watermark(store: StateStore, task: str, now: float) -> float:
-    """Fires at or before this instant are handled for `task` (see the module docstring)."""
-    row = store.task(task)
-    if row is None:
-        return now
-    stamps = [row.created, row.last_modified]
-    if row.last_fire is not None:
-        stamps.append(row.last_fire)
-    return max((stamp for stamp in stamps if stamp <= now), default=-math.inf)
-
-
-def run_exists(store: StateStore, task: str, fire: float) -> bool:
-    """A run was already started for this fire (the clock went back, or another runner took it)."""
-    found = store.connection.execute(
-        "SELECT 1 FROM runs WHERE id = ?", (scheduled_run_id(task, fire),)
-    ).fetchone()
-    return found is not None
-
-
-def task_due(pipeline: Pipeline, store: StateStore, task: str, now: float) -> Due | None:
-    """The fire that makes `task` due at `now`, if any (window not checked; see `Due.window_open`)."""
-    name = pipeline.tasks[task].schedule
-    if name is None:
-        return None
-    due = due_fire(pipeline.schedules[name], since=watermark(store, task, now), now=now, task=task)
-    if due is None or run_exists(store, task, due.fire):
-        return None
-    return due
-
-
-def has_run_now(store: StateStore, task: str) -> bool:
-    """The task has items waiting in `run-now` (dispatched even out of schedule)."""
-    found = store.connection.execute(
-        "SELECT 1 FROM items WHERE task = ? AND queue = ? AND in_group = 1 "
-        "AND running_attempt IS NULL LIMIT 1",
-        (task, q.RUN_NOW),
-    ).fetchone()
-    return found is not None
-
-
-def site_tasks(pipeline: Pipeline, site: str) -> list[str]:
-    """The enabled tasks this site runs, by name."""
-    return [
-        name
-        for name, task in sorted(pipeline.tasks.items())
-        if task.enabled and pipeline.task_site(name) == site
-    ]
-
-
-def due_requests(
-    pipeline: Pipeline,
-    store: StateStore,
-    *,
-    site: str,
-    now: float,
-    tasks: Iterable[str] | None = None,
-    busy: Iterable[str] = (),
-    log: Any = None,
-    run_now: bool = True,
-) -> list[RunRequest]:
-    """Runs to start now: tasks whose schedule fired since their watermark, and tasks with run-now items.
-
-    `tasks` limits the tasks looked at; `busy` names tasks whose previous run is still going:
-    they are not started again (`run.skipped` is logged for a due fire, which stays due until
-    the run ends). A fire whose window has closed is logged `run.missed` and marked handled.
-    `run_now=False` skips the run-now lookup.
-    """
-    wanted = None if tasks is None else set(tasks)
-    held = set(busy)
-    requests: list[RunRequest] = []
-    for name in site_tasks(pipeline, site):
-        if wanted is not None and name not in wanted:
-            continue
-        due = task_due(pipeline, store, name, now)
-        if due is not None and not due.window_open(now):
-            if log is not None:
-                log.info(
-                    "run.missed",
-                    task=name,
-                    fire_time=iso(due.fire),
-                    window_end=iso(due.window_end),
-                    reason="its window closed before the runner could start it",
-                )
-            store.mark_fire(name, due.fire)
-            due = None
-        if name in held:
-            if due is not None and log is not None:
-                log.info(
-                    "run.skipped",
-                    task=name,
-                    fire_time=iso(due.fire),
-                    reason="its previous run is still going; the fire starts when it ends",
-                )
-            continue
-        if due is not None:
-            requests.append(RunRequest(name, TRIGGER_SCHEDULE, due.fire, due.window_end))
-        elif run_now and has_run_now(store, name):
-            requests.append(RunRequest(name, TRIGGER_RUN_NOW))
-    return requests
-
-
-# -- worker state ----------------------------------------------------------------
 
 
 # -- text ----------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""Checkpoint rows: processed sub-ids and the other events attempts announce."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+
+from runner import failpoints
+from runner.state.records import Checkpoint
+from runner.state.sqlite.db import Database
+
+
+def write_checkpoints(
+    db: sqlite3.Connection, checkpoints: Sequence[tuple[int, Checkpoint, float]]
+) -> None:
+    """Write checkpoints announced by attempts, inside the caller's transaction."""
+    for number, (attempt_id, event, at) in enumerate(checkpoints):
+        if number == 1:
+            failpoints.hit("during-checkpoint-write")  # one row written, the rest not
+        if event.kind == "processed":
+            db.execute(
+                "INSERT OR IGNORE INTO processed (task, item_id, sub_id, attempt_id, at) "
+                "SELECT task, item_id, ?, id, ? FROM attempts WHERE id = ?",
+                (event.value, at, attempt_id),
+            )
+        else:
+            db.execute(
+                "INSERT INTO events (attempt_id, kind, value, at) VALUES (?, ?, ?, ?)",
+                (attempt_id, event.kind, event.value, at),
+            )
+            if event.kind == "detail":
+                db.execute(
+                    "UPDATE tasks SET latest_detail = ? WHERE name = (SELECT task FROM attempts WHERE id = ?)",
+                    (event.value, attempt_id),
+                )
+        valid = 0 if event.kind == "invalid" else 1
+        db.execute(
+            "UPDATE attempts SET checkpoints = checkpoints + ?, events_read = events_read + 1 WHERE id = ?",
+            (valid, attempt_id),
+        )
+
+
+class CheckpointRecords(Database):
+    """What attempts announced as done (processed sub-ids)."""
+
+    def processed_subids(self, task: str, item_id: str) -> Iterator[str]:
+        """Every sub-id already processed for an item, across all attempts."""
+        for (sub_id,) in self._db.execute(
+            "SELECT sub_id FROM processed WHERE task = ? AND item_id = ? ORDER BY at",
+            (task, item_id),
+        ):
+            yield str(sub_id)
+
+    def items_with_checkpoints(self, task: str, item_ids: Sequence[str]) -> set[str]:
+        """Which of these items have processed sub-ids recorded."""
+        found: set[str] = set()
+        for start in range(0, len(item_ids), 500):
+            chunk = item_ids[start : start + 500]
+            found.update(
+                str(r[0])
+                for r in self._db.execute(
+                    "SELECT DISTINCT item_id FROM processed WHERE task = ? "
+                    f"AND item_id IN ({', '.join('?' * len(chunk))})",
+                    (task, *chunk),
+                )
+            )
+        return found
