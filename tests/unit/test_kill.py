@@ -83,7 +83,7 @@ class TestTreeKill:
     ) -> None:
         """After the TERM and the grace, the group is gone except the member that ignores TERM."""
         top, roles = start_tree(marker, started)
-        with top, contextlib.closing(top.stdout):
+        with top:
             kill = TreeKill(top.pid, top.pid, marker)
             top.wait(timeout=30)
             kill.wait(0.5)
@@ -96,7 +96,7 @@ class TestTreeKill:
     def test_force_kills_the_term_ignoring_member(self, marker: str, started: list[int]) -> None:
         """SIGKILL after the grace ends what ignored SIGTERM; nothing of the tree is left."""
         top, roles = start_tree(marker, started)
-        with top, contextlib.closing(top.stdout):
+        with top:
             kill = TreeKill(top.pid, top.pid, marker)
             kill.wait(0.3)
             kill.force()
