@@ -30,7 +30,6 @@ from typing import Any
 
 from runner import failpoints
 from runner import queues as q
-from runner.checkpoints import parse_event
 from runner.config.models import Pipeline, Step
 from runner.engine.active import (
     ActiveAttempt,
@@ -39,7 +38,7 @@ from runner.engine.active import (
     after_step_wanted,
     step_positions,
 )
-from runner.engine.recovery import attempt_marker, recover
+from runner.engine.recovery import recover
 from runner.engine.runs import (
     PHASE_AFTER,
     PHASE_BEFORE,
@@ -66,9 +65,13 @@ from runner.groups import Item, resolve_group
 from runner.launch import (
     AttemptFiles,
     LaunchBuilder,
+    attempt_marker,
     display_command,
+    item_env,
     item_prefix,
+    parse_event,
     run_context,
+    step_env,
     step_files,
     task_context,
     write_processed,
@@ -581,7 +584,7 @@ class Engine:
     def _launch_step(self, run: ActiveRun, phase: str, index: int, step: Step, now: float) -> None:
         label = f"{phase}[{index}]"
         outputs = step_files(self.logs_dir, run.name, run.row.id, phase, index)
-        protocol = {"RUNNER_TASK": run.name, "RUNNER_RUN_ID": run.row.id, "RUNNER_STEP": label}
+        protocol = step_env(task=run.name, run_id=run.row.id, step=label)
         self.store.start_step(run.row.id, phase, index, now)
         run.step = ActiveStep(phase, index, step, now)
         try:
@@ -818,13 +821,13 @@ class Engine:
                 extra_env=extra_env,
                 files=files,
                 processed=processed or self._empty_processed,
-                protocol={
-                    "RUNNER_TASK": run.name,
-                    "RUNNER_ITEM": row.item_id,
-                    "RUNNER_ATTEMPT": str(number),
-                    "RUNNER_PREVIOUS_STATUS": row.last_status or "",
-                    "RUNNER_RUN_ID": run.row.id,
-                },
+                protocol=item_env(
+                    task=run.name,
+                    run_id=run.row.id,
+                    item=row.item_id,
+                    attempt=number,
+                    previous_status=row.last_status,
+                ),
                 marker=attempt_marker(run.row.id, attempt_id),
                 on_events=self._events_sink(attempt_id),
             )

@@ -16,17 +16,11 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from runner import queues as q
-from runner.checkpoints import read_events_file
 from runner.config.models import Pipeline, Policy
 from runner.engine.verdicts import settle
-from runner.launch import AttemptFiles
+from runner.launch import AttemptFiles, attempt_marker, read_events_file
 from runner.process import reap_orphans, sweep_marker
 from runner.state import AttemptEnd, AttemptRow, Checkpoint, StateStore
-
-
-def attempt_marker(run_id: str, attempt: object) -> str:
-    """The value put in RUNNER_ATTEMPT_MARKER of an attempt's (or step's) process tree."""
-    return f"{run_id}/{attempt}"
 
 
 def recover(

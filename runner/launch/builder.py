@@ -1,93 +1,20 @@
-"""Turning a definition or a step plus an item into a concrete launch.
+"""Turning a definition or a step plus an item into a concrete launch (a LaunchSpec).
 
-Renders the argv templates, builds the child's environment (the runner's,
-the definition's `env`, and the RUNNER_* protocol variables), and chooses
-where the attempt's files live. Item ids never become paths: they are encoded
-by `fsutil.safe_name`.
+Renders the argv templates, builds the child's environment (the runner's, the
+definition's `env`, and the protocol variables of runner.launch.protocol), and
+points the attempt at its files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
 import shlex
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from runner.config.models import Definition, Pipeline, Step
-from runner.fsutil import ensure_private_dir, open_private_file, safe_name
+from runner.launch.protocol import EVENTS_ENV, PROCESSED_ENV, AttemptFiles
 from runner.process import LaunchSpec
 from runner.templating import ItemView, render_argv
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptFiles:
-    """Where one attempt's output, events and processed list are written.
-
-    `prefix` is the item's path stem (recorded in the state); files are `<prefix>.<n>.<kind>`.
-    `path(kind)` gives a plain string for the per-item hot path, where pathlib would cost more
-    than everything else; the properties give `Path`s for readers.
-    """
-
-    prefix: str | Path
-    number: int
-
-    def path(self, kind: str) -> str:
-        """`<prefix>.<n>.<kind>` as a string (kind: stdout, stderr, events.jsonl, processed)."""
-        return f"{self.prefix}.{self.number}.{kind}"
-
-    @property
-    def directory(self) -> str:
-        return os.path.dirname(self.prefix)
-
-    @property
-    def stdout(self) -> Path:
-        return Path(self.path("stdout"))
-
-    @property
-    def stderr(self) -> Path:
-        return Path(self.path("stderr"))
-
-    @property
-    def events(self) -> Path:
-        return Path(self.path("events.jsonl"))
-
-    @property
-    def processed(self) -> Path:
-        return Path(self.path("processed"))
-
-    def discard_protocol_files(self) -> None:
-        """Remove the events and processed files once the outcome (and their content) is recorded.
-
-        The child writes its events file itself, so it may hold secret values; the state keeps
-        a masked copy of every event.
-        """
-        for kind in ("events.jsonl", "processed"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path(kind))
-
-
-@functools.lru_cache(maxsize=64)
-def _task_attempts_dir(logs_dir: Path, task: str) -> str:
-    return str(logs_dir / "attempts" / safe_name(task))
-
-
-def item_prefix(logs_dir: Path, task: str, item_id: str) -> str:
-    """The path stem of every attempt file of one item (its id encoded, never trusted).
-
-    Items are spread over 256 shard directories per task so that no directory grows huge
-    and no directory is created per item.
-    """
-    name = safe_name(item_id)
-    return f"{_task_attempts_dir(logs_dir, task)}/{name[-2:]}/{name}"
-
-
-def step_files(logs_dir: Path, task: str, run_id: str, phase: str, index: int) -> tuple[Path, Path]:
-    """Output files (stdout, stderr) of one start or finish step of a run."""
-    directory = ensure_private_dir(logs_dir / "steps" / safe_name(task) / safe_name(run_id))
-    return directory / f"{phase}-{index}.stdout", directory / f"{phase}-{index}.stderr"
 
 
 def run_context(run_id: str, task: str, trigger: str, fire_time_iso: str) -> dict[str, object]:
@@ -171,8 +98,8 @@ class LaunchBuilder:
         env.update(extra_env)
         env.update(protocol)
         events = files.path("events.jsonl")
-        env["RUNNER_EVENTS"] = events
-        env["RUNNER_PROCESSED"] = str(processed)
+        env[EVENTS_ENV] = events
+        env[PROCESSED_ENV] = str(processed)
         return LaunchSpec(
             argv=list(argv),
             cwd=self._cwd(definition.cwd),
@@ -222,11 +149,3 @@ class LaunchBuilder:
             grace=self.grace,
             marker=marker,
         )
-
-
-def write_processed(path: Path | str, sub_ids: Iterable[str]) -> None:
-    """Write the RUNNER_PROCESSED file: every sub-id already processed, one a line (0600)."""
-    fd = open_private_file(Path(path), os.O_WRONLY | os.O_TRUNC)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-        for sub_id in sub_ids:
-            handle.write(f"{sub_id}\n")

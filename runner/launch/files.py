@@ -1,0 +1,23 @@
+"""Creating the files and directories of attempts and steps (layout: runner.launch.protocol)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from runner.fsutil import ensure_private_dir, open_private_file, safe_name
+from runner.launch.protocol import processed_lines
+
+
+def step_files(logs_dir: Path, task: str, run_id: str, phase: str, index: int) -> tuple[Path, Path]:
+    """Output files (stdout, stderr) of one start or finish step of a run; creates their directory."""
+    directory = ensure_private_dir(logs_dir / "steps" / safe_name(task) / safe_name(run_id))
+    return directory / f"{phase}-{index}.stdout", directory / f"{phase}-{index}.stderr"
+
+
+def write_processed(path: Path | str, sub_ids: Iterable[str]) -> None:
+    """Write a RUNNER_PROCESSED file (mode 0600): every sub-id already processed."""
+    fd = open_private_file(Path(path), os.O_WRONLY | os.O_TRUNC)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        handle.writelines(processed_lines(sub_ids))
