@@ -175,9 +175,7 @@ class Lifecycle:
             },
         )
         ctx.reports.append(RunReport(run.name, run.row.id, status, message, counts, errors))
-        run.stopped = True
-        if run in ctx.active:
-            ctx.active.remove(run)
+        self._leave(run)
 
     def stop(self, run: ActiveRun, why: str) -> None:
         """Leave a run open (to be resumed by the next runner) and stop working on it."""
@@ -191,8 +189,14 @@ class Lifecycle:
         ctx.reports.append(
             RunReport(run.name, run.row.id, RUN_INTERRUPTED, why, ctx.store.queue_counts(run.name))
         )
+        self._leave(run)
+
+    def _leave(self, run: ActiveRun) -> None:
+        """Stop working on the run: out of the active runs and the launch slots' rotation."""
         run.stopped = True
-        ctx.active.remove(run)
+        if run in self._ctx.active:
+            self._ctx.active.remove(run)
+        self._pool.forget(run)
 
     def _has_work(self, run: ActiveRun, now: float) -> bool:
         store = self._ctx.store

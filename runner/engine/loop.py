@@ -126,6 +126,10 @@ class Engine:
         """The configuration runs opened from now on use."""
         return self.ctx.pipeline
 
+    def runs_in_rotation(self) -> int:
+        """Runs the launch slots still keep (queued, running, or not yet forgotten)."""
+        return self._pool.runs_in_rotation()
+
     def close(self) -> None:
         """Stop the worker threads (call once no run is active); empty the launch journal."""
         self._pool.close()

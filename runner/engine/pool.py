@@ -72,6 +72,14 @@ class WorkerPool:
         """Attempts of `run` offered but not yet taken by a worker."""
         return self._slots.waiting(run)
 
+    def runs_in_rotation(self) -> int:
+        """Runs the slots still keep."""
+        return len(self._slots)
+
+    def forget(self, run: ActiveRun) -> None:
+        """The run ended or stopped: drop it from the slots' rotation."""
+        self._slots.forget(run)
+
     def withdraw(
         self, run: ActiveRun, store: StateStore, keep: Callable[[ActiveAttempt], bool] | None = None
     ) -> None:
