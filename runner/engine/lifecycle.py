@@ -273,7 +273,7 @@ class Lifecycle:
             return
         command = ctx.masker.mask_text(display_command(spec.argv))
 
-        def launch() -> None:
+        def announce() -> None:
             ctx.log.info(
                 "step.started",
                 task=run.name,
@@ -283,6 +283,5 @@ class Lifecycle:
                 timeout_s=step.timeout,
                 wait=step.wait,
             )
-            self._pool.run_step(run, spec)
 
-        ctx.after_commit.add(launch)
+        ctx.after_commit.add(lambda: self._pool.run_step(run, spec, announce))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from runner import queues as q
 from runner.engine.active import ActiveAttempt, ActiveRun
 from runner.engine.inbox import Inbox, ItemFinished, Message, StepFinished, Withdrawn
 from runner.engine.launcher import Launcher
 from runner.engine.slots import Slots
-from runner.engine.verdicts import start_failed
+from runner.engine.verdicts import not_launched, start_failed
 from runner.process import LaunchSpec, ProcessResult
 from runner.state import StateStore
 from runner.state.launches import LaunchJournal
@@ -25,11 +26,30 @@ from runner.state.launches import LaunchJournal
 BATCH_LIMIT = 32
 """Most results recorded by one commit after a deliberate pause."""
 
-Job = tuple[ActiveAttempt, LaunchSpec]
+
+@dataclass(frozen=True, slots=True)
+class ItemJob:
+    """A recorded attempt waiting for a slot."""
+
+    attempt: ActiveAttempt
+    spec: LaunchSpec
+
+
+@dataclass(frozen=True, slots=True)
+class StepJob:
+    """A run's start or finish step waiting for a slot; `announce` logs its start."""
+
+    run: ActiveRun
+    spec: LaunchSpec
+    announce: Callable[[], None]
+
+
+Job = ItemJob | StepJob
 
 
 class WorkerPool:
-    """`concurrency` worker threads draining the launch slots, plus a thread per running step."""
+    """`concurrency` worker threads draining the launch slots: attempts and steps alike, so that
+    the runner's concurrency counts every process it runs."""
 
     def __init__(
         self,
@@ -66,7 +86,7 @@ class WorkerPool:
     def offer(self, attempt: ActiveAttempt, spec: LaunchSpec) -> None:
         """Queue a recorded attempt for the next free slot its run's cap allows."""
         run = attempt.run
-        self._slots.offer(run, run.cap(self.concurrency), (attempt, spec))
+        self._slots.offer(run, run.cap(self.concurrency), ItemJob(attempt, spec))
 
     def waiting(self, run: ActiveRun) -> int:
         """Attempts of `run` offered but not yet taken by a worker."""
@@ -83,39 +103,54 @@ class WorkerPool:
     def withdraw(
         self, run: ActiveRun, store: StateStore, keep: Callable[[ActiveAttempt], bool] | None = None
     ) -> None:
-        """Take back attempts recorded but not launched (except those `keep`s): they are undone."""
-        jobs = self._slots.withdraw(run, keep=(lambda job: keep(job[0])) if keep else None)
+        """Take back attempts recorded but not launched (except those `keep`s): they are undone.
+
+        A queued step is never taken back: a worker reports it interrupted after a stop."""
+
+        def kept(job: Job) -> bool:
+            return isinstance(job, StepJob) or (keep is not None and keep(job.attempt))
+
+        jobs = self._slots.withdraw(run, keep=kept)
         if jobs:
-            ids = [attempt.attempt_id for attempt, _ in jobs]
+            ids = [job.attempt.attempt_id for job in jobs if isinstance(job, ItemJob)]
             for attempt_id in ids:
                 run.running.pop(attempt_id, None)
             store.cancel_attempts(ids)
 
-    def run_step(self, run: ActiveRun, spec: LaunchSpec) -> None:
-        """Run a start or finish step on a thread of its own; its result goes to the inbox."""
-        threading.Thread(target=self._step, args=(run, spec), name="step", daemon=True).start()
+    def run_step(self, run: ActiveRun, spec: LaunchSpec, announce: Callable[[], None]) -> None:
+        """Queue a start or finish step for the next free slot; its result goes to the inbox."""
+        self._slots.offer(run, run.cap(self.concurrency), StepJob(run, spec, announce))
 
     def _work(self) -> None:
-        """A launch slot: take the next recorded attempt, run it, report the result."""
+        """A launch slot: take the next recorded attempt or step, run it, report the result."""
         while (taken := self._slots.take()) is not None:
-            run_key, (attempt, spec) = taken
+            run_key, job = taken
             if not self._slots.waiting(run_key):
                 self._inbox.hurry.set()  # its queue ran dry: the main loop should commit more now
             try:
-                too_late = attempt.item.queue != q.RUN_NOW and not attempt.run.in_schedule(
-                    self._now()
-                )
-                if self._cancel.is_set() or too_late:  # a stop, or the window closed since
-                    self._inbox.put(Withdrawn(attempt.attempt_id))
-                    continue
-                self.journal.record(attempt.attempt_id)
-                self._announce(attempt)
-                self._post(ItemFinished(attempt.attempt_id, self._launch(spec)))
+                if isinstance(job, StepJob):
+                    self._step(job)
+                else:
+                    self._item(job)
             finally:
                 self._slots.done(run_key)
 
-    def _step(self, run: ActiveRun, spec: LaunchSpec) -> None:
-        self._inbox.put(StepFinished(run, self._launch(spec)))
+    def _item(self, job: ItemJob) -> None:
+        attempt = job.attempt
+        too_late = attempt.item.queue != q.RUN_NOW and not attempt.run.in_schedule(self._now())
+        if self._cancel.is_set() or too_late:  # a stop, or the window closed since
+            self._inbox.put(Withdrawn(attempt.attempt_id))
+            return
+        self.journal.record(attempt.attempt_id)
+        self._announce(attempt)
+        self._post(ItemFinished(attempt.attempt_id, self._launch(job.spec)))
+
+    def _step(self, job: StepJob) -> None:
+        if self._cancel.is_set():
+            self._inbox.put(StepFinished(job.run, not_launched(time.time())))
+            return
+        job.announce()
+        self._inbox.put(StepFinished(job.run, self._launch(job.spec)))
 
     def _launch(self, spec: LaunchSpec) -> ProcessResult:
         try:

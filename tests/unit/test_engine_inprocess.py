@@ -290,3 +290,45 @@ class TestResume:
         assert bench.keys() == ["a", "b", "c"]
         with bench.store() as store:
             assert store.queue_counts("t") == {"successful": 3}
+
+
+class TestDefects:
+    def test_steps_take_a_slot_of_the_runners_concurrency(self, bench: Bench) -> None:
+        """With concurrency 1, one task's before step and another task's item never run at once."""
+        bench.launcher.default = Script(duration=3)
+        bench.pipeline(
+            """
+            groups: {g: {members: "a; b"}}
+            definitions: {d: {command: ["run"]}}
+            tasks:
+              items_only: {definition: d, group: g}
+              with_step: {definition: d, group: g, before: [{run: ["prepare"]}]}
+            """
+        )
+        reports = bench.run("items_only", "with_step")
+        assert {r.status for r in reports} == {RUN_OK}
+        assert bench.launcher.launched("before[0]") == 1
+        assert bench.launcher.most_running == 1
+
+    def test_finished_runs_leave_the_rotation(self, bench: Bench) -> None:
+        """Once a run ends, the launch slots no longer keep it (each take() would scan it)."""
+        bench.pipeline(
+            """
+            groups: {g: {members: "a; b; c"}}
+            definitions: {d: {command: ["run"]}}
+            tasks:
+              t1: {definition: d, group: g}
+              t2: {definition: d, group: g}
+            """,
+            concurrency=2,
+        )
+        with open_store(bench.root / "state.db") as store:
+            engine = bench.engine(store)
+            try:
+                reports = engine.execute(
+                    [RunRequest("t1", TRIGGER_NOW), RunRequest("t2", TRIGGER_NOW)]
+                )
+                assert [r.status for r in reports] == [RUN_OK, RUN_OK]
+                assert engine.runs_in_rotation() == 0
+            finally:
+                engine.close()
