@@ -17,7 +17,7 @@ from runner.engine.active import ActiveRun, ActiveStep, after_step_wanted, step_
 from runner.engine.context import EngineContext
 from runner.engine.inbox import Inbox, StepFinished
 from runner.engine.pool import WorkerPool
-from runner.engine.recovery import attempt_marker
+from runner.engine.recovery import step_marker
 from runner.engine.runs import (
     PHASE_AFTER,
     PHASE_BEFORE,
@@ -266,7 +266,7 @@ class Lifecycle:
                 run=run.run_ctx,
                 outputs=outputs,
                 protocol=protocol,
-                marker=attempt_marker(run.row.id, f"{phase}-{index}"),
+                marker=step_marker(run.row.id, phase, index),
             )
         except TemplateRenderError as exc:
             self._inbox.put(StepFinished(run, start_failed(str(exc), now)))
