@@ -22,7 +22,7 @@ from runner.scheduler import (
     watermark,
     worker_state,
 )
-from runner.serving import ConfigWatcher
+from runner.serve import ConfigWatcher
 from runner.state import RunRow, StateStore, WorkerRow, open_store
 from runner.taskinfo import record_tasks
 
