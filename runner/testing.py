@@ -81,13 +81,13 @@ class FakeLauncher:
 
     clock: FakeClock | None = None
     default: Script = field(default_factory=Script)
-    specs: list[LaunchSpec] = field(default_factory=list)
-    running: int = 0
+    specs: list[LaunchSpec] = field(default_factory=list, init=False)
+    running: int = field(default=0, init=False)
     """Launches in progress now."""
-    most_running: int = 0
+    most_running: int = field(default=0, init=False)
     """The most launches that were in progress at once."""
-    _scripts: dict[str, list[Script]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _scripts: dict[str, list[Script]] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def script(self, key: str, *scripts: Script) -> None:
         """Use `scripts` (in order, the last repeated) for the launches of `key`."""
