@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import difflib
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,59 +168,6 @@ class RunOutcome:
         return exitcodes.OK
 
 
-@contextmanager
-def _stop_on_signals(cancel: threading.Event, wakers: list[Callable[[], None]]) -> Iterator[None]:
-    """SIGTERM and SIGINT ask the runner to stop: no new launches, running attempts interrupted.
-
-    `wakers` (filled once the engine exists) are called so that a sleeping loop notices at once.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: object) -> None:
-        cancel.set()
-        for wake in wakers:
-            wake()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-@contextmanager
-def runner_session(
-    pipeline: Pipeline, *, site: str, log_format: str, log_level: str, env: Mapping[str, str]
-) -> Iterator[tuple[Any, Any]]:
-    """Configure logging, take the site lock, open the state: everything a runner process holds."""
-    from runner.lock import RunnerLock, lock_path_for
-    from runner.logging import close_logging, configure_logging, get_logger
-    from runner.masking import Masker
-    from runner.process import become_subreaper
-    from runner.state import open_store
-
-    masker = Masker.from_env(pipeline.settings.secrets, env)
-    configure_logging(
-        log_dir=pipeline.logs_dir, stderr_format=log_format, masker=masker, level=log_level
-    )
-    log = get_logger(site=site)
-    lock = RunnerLock(lock_path_for(pipeline.state_file, site))
-    try:
-        lock.acquire()
-        become_subreaper()
-        store = open_store(pipeline.state_file)
-        try:
-            yield store, log
-        finally:
-            store.close()
-    finally:
-        lock.release()
-        close_logging()
-
-
 def run(
     pipeline: Pipeline,
     *,
@@ -236,14 +180,14 @@ def run(
     clock: Callable[[], float] = time.time,
 ) -> RunOutcome:
     """Run what is due (or, with `now`, the named or all tasks at once) and return how it went."""
-    from runner.engine import TRIGGER_NOW, Engine, RunRequest
+    from runner.engine import TRIGGER_NOW, RunRequest
     from runner.logging import set_status_line
     from runner.schedule.due import due_requests
     from runner.schedule.taskinfo import record_tasks
+    from runner.session import Control, open_session
 
     check_tasks(pipeline, tasks)
     site = site or pipeline.settings.site
-    environment = dict(os.environ if env is None else env)
     if now:
         chosen = list(tasks) or [n for n in sorted(pipeline.tasks) if pipeline.task_site(n) == site]
         for name in chosen:
@@ -255,62 +199,36 @@ def run(
                     f"use --site {pipeline.task_site(name)}"
                 )
     outcome = RunOutcome()
-    cancel = threading.Event()
-    wakers: list[Callable[[], None]] = []
-    with (
-        runner_session(
-            pipeline, site=site, log_format=log_format, log_level=log_level, env=environment
-        ) as (
-            store,
-            log,
-        ),
-        _stop_on_signals(cancel, wakers),
-    ):
-        log.info(
-            "runner.started",
-            pid=os.getpid(),
-            pipeline=str(pipeline.root),
-            tasks=list(tasks),
-            now=now,
-        )
-        engine = Engine(
-            pipeline,
-            store,
-            site=site,
-            log=log,
-            cancel=cancel,
-            now=clock,
-            env=environment,
-            status_line=set_status_line,
-        )
-        wakers.append(engine.wake)
-        try:
-            outcome.recovered = engine.recover()
-            requests = [
-                RunRequest(r.task, r.trigger, r.fire_time, r.window_end, resume=r)
-                for r in store.open_runs(site)
-                if r.task in pipeline.tasks
-            ]
-            record_tasks(pipeline, store, clock())
-            if now:
-                requests += [RunRequest(name, TRIGGER_NOW) for name in chosen]
-            else:
-                requests += due_requests(
-                    pipeline,
-                    store,
-                    site=site,
-                    now=clock(),
-                    tasks=set(tasks) if tasks else None,
-                    busy={r.task for r in requests},
-                    log=log,
-                )
-            if not requests:
-                log.info("runner.idle", reason="nothing is due")
-            outcome.reports = engine.execute(requests)
-        finally:
-            engine.set_offline()
-            engine.close()
-            log.info("runner.stopped", exit_code=outcome.exit_code, runs=len(outcome.reports))
+    with open_session(
+        pipeline,
+        site=site,
+        control=Control(),
+        started={"tasks": list(tasks), "now": now},
+        stopped=lambda: {"exit_code": outcome.exit_code, "runs": len(outcome.reports)},
+        log_format=log_format,
+        log_level=log_level,
+        env=env,
+        clock=clock,
+        status_line=set_status_line,
+    ) as session:
+        outcome.recovered = session.recovered
+        requests = session.resume_requests()
+        record_tasks(pipeline, session.store, clock())
+        if now:
+            requests += [RunRequest(name, TRIGGER_NOW) for name in chosen]
+        else:
+            requests += due_requests(
+                pipeline,
+                session.store,
+                site=site,
+                now=clock(),
+                tasks=set(tasks) if tasks else None,
+                busy={r.task for r in requests},
+                log=session.log,
+            )
+        if not requests:
+            session.log.info("runner.idle", reason="nothing is due")
+        outcome.reports = session.engine.execute(requests)
     return outcome
 
 

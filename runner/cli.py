@@ -410,7 +410,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from runner.serving import serve
+    from runner.serve import serve
 
     return serve(args.path, site=args.site, log_format=args.log_format, log_level=args.log_level)
 

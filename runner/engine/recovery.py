@@ -1,4 +1,8 @@
-"""Taking over what a dead runner left: its running attempts become `interrupted`.
+"""Taking over what a dead runner left: its running steps and attempts.
+
+A step recorded as started and never finished runs again when its run
+resumes; first, whatever still carries its marker is killed, so that the dead
+runner's copy never runs beside the new one.
 
 For each attempt recorded as started and never finished: kill whatever still
 carries its marker (the dead runner's children live on in their own sessions).
@@ -17,10 +21,33 @@ from typing import Any
 
 from runner import queues as q
 from runner.config.models import Pipeline, Policy
+from runner.engine.runs import PHASE_AFTER, PHASE_BEFORE
 from runner.engine.verdicts import settle
-from runner.launch import AttemptFiles, attempt_marker, read_events_file
+from runner.launch import AttemptFiles, attempt_marker, read_events_file, step_marker
 from runner.process import reap_orphans, sweep_marker
 from runner.state import AttemptEnd, AttemptRow, Checkpoint, StateStore
+
+
+def kill_leftover_steps(store: StateStore, *, site: str, log: Any) -> int:
+    """Kill the processes of steps a dead runner left running; how many processes were killed."""
+    killed = 0
+    for run in store.open_runs(site):
+        for phase in (PHASE_BEFORE, PHASE_AFTER):
+            for index, status in store.step_status(run.id, phase).items():
+                if status is not None:
+                    continue
+                swept = sweep_marker(step_marker(run.id, phase, index))
+                if not swept:
+                    continue  # stopped gracefully, or it ended with its runner
+                killed += swept
+                log.warning(
+                    "step.interrupted",
+                    task=run.task,
+                    run_id=run.id,
+                    step=f"{phase}[{index}]",
+                    processes_killed=swept,
+                )
+    return killed
 
 
 def recover(
@@ -37,6 +64,7 @@ def recover(
 
     `launched`: the ids in the launch journal (runner.state.launches).
     """
+    kill_leftover_steps(store, site=site, log=log)
     orphans: list[tuple[AttemptRow, int]] = []
     never_ran: list[AttemptRow] = []
     for attempt in store.open_attempts(site):

@@ -10,7 +10,7 @@ from runner import outcomes
 from runner import queues as q
 from runner.config.models import Definition, Policy
 from runner.masking import Masker
-from runner.process import ProcessResult
+from runner.process import Outcome, ProcessResult
 from runner.state import AttemptEnd
 
 LAST_ERROR_CHARS = 500
@@ -94,11 +94,20 @@ def judge(
 
 def start_failed(message: str, now: float) -> ProcessResult:
     """The result of an attempt that could not be started (a template that would not render)."""
+    return _not_run("start-failed", message, now)
+
+
+def not_launched(now: float) -> ProcessResult:
+    """The result of a step a stop request kept from launching (it runs again on resume)."""
+    return _not_run("interrupted", None, now)
+
+
+def _not_run(outcome: Outcome, error: str | None, now: float) -> ProcessResult:
     return ProcessResult(
-        outcome="start-failed",
+        outcome=outcome,
         exit_code=None,
         signal=None,
-        error=message,
+        error=error,
         pid=None,
         started_at=now,
         duration_s=0.0,

@@ -17,6 +17,7 @@ from runner.launch.protocol import (
     item_prefix,
     parse_event,
     step_env,
+    step_marker,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "run_context",
     "step_env",
     "step_files",
+    "step_marker",
     "task_context",
     "write_processed",
 ]

@@ -66,6 +66,11 @@ def attempt_marker(run_id: str, attempt: object) -> str:
     return f"{run_id}/{attempt}"
 
 
+def step_marker(run_id: str, phase: str, index: int) -> str:
+    """The marker of a run's start or finish step (unique per run, phase and position)."""
+    return attempt_marker(run_id, f"{phase}-{index}")
+
+
 def parse_event(line: bytes) -> Checkpoint:
     """Turn one line of an events file into a checkpoint record."""
     try:

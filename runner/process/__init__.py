@@ -16,6 +16,7 @@ from runner.process.spec import (
     MARKER_ENV,
     TAIL_BYTES,
     LaunchSpec,
+    Outcome,
     ProcessResult,
 )
 from runner.process.supervise import run_process
@@ -24,6 +25,7 @@ __all__ = [
     "MARKER_ENV",
     "TAIL_BYTES",
     "LaunchSpec",
+    "Outcome",
     "ProcessResult",
     "become_subreaper",
     "kill_tree",

@@ -1,8 +1,8 @@
 """`runner serve`: fires on time, busy tasks, run-now pickup, config reloads, signals, worker state.
 
-Most tests drive `runner.serving.serve` in a real process whose clock reads a file the test
+Most tests drive `runner.serve.serve` in a real process whose clock reads a file the test
 writes (a helper thread wakes the loop when it changes); items are real processes. The last
-tests run the real `python -m runner.serving` on the real clock.
+tests run the real `python -m runner.serve` on the real clock.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tests.integration.conftest import Workspace, at, wait_until
 SERVE_AT = """\
 import sys, threading
 from pathlib import Path
-from runner.serving import ServeControl, serve
+from runner.serve import ServeControl, serve
 
 clock_file = Path(sys.argv[2])
 
@@ -272,7 +272,7 @@ class TestRunNow:
 def _serve_real(ws: Workspace) -> subprocess.Popen[bytes]:
     with (ws.root / "serve.stderr").open("wb") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "runner.serving", "pipeline.yaml", "--log-format", "json"],
+            [sys.executable, "-m", "runner.serve", "pipeline.yaml", "--log-format", "json"],
             cwd=ws.root,
             stdout=subprocess.DEVNULL,
             stderr=err,

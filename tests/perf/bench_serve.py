@@ -69,7 +69,7 @@ def serve_phase(work: Path, minutes: float) -> tuple[float, float, list[float]]:
     """Run serve for `minutes`; (CPU seconds, wall seconds, fire->run.started delays)."""
     with (work / "serve.stderr").open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runner.serving", "pipeline.yaml", "--log-format", "json"],
+            [sys.executable, "-m", "runner.serve", "pipeline.yaml", "--log-format", "json"],
             cwd=work,
             stdout=subprocess.DEVNULL,
             stderr=err,

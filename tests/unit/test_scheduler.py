@@ -17,7 +17,7 @@ from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest
 from runner.schedule.due import due_requests, task_due, watermark
 from runner.schedule.fires import scheduled_run_id
 from runner.schedule.taskinfo import record_tasks
-from runner.serving import ConfigWatcher
+from runner.serve import ConfigWatcher
 from runner.state import RunRow, StateStore, WorkerRow, open_store
 from runner.workers import STALE_AFTER, worker_state
 

@@ -27,8 +27,14 @@ class Slots(Generic[Job]):
         self._caps: dict[Hashable, int] = {}
         self._running: dict[Hashable, int] = {}
         self._order: deque[Hashable] = deque()
+        self._leaving: set[Hashable] = set()
         self._busy = 0
         self._closed = False
+
+    def __len__(self) -> int:
+        """Runs in the rotation."""
+        with self._cond:
+            return len(self._order)
 
     def offer(self, run: Hashable, cap: int, job: Job) -> None:
         """Add a ready job for `run` (whose cap is `cap`)."""
@@ -38,6 +44,7 @@ class Slots(Generic[Job]):
                 self._running.setdefault(run, 0)
                 self._order.append(run)
             self._caps[run] = cap
+            self._leaving.discard(run)
             self._queues[run].append(job)
             self._cond.notify()
 
@@ -63,6 +70,8 @@ class Slots(Generic[Job]):
         with self._cond:
             self._running[run] -= 1
             self._busy -= 1
+            if run in self._leaving:
+                self._drop(run)
             self._cond.notify_all()
 
     def waiting(self, run: Hashable) -> int:
@@ -84,13 +93,20 @@ class Slots(Generic[Job]):
             return taken
 
     def forget(self, run: Hashable) -> None:
-        """Drop a finished run's bookkeeping."""
+        """Drop a finished run from the rotation (at once, or when its last job is done)."""
         with self._cond:
-            if run in self._queues and not self._queues[run] and not self._running.get(run):
-                del self._queues[run]
-                del self._running[run]
-                self._caps.pop(run, None)
-                self._order.remove(run)
+            if run in self._queues:
+                self._leaving.add(run)
+                self._drop(run)
+
+    def _drop(self, run: Hashable) -> None:
+        """Forget a leaving run once nothing of it is queued or running (lock held)."""
+        if not self._queues[run] and not self._running[run]:
+            del self._queues[run]
+            del self._running[run]
+            self._caps.pop(run, None)
+            self._order.remove(run)
+            self._leaving.discard(run)
 
     def close(self) -> None:
         """Wake every waiting worker and make `take` return None."""

@@ -1,0 +1,214 @@
+"""Dispatch: which items start next, under the caps, and recording their attempts before launch.
+
+Each cycle records, for each run in its items phase, the next eligible items
+(the store's dispatch order) up to its cap plus a lookahead, rotating which run
+goes first. The attempts are recorded in the cycle's transaction and offered to
+the worker pool only once it commits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from runner import failpoints
+from runner.engine.active import ActiveAttempt, ActiveRun
+from runner.engine.context import EngineContext
+from runner.engine.inbox import EventsArrived, Inbox, ItemFinished
+from runner.engine.pool import WorkerPool
+from runner.engine.runs import PHASE_ITEMS
+from runner.engine.verdicts import start_failed
+from runner.errors import TemplateRenderError
+from runner.fsutil import ensure_private_dir
+from runner.launch import (
+    AttemptFiles,
+    attempt_marker,
+    display_command,
+    item_env,
+    item_prefix,
+    write_processed,
+)
+from runner.process import LaunchSpec
+from runner.state import AttemptStart, ItemRow
+
+COMMAND_REFRESH = 1.0
+"""Seconds between updates of a task's "command in progress" in the state."""
+LOOKAHEAD = 16
+"""Most attempts recorded ahead of a free slot (per run): they start the moment a slot frees,
+while the main loop commits the next batch, and so bound the attempts one commit records. A run
+records fewer when its items are slow (`LOOKAHEAD_SPAN`). A `kill -9` can leave these recorded
+but unlaunched; the launch journal tells them apart, and the next start withdraws them."""
+LOOKAHEAD_SPAN = 0.02
+"""Seconds of its slots' work a run keeps recorded ahead (at most LOOKAHEAD attempts)."""
+
+
+class Dispatcher:
+    """Records the next attempts of the runs in their items phase and hands them to the pool."""
+
+    def __init__(self, ctx: EngineContext, pool: WorkerPool, inbox: Inbox) -> None:
+        self._ctx = ctx
+        self._pool = pool
+        self._inbox = inbox
+        self._dirs: set[str] = set()
+        self._empty_processed = self._make_empty_processed()
+        self._round_robin = 0
+
+    def dispatch(self, now: float) -> None:
+        """Record the next attempts of each run, up to its cap plus its lookahead ready to start."""
+        ctx = self._ctx
+        outstanding = sum(len(r.running) for r in ctx.active)
+        runs = [r for r in ctx.active if r.phase == PHASE_ITEMS and not r.failed and r.step is None]
+        if not runs:
+            return
+        self._round_robin = (self._round_robin + 1) % len(runs)
+        for run in runs[self._round_robin :] + runs[: self._round_robin]:
+            ahead = run.lookahead(ctx.concurrency, LOOKAHEAD_SPAN, LOOKAHEAD)
+            free = min(
+                ctx.concurrency + ahead - outstanding,
+                run.cap(ctx.concurrency) + ahead - len(run.running),
+            )
+            if free <= 0:
+                continue
+            rows = ctx.store.eligible_items(
+                run.name, now=now, in_schedule=run.in_schedule(now), limit=free
+            )
+            if rows:
+                outstanding += self._start_items(run, rows, now)
+
+    def honour_moves(self) -> None:
+        """An operator moved an item whose attempt is recorded but not launched: withdraw it.
+
+        (A launched attempt runs on; the move applies when it ends.)
+        """
+        ctx = self._ctx
+        if not any(self._pool.waiting(run) for run in ctx.active):
+            return
+        moved = ctx.store.attempts_with_pending_moves()
+        if not moved:
+            return
+        for run in ctx.active:
+            self._pool.withdraw(run, ctx.store, keep=lambda a: a.attempt_id not in moved)
+
+    def announce(self, attempt: ActiveAttempt) -> None:
+        """Log `item.started` for an attempt about to run."""
+        run, row = attempt.run, attempt.item
+        self._ctx.log.info(
+            "item.started",
+            task=run.name,
+            run_id=run.row.id,
+            item=row.item_id,
+            attempt=attempt.number,
+            queue=row.queue,
+            command=self._ctx.masker.mask_text(display_command(attempt.argv))
+            if attempt.argv
+            else None,
+        )
+
+    def _start_items(self, run: ActiveRun, rows: Sequence[ItemRow], now: float) -> int:
+        ctx = self._ctx
+        prepared: list[tuple[ItemRow, list[str], dict[str, str], str | None]] = []
+        for row in rows:
+            try:
+                argv, extra_env = ctx.builder.render_item_argv(
+                    run.definition,
+                    item_id=row.item_id,
+                    attributes=row.attributes,
+                    task=run.task_ctx,
+                    run=run.run_ctx,
+                    attempt=row.attempts + 1,
+                )
+                prepared.append((row, argv, extra_env, None))
+            except TemplateRenderError as exc:
+                prepared.append((row, [], {}, str(exc)))
+        starts = [
+            AttemptStart(
+                task=run.name,
+                item_id=row.item_id,
+                number=row.attempts + 1,
+                run_id=run.row.id,
+                site=ctx.site,
+                definition_hash=run.fingerprint,
+                started_at=now,
+                output_dir=item_prefix(ctx.logs_dir, run.name, row.item_id),
+            )
+            for row, *_ in prepared
+        ]
+        command = None
+        if now - run.command_shown >= COMMAND_REFRESH:  # "command in progress" is informational
+            last_argv = next((argv for _, argv, _, err in reversed(prepared) if err is None), None)
+            command = ctx.masker.mask_text(display_command(last_argv)) if last_argv else None
+            run.command_shown = now
+        # Recorded in this cycle's transaction; launched only after it commits.
+        ids = ctx.store.start_attempts(starts, command=command)
+        failpoints.hit("before-attempt-commit")
+        resumable = ctx.store.items_with_checkpoints(run.name, [row.item_id for row in rows])
+        for (row, argv, extra_env, render_error), start, attempt_id in zip(
+            prepared, starts, ids, strict=True
+        ):
+            number = start.number
+            files = AttemptFiles(start.output_dir, number)
+            attempt = ActiveAttempt(attempt_id, number, row, run, files, argv, now, render_error)
+            run.running[attempt_id] = attempt
+            if render_error is not None:
+                ctx.after_commit.add(self._offer(attempt, None))
+                continue
+            processed = files.path("processed") if row.item_id in resumable else None
+            if processed is not None:
+                attempt.wrote_processed = True
+                self._ensure_dir(files.directory)
+                write_processed(processed, ctx.store.processed_subids(run.name, row.item_id))
+            spec = ctx.builder.item_launch(
+                run.definition,
+                argv=argv,
+                extra_env=extra_env,
+                files=files,
+                processed=processed or self._empty_processed,
+                protocol=item_env(
+                    task=run.name,
+                    run_id=run.row.id,
+                    item=row.item_id,
+                    attempt=number,
+                    previous_status=row.last_status,
+                ),
+                marker=attempt_marker(run.row.id, attempt_id),
+                on_events=self._events_sink(attempt_id),
+            )
+            ctx.after_commit.add(self._offer(attempt, spec))
+        return len(prepared)
+
+    def _offer(self, attempt: ActiveAttempt, spec: LaunchSpec | None) -> Callable[[], None]:
+        """What to do once the attempt's start is durable: offer it to the pool (None: report
+        that it could not start, its command did not render)."""
+
+        def offer() -> None:
+            if spec is None:
+                self.announce(attempt)
+                failed = start_failed(attempt.render_error or "", attempt.started)
+                self._inbox.put(ItemFinished(attempt.attempt_id, failed))
+                return
+            self._ensure_dir(attempt.files.directory)
+            self._pool.offer(attempt, spec)
+
+        return offer
+
+    def _ensure_dir(self, directory: str) -> None:
+        if directory not in self._dirs:
+            ensure_private_dir(Path(directory))
+            self._dirs.add(directory)
+
+    def _make_empty_processed(self) -> Path:
+        """One read-only empty RUNNER_PROCESSED file shared by every attempt with nothing processed."""
+        path = ensure_private_dir(self._ctx.logs_dir / "attempts") / "nothing-processed"
+        if not path.exists():
+            write_processed(path, ())
+        path.chmod(0o400)
+        return path
+
+    def _events_sink(self, attempt_id: int) -> Callable[[list[bytes]], None]:
+        """Where the worker running `attempt_id` sends the lines of its events file."""
+
+        def on_events(lines: list[bytes]) -> None:
+            self._inbox.put(EventsArrived(attempt_id, lines, time.time()))
+
+        return on_events

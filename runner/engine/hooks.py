@@ -1,0 +1,112 @@
+"""Housekeeping on the main loop: heartbeat, disk guard, reaping orphans, the live progress line."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import deque
+from collections.abc import Callable
+
+from runner.engine.context import EngineContext
+from runner.process import reap_orphans
+from runner.progress import format_progress
+from runner.state import WorkerRow, state_disk_free
+
+HEARTBEAT_EVERY = 5.0
+REAP_EVERY = 1.0
+DISK_CHECK_EVERY = 2.0
+PROGRESS_EVERY = 0.5
+THROUGHPUT_SPAN = 300.0
+"""Seconds of finished attempts the heartbeat's throughput figure covers."""
+
+
+class Housekeeping:
+    """What the main loop does besides running runs; each at its own pace."""
+
+    def __init__(
+        self, ctx: EngineContext, *, status_line: Callable[[str], bool] | None = None
+    ) -> None:
+        self._ctx = ctx
+        self._status_line = status_line
+        self._last_status_line = 0.0
+        self._finished_times: deque[float] = deque()
+        self._items_done = 0
+        self._started_at = ctx.now()
+        self._last_heartbeat = 0.0
+        self._last_reap = 0.0
+        self._last_disk_check = 0.0
+        self.disk_low = False
+        """Whether the last look found the disk below `settings.min_free_disk`."""
+
+    def item_finished(self, now: float) -> None:
+        """Count one finished attempt (for the heartbeat's figures)."""
+        self._items_done += 1
+        self._finished_times.append(now)
+
+    def check_disk(self, now: float) -> bool:
+        """Whether free space is low (looked at every DISK_CHECK_EVERY seconds; changes logged)."""
+        if now - self._last_disk_check < DISK_CHECK_EVERY:
+            return self.disk_low
+        self._last_disk_check = now
+        ctx = self._ctx
+        minimum = ctx.pipeline.settings.min_free_disk
+        low = [
+            (str(p), free)
+            for p in (ctx.state_path, ctx.logs_dir)
+            if (free := state_disk_free(p)) < minimum
+        ]
+        if low and not self.disk_low:
+            for path, free in low:
+                ctx.log.error(
+                    "disk.low",
+                    path=path,
+                    free_bytes=free,
+                    min_free_bytes=minimum,
+                    action="no new items start until space is freed",
+                )
+        elif not low and self.disk_low:
+            ctx.log.info("disk.ok")
+        self.disk_low = bool(low)
+        return self.disk_low
+
+    def beat(self, *, force: bool = False, state: str | None = None) -> None:
+        """Reap orphans and record the heartbeat, when each is due (`force`: the heartbeat now)."""
+        ctx = self._ctx
+        now = ctx.now()
+        if now - self._last_reap >= REAP_EVERY:
+            self._last_reap = now
+            reap_orphans()  # descendants that outlived their attempt were re-parented to us
+        if not force and now - self._last_heartbeat < HEARTBEAT_EVERY:
+            return
+        self._last_heartbeat = now
+        while self._finished_times and self._finished_times[0] < now - THROUGHPUT_SPAN:
+            self._finished_times.popleft()
+        span = min(THROUGHPUT_SPAN, max(1.0, now - self._started_at))
+        throughput = round(len(self._finished_times) * 60.0 / span, 2)
+        if state is None:
+            state = "running" if any(r.running or r.step for r in ctx.active) else "online"
+        ctx.store.heartbeat(
+            WorkerRow(
+                site=ctx.site,
+                state=state,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                started_at=self._started_at,
+                heartbeat=now,
+                items_done=self._items_done,
+                throughput=throughput,
+            )
+        )
+
+    def show_progress(self, now: float) -> None:
+        """Refresh the terminal's live progress line (at most twice a second)."""
+        if self._status_line is None or now - self._last_status_line < PROGRESS_EVERY:
+            return
+        self._last_status_line = now
+        active = self._ctx.active
+        runs = [r.progress for r in active if r.progress is not None]
+        for run in active:
+            if run.progress is not None:
+                run.progress.running = len(run.running)
+        if not self._status_line(format_progress(runs, now)):
+            self._status_line = None  # not a terminal: never again

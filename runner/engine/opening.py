@@ -1,0 +1,210 @@
+"""Opening runs: a new run or a resumed one, its group resolved and synced into the state.
+
+Groups are resolved before any transaction (a resolver may run a command);
+then the openings of up to OPEN_BATCH runs are recorded in one transaction,
+and their log lines follow it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+
+from runner.engine.active import ActiveRun
+from runner.engine.context import EngineContext
+from runner.engine.lifecycle import Lifecycle
+from runner.engine.runs import (
+    PHASE_AFTER,
+    PHASE_BEFORE,
+    PHASE_ITEMS,
+    RUN_FAILED,
+    RUN_RUNNING,
+    RunRequest,
+    iso,
+    run_id_for,
+    task_config_hash,
+)
+from runner.errors import GroupResolutionError
+from runner.groups import Item, resolve_group
+from runner.launch import run_context, task_context
+from runner.state import RunRow
+from runner.who import os_user
+
+OPEN_BATCH = 100
+"""Runs whose openings share one commit when many fire at once."""
+
+Resolved = tuple[list[Item], float] | None
+"""A group's members and how long resolving took; None: resolution failed."""
+
+
+class Opener:
+    """Opens the runs asked for and adds them to the active runs."""
+
+    def __init__(self, ctx: EngineContext, lifecycle: Lifecycle) -> None:
+        self._ctx = ctx
+        self._lifecycle = lifecycle
+
+    def open(self, requests: Sequence[RunRequest]) -> None:
+        """Open the runs asked for, OPEN_BATCH at a time (a task with a run going is skipped)."""
+        ctx = self._ctx
+        busy = {r.name for r in ctx.active} | {r.task for r in requests if r.resume is not None}
+        wanted: list[RunRequest] = []
+        for request in requests:
+            if request.resume is None and request.task in busy:
+                ctx.log.info(
+                    "run.skipped", task=request.task, reason="its previous run is still going"
+                )
+                continue
+            busy.add(request.task)
+            wanted.append(request)
+        for start in range(0, len(wanted), OPEN_BATCH):
+            prepared = [self._prepare(r) for r in wanted[start : start + OPEN_BATCH]]
+            with ctx.store.batch():
+                for active, resolved, resuming, now in prepared:
+                    if self._record(active, resolved, resuming=resuming, now=now):
+                        ctx.active.append(active)
+            ctx.after_commit.run()
+
+    def _prepare(self, request: RunRequest) -> tuple[ActiveRun, Resolved, bool, float]:
+        """A run to open (or resume) and its resolved group."""
+        ctx = self._ctx
+        name = request.task
+        task = ctx.pipeline.tasks[name]
+        definition = ctx.pipeline.definitions[task.definition]
+        policy = ctx.pipeline.policy_for(name)
+        fingerprint = definition.fingerprint()
+        now = ctx.now()
+        row = request.resume
+        if row is None:
+            instant = request.fire_time if request.fire_time is not None else now
+            run_id = run_id_for(name, instant, request.trigger)
+            row = RunRow(
+                id=run_id,
+                task=name,
+                site=ctx.site,
+                trigger=request.trigger,
+                fire_time=request.fire_time,
+                window_end=request.window_end,
+                started_at=now,
+                ended_at=None,
+                phase=PHASE_BEFORE,
+                status=RUN_RUNNING,
+                definition_hash=fingerprint,
+                message="",
+            )
+        active = ActiveRun(
+            name=name,
+            task=task,
+            definition=definition,
+            policy=policy,
+            row=row,
+            fingerprint=fingerprint,
+            task_ctx=task_context(name, ctx.site, task.mode),
+            run_ctx=run_context(row.id, name, row.trigger, iso(row.fire_time)),
+            phase=row.phase,
+        )
+        resuming = request.resume is not None
+        return active, self._resolve_group(active, resuming=resuming), resuming, now
+
+    def _record(self, active: ActiveRun, resolved: Resolved, *, resuming: bool, now: float) -> bool:
+        """Record the opening of a run (inside the caller's transaction); False: it failed."""
+        ctx = self._ctx
+        name, row = active.name, active.row
+        ctx.store.upsert_task(
+            name,
+            site=ctx.site,
+            config_hash=task_config_hash(ctx.pipeline, name),
+            modified_by=os_user(),
+            now=now,
+        )
+        if resolved is not None:
+            self._sync_group(active, *resolved)
+        elif not resuming:
+            ctx.store.begin_run(row, recurring=False)
+            self._lifecycle.finish(active, RUN_FAILED, active.failure)
+            return False
+        else:
+            active.failed, active.failure = False, ""  # resume with the items the state already has
+        if not resuming:
+            ctx.store.begin_run(row, recurring=active.task.mode == "recurring")
+            ctx.after_commit.log(
+                "info",
+                "run.started",
+                {
+                    "task": name,
+                    "run_id": row.id,
+                    "trigger": row.trigger,
+                    "fire_time": iso(row.fire_time),
+                    "definition_hash": active.fingerprint,
+                },
+            )
+        else:
+            if row.definition_hash != active.fingerprint:
+                ctx.after_commit.log(
+                    "warning",
+                    "run.definition_changed",
+                    {
+                        "task": name,
+                        "run_id": row.id,
+                        "previous": row.definition_hash,
+                        "current": active.fingerprint,
+                    },
+                )
+            ctx.after_commit.log(
+                "info", "run.resumed", {"task": name, "run_id": row.id, "phase": row.phase}
+            )
+        for phase in (PHASE_BEFORE, PHASE_AFTER):
+            active.steps_done[phase] = ctx.store.step_status(row.id, phase)
+        if active.phase == PHASE_ITEMS:
+            self._lifecycle.start_progress(active)
+        return True
+
+    def _resolve_group(self, run: ActiveRun, *, resuming: bool) -> Resolved:
+        """The run's group members and how long resolving took; None (logged) if it failed."""
+        ctx = self._ctx
+        started = time.monotonic()
+        try:
+            items = resolve_group(ctx.pipeline, run.task.group, env=ctx.env)
+        except GroupResolutionError as exc:
+            run.failed, run.failure = True, f"group {run.task.group!r} could not be resolved: {exc}"
+            ctx.log.error(
+                "group.failed",
+                task=run.name,
+                run_id=run.row.id,
+                group=run.task.group,
+                error=str(exc),
+                resuming=resuming,
+            )
+            return None
+        return items, time.monotonic() - started
+
+    def _sync_group(self, run: ActiveRun, items: list[Item], took: float) -> None:
+        ctx = self._ctx
+        requires = run.definition.requires
+        report = ctx.store.sync_members(
+            run.name,
+            (
+                (
+                    it.id,
+                    json.dumps(dict(it.attributes), ensure_ascii=False, separators=(",", ":")),
+                    ",".join(r for r in requires if not it.attributes.get(r)),
+                )
+                for it in items
+            ),
+            now=ctx.now(),
+        )
+        ctx.after_commit.log(
+            "info",
+            "group.resolved",
+            {
+                "task": run.name,
+                "run_id": run.row.id,
+                "group": run.task.group,
+                "total": report.total,
+                "added": report.added,
+                "incomplete": report.incomplete,
+                "left": report.left,
+                "duration_s": round(took, 3),
+            },
+        )

@@ -1,0 +1,121 @@
+"""Recording what came back: finished attempts (outcome rules, policy), checkpoints, withdrawals.
+
+Messages from the worker threads are filed here as they arrive and recorded
+together by the next cycle's transaction (`record`); the log lines that
+announce the outcomes wait for that transaction to commit.
+"""
+
+from __future__ import annotations
+
+from runner import failpoints
+from runner import queues as q
+from runner.engine.active import ActiveAttempt, ActiveRun
+from runner.engine.context import EngineContext
+from runner.engine.hooks import Housekeeping
+from runner.engine.inbox import EventsArrived, ItemFinished, Message, StepFinished, Withdrawn
+from runner.engine.runs import iso
+from runner.engine.verdicts import judge
+from runner.launch import parse_event
+from runner.process import ProcessResult
+from runner.state import AttemptEnd, Checkpoint
+
+
+class Recorder:
+    """Holds the results filed since the last cycle and records them in the next one."""
+
+    def __init__(self, ctx: EngineContext, hooks: Housekeeping) -> None:
+        self._ctx = ctx
+        self._hooks = hooks
+        self.results: list[tuple[ActiveAttempt, ProcessResult]] = []
+        self.steps: list[tuple[ActiveRun, ProcessResult]] = []
+        self._checkpoints: list[tuple[int, Checkpoint, float]] = []
+        self._withdrawn: list[int] = []
+
+    def pending(self) -> bool:
+        """Whether anything filed waits to be recorded."""
+        return bool(self.results or self.steps or self._checkpoints)
+
+    def file(self, message: Message) -> None:
+        """File one message from a worker or a signal handler (a `Wake` needs no filing)."""
+        ctx = self._ctx
+        if isinstance(message, EventsArrived):
+            owner = ctx.owner(message.attempt_id)
+            if owner is not None:
+                owner.running[message.attempt_id].had_events = True
+            self._checkpoints.extend(
+                (message.attempt_id, ctx.masked(parse_event(line.strip())), message.at)
+                for line in message.lines
+                if line.strip()
+            )
+        elif isinstance(message, ItemFinished):
+            owner = ctx.owner(message.attempt_id)
+            if owner is not None:
+                self.results.append((owner.running.pop(message.attempt_id), message.result))
+        elif isinstance(message, StepFinished):
+            self.steps.append((message.run, message.result))
+        elif isinstance(message, Withdrawn):
+            owner = ctx.owner(message.attempt_id)
+            if owner is not None:
+                owner.running.pop(message.attempt_id)
+                self._withdrawn.append(message.attempt_id)
+
+    def take_steps(self) -> list[tuple[ActiveRun, ProcessResult]]:
+        """The finished steps filed since the last cycle (the caller records them)."""
+        steps, self.steps = self.steps, []
+        return steps
+
+    def record(self, now: float) -> None:
+        """Record withdrawals, finished attempts and checkpoints (inside the cycle's transaction)."""
+        ctx = self._ctx
+        if self._withdrawn:
+            withdrawn, self._withdrawn = self._withdrawn, []
+            ctx.store.cancel_attempts(withdrawn)
+        finished, self.results = self.results, []
+        if finished:
+            failpoints.hit("after-exit-before-outcome")
+        ends = [self._decide(attempt, result, now) for attempt, result in finished]
+        checkpoints, self._checkpoints = self._checkpoints, []
+        if not ends and not checkpoints:
+            return
+        applied = ctx.store.finish_attempts(ends, checkpoints)
+        by_id = {attempt.attempt_id: attempt for attempt, _ in finished}
+        for end, queue_name in applied:
+            attempt = by_id[end.attempt_id]
+            attempt.run.attempt_ended(end.duration_s)
+            self._hooks.item_finished(now)
+            progress = attempt.run.progress
+            if progress is not None and queue_name != q.RETRY:
+                progress.finished += 1
+                progress.failed += queue_name != q.SUCCESSFUL
+            ctx.after_commit.log(
+                "info" if end.status == q.OK else "warning",
+                "item.finished",
+                {
+                    "task": attempt.run.name,
+                    "run_id": attempt.run.row.id,
+                    "item": attempt.item.item_id,
+                    "attempt": attempt.number,
+                    "status": end.status,
+                    "queue": queue_name,
+                    "exit_code": end.exit_code,
+                    "duration_s": round(end.duration_s, 3),
+                    "retry_at": iso(end.retry_at) if end.retry_at else None,
+                    "error": end.error,
+                },
+            )
+            if attempt.had_events or attempt.wrote_processed:
+                ctx.after_commit.add(attempt.files.discard_protocol_files)
+
+    def _decide(self, attempt: ActiveAttempt, result: ProcessResult, now: float) -> AttemptEnd:
+        run = attempt.run
+        return judge(
+            result,
+            definition=run.definition,
+            policy=run.policy,
+            attempt_id=attempt.attempt_id,
+            task=run.name,
+            item_id=attempt.item.item_id,
+            retries_used=attempt.item.retries_used,
+            masker=self._ctx.masker,
+            now=now,
+        )
