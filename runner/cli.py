@@ -13,15 +13,7 @@ from typing import Any
 
 from runner import __version__, exitcodes, operations
 from runner import queues as q
-from runner.errors import (
-    ConfigError,
-    GroupResolutionError,
-    LockHeldError,
-    RunnerError,
-    StateError,
-    UnsafePathError,
-    UsageError,
-)
+from runner.errors import RunnerError, UsageError
 
 DESCRIPTION = """\
 A declarative pipeline runner driven by YAML files kept in git.
@@ -762,25 +754,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.verb](args)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        print("runner: fix the errors above, then run `runner validate` again", file=sys.stderr)
-        return exitcodes.BAD_CONFIG
-    except (UsageError, UnsafePathError) as exc:
-        _error(str(exc))
-        return exitcodes.BAD_CONFIG
-    except LockHeldError as exc:
-        _error(str(exc))
-        return exitcodes.LOCKED
-    except (GroupResolutionError, StateError) as exc:
-        _error(str(exc))
-        return exitcodes.RUN_FAILED
     except RunnerError as exc:
-        _error(str(exc))
-        return exitcodes.RUN_FAILED
+        print(exc.report(), file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         _error("interrupted")
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
         # the reader (e.g. `| head`) went away: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -791,4 +770,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(
             f"internal error: {exc!r}; this is a bug, please report it (RUNNER_DEBUG=1 shows the traceback)"
         )
-        return 70
+        return exitcodes.INTERNAL_ERROR

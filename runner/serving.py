@@ -32,7 +32,7 @@ from runner import exitcodes
 from runner.config.loader import load_pipeline, pipeline_files
 from runner.config.models import Pipeline
 from runner.engine import Engine, RunRequest
-from runner.errors import ConfigError, LockHeldError, RunnerError, UnsafePathError, UsageError
+from runner.errors import ConfigError, RunnerError
 from runner.scheduler import due_requests, next_fire, site_tasks
 from runner.state import StateStore
 from runner.taskinfo import record_tasks, settle_status
@@ -400,19 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(
             args.path, site=args.site, log_format=args.log_format, log_level=args.log_level
         )
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        print("runner: fix the errors above, then run `runner validate` again", file=sys.stderr)
-        return exitcodes.BAD_CONFIG
-    except (UsageError, UnsafePathError) as exc:
-        print(f"runner: {exc}", file=sys.stderr)
-        return exitcodes.BAD_CONFIG
-    except LockHeldError as exc:
-        print(f"runner: {exc}", file=sys.stderr)
-        return exitcodes.LOCKED
     except RunnerError as exc:
-        print(f"runner: {exc}", file=sys.stderr)
-        return exitcodes.RUN_FAILED
+        print(exc.report(), file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":
