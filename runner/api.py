@@ -198,11 +198,11 @@ def runner_session(
     pipeline: Pipeline, *, site: str, log_format: str, log_level: str, env: Mapping[str, str]
 ) -> Iterator[tuple[Any, Any]]:
     """Configure logging, take the site lock, open the state: everything a runner process holds."""
-    from runner.lock import RunnerLock, lock_path_for
     from runner.logging import close_logging, configure_logging, get_logger
     from runner.masking import Masker
     from runner.process import become_subreaper
     from runner.state import open_store
+    from runner.system.lock import RunnerLock, lock_path_for
 
     masker = Masker.from_env(pipeline.settings.secrets, env)
     configure_logging(

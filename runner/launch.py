@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.config.models import Definition, Pipeline, Step
-from runner.fsutil import ensure_private_dir, open_private_file, safe_name
 from runner.process import LaunchSpec
+from runner.system.fs import ensure_private_dir, open_private_file, safe_name
 from runner.templating import ItemView, render_argv
 
 

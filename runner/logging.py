@@ -53,8 +53,8 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from runner.errors import RunnerError, UsageError
-from runner.fsutil import ensure_private_dir, open_private_file
 from runner.masking import Masker
+from runner.system.fs import ensure_private_dir, open_private_file
 
 __all__ = [
     "LEVELS",

@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from runner import failpoints
 from runner import queues as q
 from runner.checkpoints import parse_event
 from runner.config.models import Pipeline, Step
@@ -61,7 +60,6 @@ from runner.engine.runs import (
 )
 from runner.engine.verdicts import error_text, judge, start_failed
 from runner.errors import DiskFullError, GroupResolutionError, TemplateRenderError
-from runner.fsutil import ensure_private_dir
 from runner.groups import Item, resolve_group
 from runner.launch import (
     AttemptFiles,
@@ -88,7 +86,9 @@ from runner.state import (
     state_disk_free,
 )
 from runner.state.launches import LaunchJournal, journal_path, read_launched
-from runner.who import os_user
+from runner.system import failpoints
+from runner.system.fs import ensure_private_dir
+from runner.system.user import os_user
 
 HEARTBEAT_EVERY = 5.0
 REAP_EVERY = 1.0

@@ -12,7 +12,7 @@ from runner import queues as q
 from runner.errors import UsageError
 from runner.operations._common import check_queue_name, check_task, iso
 from runner.state import ItemRow, StateStore, open_store, reports
-from runner.who import os_user
+from runner.system.user import os_user
 
 if TYPE_CHECKING:
     from runner.config.models import Pipeline

@@ -20,10 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from runner import failpoints
 from runner import queues as q
 from runner.errors import DiskFullError, StateError, UnsafePathError
-from runner.fsutil import ensure_private_dir, ensure_private_file
 from runner.state.records import (
     AttemptEnd,
     AttemptRow,
@@ -37,6 +35,8 @@ from runner.state.records import (
     WorkerRow,
 )
 from runner.state.schema import MIGRATIONS, SCHEMA_VERSION
+from runner.system import failpoints
+from runner.system.fs import ensure_private_dir, ensure_private_file
 
 _ITEM_COLUMNS = (
     "task, item_id, queue, entered_at, attributes, in_group, missing, attempts, retries_used, "

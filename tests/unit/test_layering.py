@@ -17,7 +17,7 @@ EXECUTION_MODULES = (
     "runner.process",
     "runner.launch",
     "runner.state",
-    "runner.lock",
+    "runner.system.lock",
     "runner.scheduler",
     "runner.api",
     "runner.cli",
