@@ -198,7 +198,7 @@ def runner_session(
     pipeline: Pipeline, *, site: str, log_format: str, log_level: str, env: Mapping[str, str]
 ) -> Iterator[tuple[Any, Any]]:
     """Configure logging, take the site lock, open the state: everything a runner process holds."""
-    from runner.logging import close_logging, configure_logging, get_logger
+    from runner.logs import close_logging, configure_logging, get_logger
     from runner.masking import Masker
     from runner.process import become_subreaper
     from runner.state import open_store
@@ -236,7 +236,7 @@ def run(
 ) -> RunOutcome:
     """Run what is due (or, with `now`, the named or all tasks at once) and return how it went."""
     from runner.engine import TRIGGER_NOW, Engine, RunRequest
-    from runner.logging import set_status_line
+    from runner.logs import set_status_line
     from runner.scheduler import due_requests
     from runner.taskinfo import record_tasks
 

@@ -150,7 +150,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _logs(args: argparse.Namespace) -> int:
     from runner import api
-    from runner.logview import LogFilter
+    from runner.logs import LogFilter
 
     pipeline = api.load(args.path)
     flt = LogFilter(

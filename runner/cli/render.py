@@ -260,6 +260,6 @@ def log_line(*, as_json: bool, color: bool) -> Callable[[dict[str, Any]], str]:
     """How `runner logs` prints an event: the JSON line as it is, or a readable line."""
     if as_json:
         return lambda event: json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    from runner.logview import format_event
+    from runner.logs import format_event
 
     return lambda event: format_event(event, color=color, date=True)

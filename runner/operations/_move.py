@@ -92,7 +92,7 @@ def move(
     masked like every other text the runner keeps. Each move is logged as `item.moved`.
     Safe while a runner works: no lock is taken, the state's own transactions order it.
     """
-    from runner.logging import close_logging, configure_logging, get_logger
+    from runner.logs import close_logging, configure_logging, get_logger
     from runner.masking import Masker
 
     if not item_ids and from_queue is None:

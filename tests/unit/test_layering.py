@@ -23,7 +23,7 @@ EXECUTION_MODULES = (
     "runner.api",
     "runner.cli",
     "runner.groups",
-    "runner.logging",
+    "runner.logs",
 )
 """runner modules that execute, store or schedule: the config side must not import them."""
 
