@@ -23,7 +23,7 @@ from runner import exitcodes
 from runner.errors import UsageError
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
     from runner.engine import RunReport
 
 DEFAULT_PATH = "pipelines"

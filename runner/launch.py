@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.config.models import Definition, Pipeline, Step
+from runner.config.definitions import Definition
+from runner.config.pipeline import Pipeline
+from runner.config.tasks import Step
 from runner.process import LaunchSpec
 from runner.system.fs import ensure_private_dir, open_private_file, safe_name
 from runner.templating import ItemView, render_argv

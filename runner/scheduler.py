@@ -32,7 +32,8 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from runner import queues as q
-from runner.config.models import Pipeline, Schedule
+from runner.config.pipeline import Pipeline
+from runner.config.schedules import Schedule
 from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest, run_id_for
 from runner.state import StateStore
 from runner.workers import STALE_AFTER, worker_state  # noqa: F401 - re-exported for callers

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from runner import exitcodes
 from runner.config.loader import load_pipeline, pipeline_files
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.engine import Engine, RunRequest
 from runner.errors import ConfigError, RunnerError
 from runner.scheduler import due_requests, next_fire, site_tasks

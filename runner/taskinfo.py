@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.engine import task_config_hash
 from runner.process import run_capture
 from runner.state import StateStore

@@ -30,7 +30,8 @@ from typing import Any
 
 from runner import queues as q
 from runner.checkpoints import parse_event
-from runner.config.models import Pipeline, Step
+from runner.config.pipeline import Pipeline
+from runner.config.tasks import Step
 from runner.engine.active import (
     ActiveAttempt,
     ActiveRun,

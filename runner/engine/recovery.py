@@ -17,7 +17,8 @@ from typing import Any
 
 from runner import queues as q
 from runner.checkpoints import read_events_file
-from runner.config.models import Pipeline, Policy
+from runner.config.pipeline import Pipeline
+from runner.config.policies import Policy
 from runner.engine.verdicts import settle
 from runner.launch import AttemptFiles
 from runner.process import reap_orphans, sweep_marker

@@ -10,7 +10,7 @@ from runner.operations._common import MoveEntry, iso, read_item
 from runner.state import reports
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from runner.errors import UsageError
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
     from runner.logs import EventStream, LogFilter
 
 

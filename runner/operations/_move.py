@@ -15,7 +15,7 @@ from runner.state import ItemRow, StateStore, open_store, reports
 from runner.system.user import os_user
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
 
 
 class MoveRefusedError(UsageError):

@@ -35,7 +35,7 @@ from hypothesis.stateful import (
 
 from runner import exitcodes
 from runner import queues as q
-from runner.config.models import Policy
+from runner.config.policies import Policy
 from runner.errors import LockHeldError
 from runner.state import AttemptEnd, AttemptStart, RunRow, open_store
 from runner.system.lock import RunnerLock
