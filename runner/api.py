@@ -20,7 +20,7 @@ from runner import exitcodes
 from runner.errors import UsageError
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
     from runner.engine import RunReport
 
 DEFAULT_PATH = "pipelines"
@@ -181,7 +181,7 @@ def run(
 ) -> RunOutcome:
     """Run what is due (or, with `now`, the named or all tasks at once) and return how it went."""
     from runner.engine import TRIGGER_NOW, RunRequest
-    from runner.logging import set_status_line
+    from runner.logs.setup import set_status_line
     from runner.schedule.due import due_requests
     from runner.schedule.taskinfo import record_tasks
     from runner.session import Control, open_session

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+from runner import exitcodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +50,24 @@ class ConfigIssue:
 
 
 class RunnerError(Exception):
-    """Root of every error this project raises on purpose."""
+    """Root of every error this project raises on purpose.
+
+    `exit_code` is the process exit code (SPEC §5) a command ends with when this error stops it;
+    `report()` is the text it prints on stderr.
+    """
+
+    exit_code: ClassVar[int] = exitcodes.RUN_FAILED
+
+    def report(self) -> str:
+        """What a command prints on stderr when this error stops it."""
+        return f"runner: {self}"
 
 
 @dataclass(eq=False)
 class ConfigError(RunnerError):
     """Raised when pipeline files cannot be read or are invalid; carries every issue found."""
+
+    exit_code: ClassVar[int] = exitcodes.BAD_CONFIG
 
     issues: list[ConfigIssue] = field(default_factory=list)
 
@@ -64,9 +79,14 @@ class ConfigError(RunnerError):
         head = f"{count} error{'s' if count != 1 else ''} in the pipeline configuration"
         return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
 
+    def report(self) -> str:
+        return f"{self}\nrunner: fix the errors above, then run `runner validate` again"
+
 
 class UsageError(RunnerError):
     """Raised when the command line asks for something that cannot be done (bad option value, unknown task)."""
+
+    exit_code: ClassVar[int] = exitcodes.BAD_CONFIG
 
 
 class GroupResolutionError(RunnerError):
@@ -96,6 +116,8 @@ class DiskFullError(StateError):
 class LockHeldError(RunnerError):
     """Raised when another runner holds the lock on this state file and site."""
 
+    exit_code: ClassVar[int] = exitcodes.LOCKED
+
     def __init__(self, lock_path: Path, holder_pid: int | None) -> None:
         self.lock_path = lock_path
         self.holder_pid = holder_pid
@@ -108,3 +130,5 @@ class LockHeldError(RunnerError):
 
 class UnsafePathError(RunnerError):
     """Raised when a state, lock or log path is unsafe (a symlink, or a directory writable by others)."""
+
+    exit_code: ClassVar[int] = exitcodes.BAD_CONFIG

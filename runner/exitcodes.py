@@ -16,3 +16,9 @@ ITEMS_IN_ERROR: Final = 3
 
 LOCKED: Final = 75
 """Another runner holds the lock on this state file and site (EX_TEMPFAIL)."""
+
+INTERNAL_ERROR: Final = 70
+"""A bug of ours stopped the command (EX_SOFTWARE)."""
+
+INTERRUPTED: Final = 130
+"""Ctrl-C stopped a command that does not handle it itself (128 + SIGINT)."""

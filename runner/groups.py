@@ -24,7 +24,8 @@ from runner.errors import GroupResolutionError
 from runner.process import run_capture
 
 if TYPE_CHECKING:
-    from runner.config.models import Group, Member, Pipeline
+    from runner.config.groups import Group, Member
+    from runner.config.pipeline import Pipeline
 
 #: Most bytes a resolver command may print on stdout; more is an error, never a silent cut.
 COMMAND_OUTPUT_LIMIT = 16 * 2**20

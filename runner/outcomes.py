@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from runner.queues import FAILED, HUNG, INTERRUPTED, OK, START_FAILED, TIMEOUT
 
 if TYPE_CHECKING:
-    from runner.config.models import OutcomeRule, OutcomeWhen
+    from runner.config.definitions import OutcomeRule, OutcomeWhen
 
 #: Process outcomes that map straight to a built-in status.
 DIRECT_OUTCOMES: frozenset[str] = frozenset({TIMEOUT, HUNG, START_FAILED, INTERRUPTED})

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from runner.config.models import Backoff, Policy
+    from runner.config.policies import Backoff, Policy
 
 # --- queues (SPEC §3), in the order of the SPEC table ------------------------------------
 

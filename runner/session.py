@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Protocol
 
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.engine import Engine, RunReport, RunRequest, RunSource
 from runner.state import StateStore
 
@@ -147,11 +147,11 @@ def open_session(
     `started` and `stopped()` are the extra fields of the `runner.started` and
     `runner.stopped` log lines. Raises LockHeldError when another runner holds the lock.
     """
-    from runner.lock import RunnerLock, lock_path_for
-    from runner.logging import close_logging, configure_logging, get_logger
+    from runner.logs.setup import close_logging, configure_logging, get_logger
     from runner.masking import Masker
     from runner.process import become_subreaper
     from runner.state import open_store
+    from runner.system.lock import RunnerLock, lock_path_for
 
     environment = dict(os.environ if env is None else env)
     masker = Masker.from_env(pipeline.settings.secrets, environment)

@@ -7,6 +7,7 @@ no execution code (no processes, no state).
 
 from __future__ import annotations
 
+from runner.config.definitions import Definition, OutcomeRule, OutcomeWhen
 from runner.config.durations import (
     MAX_STEP_TIMEOUT,
     Duration,
@@ -15,28 +16,20 @@ from runner.config.durations import (
     format_duration,
     parse_duration,
 )
-from runner.config.loader import load_pipeline
-from runner.config.models import (
+from runner.config.fields import (
     BUILTIN_STATUSES,
     ERROR_QUEUE_NAMES,
     EXHAUSTED_QUEUE_NAMES,
     OUTCOME_QUEUE_NAMES,
     QUEUE_NAMES,
-    AfterStep,
-    Backoff,
-    Definition,
-    Group,
-    Member,
-    OutcomeRule,
-    OutcomeWhen,
-    Pipeline,
-    PipelineFile,
-    Policy,
-    Schedule,
-    Settings,
-    Step,
-    Task,
 )
+from runner.config.groups import Group, Member
+from runner.config.loader import load_pipeline
+from runner.config.pipeline import Pipeline, PipelineFile
+from runner.config.policies import Backoff, Policy
+from runner.config.schedules import Schedule
+from runner.config.settings import Settings
+from runner.config.tasks import AfterStep, Step, Task
 
 __all__ = [
     "BUILTIN_STATUSES",

@@ -1,5 +1,5 @@
 """The JSON Schema of a pipeline file and the key reference (docs/reference.md), both generated
-from the models in runner.config.models.
+from the section models of runner.config.
 
 `python -m runner.config.schema --write [--root DIR]` regenerates schemas/pipeline.schema.json and
 docs/reference.md; `--check` exits 1 if either differs from what the models give. With no option
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from runner.config.definitions import Definition, OutcomeQueue, OutcomeRule, OutcomeWhen
 from runner.config.durations import (
     DURATION_PATTERN,
     MAX_STEP_TIMEOUT,
@@ -28,40 +29,28 @@ from runner.config.durations import (
     PositiveDuration,
     StepTimeout,
 )
-from runner.config.models import (
+from runner.config.fields import (
     BUILTIN_STATUSES,
     ERROR_QUEUE_NAMES,
     EXHAUSTED_QUEUE_NAMES,
     NAME_PATTERN,
     OUTCOME_QUEUE_NAMES,
     QUEUE_NAMES,
-    AfterStep,
-    Backoff,
-    CronExpression,
-    Definition,
     EnvName,
-    ExhaustedQueue,
-    Group,
     ItemId,
     ItemTemplate,
-    Member,
     Name,
-    OutcomeQueue,
-    OutcomeRule,
-    OutcomeWhen,
-    PipelineFile,
-    Policy,
     Regex,
-    RetryStatus,
-    Schedule,
     SettableEnvName,
-    Settings,
     Status,
-    Step,
     StepTemplate,
-    Task,
-    TimeZoneName,
 )
+from runner.config.groups import Group, Member
+from runner.config.pipeline import PipelineFile
+from runner.config.policies import Backoff, ExhaustedQueue, Policy, RetryStatus
+from runner.config.schedules import CronExpression, Schedule, TimeZoneName
+from runner.config.settings import Settings
+from runner.config.tasks import AfterStep, Step, Task
 from runner.templating import ITEM_NAMES, STEP_NAMES
 
 __all__ = [

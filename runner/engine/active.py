@@ -6,7 +6,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from runner.config.models import AfterStep, Definition, Policy, Step, Task
+from runner.config.definitions import Definition
+from runner.config.policies import Policy
+from runner.config.tasks import AfterStep, Step, Task
 from runner.engine.runs import TRIGGER_NOW, TRIGGER_RUN_NOW
 from runner.launch import AttemptFiles
 from runner.progress import RunProgress

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.engine.active import ActiveRun
 from runner.engine.runs import RunReport
 from runner.launch import LaunchBuilder

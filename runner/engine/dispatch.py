@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from runner import failpoints
 from runner.engine.active import ActiveAttempt, ActiveRun
 from runner.engine.context import EngineContext
 from runner.engine.inbox import EventsArrived, Inbox, ItemFinished
@@ -20,7 +19,6 @@ from runner.engine.pool import WorkerPool
 from runner.engine.runs import PHASE_ITEMS
 from runner.engine.verdicts import start_failed
 from runner.errors import TemplateRenderError
-from runner.fsutil import ensure_private_dir
 from runner.launch import (
     AttemptFiles,
     attempt_marker,
@@ -31,6 +29,8 @@ from runner.launch import (
 )
 from runner.process import LaunchSpec
 from runner.state import AttemptStart, ItemRow
+from runner.system import failpoints
+from runner.system.fs import ensure_private_dir
 
 COMMAND_REFRESH = 1.0
 """Seconds between updates of a task's "command in progress" in the state."""

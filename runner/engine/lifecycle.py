@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from runner import queues as q
-from runner.config.models import Step
+from runner.config.tasks import Step
 from runner.engine.active import ActiveRun, ActiveStep, after_step_wanted, step_positions
 from runner.engine.context import EngineContext
 from runner.engine.inbox import Inbox, StepFinished

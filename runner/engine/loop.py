@@ -27,8 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from runner import failpoints
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.engine.context import AfterCommit, EngineContext
 from runner.engine.dispatch import Dispatcher
 from runner.engine.hooks import Housekeeping
@@ -41,11 +40,12 @@ from runner.engine.recording import Recorder
 from runner.engine.recovery import recover
 from runner.engine.runs import TRIGGER_SCHEDULE, RunReport, RunRequest, RunSource
 from runner.errors import DiskFullError
-from runner.fsutil import ensure_private_dir
 from runner.launch import LaunchBuilder
 from runner.masking import Masker
 from runner.state import StateStore
 from runner.state.launches import LaunchJournal, journal_path, read_launched
+from runner.system import failpoints
+from runner.system.fs import ensure_private_dir
 
 MAX_WAIT = 1.0
 MAX_IDLE_WAIT = 60.0

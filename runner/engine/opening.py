@@ -29,7 +29,7 @@ from runner.errors import GroupResolutionError
 from runner.groups import Item, resolve_group
 from runner.launch import run_context, task_context
 from runner.state import RunRow
-from runner.who import os_user
+from runner.system.user import os_user
 
 OPEN_BATCH = 100
 """Runs whose openings share one commit when many fire at once."""

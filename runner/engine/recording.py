@@ -7,7 +7,6 @@ announce the outcomes wait for that transaction to commit.
 
 from __future__ import annotations
 
-from runner import failpoints
 from runner import queues as q
 from runner.engine.active import ActiveAttempt, ActiveRun
 from runner.engine.context import EngineContext
@@ -18,6 +17,7 @@ from runner.engine.verdicts import judge
 from runner.launch import parse_event
 from runner.process import ProcessResult
 from runner.state import AttemptEnd, Checkpoint
+from runner.system import failpoints
 
 
 class Recorder:

@@ -20,7 +20,8 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from runner import queues as q
-from runner.config.models import Pipeline, Policy
+from runner.config.pipeline import Pipeline
+from runner.config.policies import Policy
 from runner.engine.runs import PHASE_AFTER, PHASE_BEFORE
 from runner.engine.verdicts import settle
 from runner.launch import AttemptFiles, attempt_marker, read_events_file, step_marker

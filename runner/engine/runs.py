@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.state import RunRow
 
 # Run statuses, persisted.

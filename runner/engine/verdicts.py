@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from runner import outcomes
 from runner import queues as q
-from runner.config.models import Definition, Policy
+from runner.config.definitions import Definition
+from runner.config.policies import Policy
 from runner.masking import Masker
 from runner.process import Outcome, ProcessResult
 from runner.state import AttemptEnd

@@ -11,7 +11,9 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from runner.config.models import Definition, Pipeline, Step
+from runner.config.definitions import Definition
+from runner.config.pipeline import Pipeline
+from runner.config.tasks import Step
 from runner.launch.protocol import EVENTS_ENV, PROCESSED_ENV, AttemptFiles
 from runner.process import LaunchSpec
 from runner.templating import ItemView, render_argv

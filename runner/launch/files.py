@@ -6,8 +6,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from runner.fsutil import ensure_private_dir, open_private_file, safe_name
 from runner.launch.protocol import processed_lines
+from runner.system.fs import ensure_private_dir, open_private_file, safe_name
 
 
 def step_files(logs_dir: Path, task: str, run_id: str, phase: str, index: int) -> tuple[Path, Path]:

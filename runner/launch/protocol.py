@@ -27,8 +27,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.fsutil import safe_name
 from runner.state.records import Checkpoint
+from runner.system.fs import safe_name
 
 TASK_ENV = "RUNNER_TASK"
 RUN_ID_ENV = "RUNNER_RUN_ID"

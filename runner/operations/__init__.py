@@ -58,7 +58,7 @@ from runner.operations._status import (
     WorkerStatus,
     status,
 )
-from runner.who import os_user
+from runner.system.user import os_user
 from runner.workers import WORKER_OFFLINE, process_alive
 
 __all__ = [

@@ -18,7 +18,7 @@ from runner.errors import UsageError
 from runner.state import ItemRow, MoveRow, RunRow, StateStore, open_store
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
 
 
 QUEUE_MEANING: Mapping[str, str] = {

@@ -19,7 +19,9 @@ from runner.state import ItemRow, StateStore, WorkerRow, read_under_way
 from runner.workers import WORKER_OFFLINE, process_alive, worker_state
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline, Schedule, Task
+    from runner.config.pipeline import Pipeline
+    from runner.config.schedules import Schedule
+    from runner.config.tasks import Task
 
 R_RUNNING = "running"
 R_ABOUT_TO_LAUNCH = "about-to-launch"

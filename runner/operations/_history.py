@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from runner.operations._common import MoveEntry, iso, read_item
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from runner.operations._common import check_queue_name, check_task, iso, open_re
 from runner.state import ItemQuery, ItemRow, UnderWay, read_under_way
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
 
 DEFAULT_LIMIT = 100
 """Rows `runner items` shows on a terminal table unless `--limit` says otherwise."""

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from runner.errors import UsageError
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
-    from runner.logview import EventStream, LogFilter
+    from runner.config.pipeline import Pipeline
+    from runner.logs import EventStream, LogFilter
 
 
 def parse_when(text: str, *, now: float | None = None) -> datetime:
@@ -42,9 +42,9 @@ def log_events(
     """The pipeline's log events that pass `flt`, oldest first; with `follow`, the last
     `backlog` matching events of the newest file and then every new one, until closed.
     """
-    from runner import logview
+    from runner.logs import view
 
     log_dir = pipeline.logs_dir
     if follow:
-        return logview.follow(log_dir, flt, backlog=backlog)
-    return logview.read_events(log_dir, flt)
+        return view.follow(log_dir, flt, backlog=backlog)
+    return view.read_events(log_dir, flt)

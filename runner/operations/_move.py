@@ -12,10 +12,10 @@ from runner import queues as q
 from runner.errors import UsageError
 from runner.operations._common import check_queue_name, check_task, iso
 from runner.state import ItemRow, StateStore, open_store
-from runner.who import os_user
+from runner.system.user import os_user
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
 
 
 class MoveRefusedError(UsageError):
@@ -92,7 +92,7 @@ def move(
     masked like every other text the runner keeps. Each move is logged as `item.moved`.
     Safe while a runner works: no lock is taken, the state's own transactions order it.
     """
-    from runner.logging import close_logging, configure_logging, get_logger
+    from runner.logs import close_logging, configure_logging, get_logger
     from runner.masking import Masker
 
     if not item_ids and from_queue is None:

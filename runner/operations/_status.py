@@ -19,7 +19,7 @@ from runner.state import RunRow, StateStore, TaskRow, UnderWay, WorkerRow, read_
 from runner.workers import WORKER_OFFLINE, process_alive, worker_state
 
 if TYPE_CHECKING:
-    from runner.config.models import Pipeline
+    from runner.config.pipeline import Pipeline
 
 # Task statuses shown by `status` beyond those the runner records: stable forever.
 TASK_NEW = "new"

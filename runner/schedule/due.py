@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner import queues as q
-from runner.config.models import Pipeline, Schedule
+from runner.config.pipeline import Pipeline
+from runner.config.schedules import Schedule
 from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest
 from runner.schedule.fires import iso, previous_fire, scheduled_run_id
 from runner.state import StateStore

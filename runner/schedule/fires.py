@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from runner.config.models import Schedule
+from runner.config.schedules import Schedule
 from runner.engine import TRIGGER_SCHEDULE, run_id_for
 
 _EPOCH: Final = datetime(1970, 1, 1)

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.engine import task_config_hash
 from runner.process import run_capture
 from runner.state import StateStore
-from runner.who import os_user
+from runner.system.user import os_user
 
 GIT_TIMEOUT: Final = 5.0
 """Seconds a `git` query may take before the OS user is used instead."""

@@ -6,8 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from runner import exitcodes
-from runner.errors import ConfigError, LockHeldError, RunnerError, UnsafePathError, UsageError
+from runner.errors import RunnerError
 from runner.serve.service import serve
 
 
@@ -34,20 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(
             args.path, site=args.site, log_format=args.log_format, log_level=args.log_level
         )
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        print("runner: fix the errors above, then run `runner validate` again", file=sys.stderr)
-        return exitcodes.BAD_CONFIG
-    except (UsageError, UnsafePathError) as exc:
-        print(f"runner: {exc}", file=sys.stderr)
-        return exitcodes.BAD_CONFIG
-    except LockHeldError as exc:
-        print(f"runner: {exc}", file=sys.stderr)
-        return exitcodes.LOCKED
     except RunnerError as exc:
-        print(f"runner: {exc}", file=sys.stderr)
-        return exitcodes.RUN_FAILED
-
+        print(exc.report(), file=sys.stderr)
+        return exc.exit_code
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from runner.config.loader import load_pipeline, pipeline_files
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.errors import ConfigError
 from runner.schedule.due import site_tasks
 from runner.schedule.taskinfo import record_tasks

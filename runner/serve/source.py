@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.engine import RunRequest
 from runner.schedule.due import due_requests, site_tasks
 from runner.schedule.fires import next_fire

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from runner.errors import UnsafePathError
-from runner.fsutil import open_private_file, site_file
+from runner.system.fs import open_private_file, site_file
 
 COMPACT_AT = 1024 * 1024
 """Bytes after which the journal is rewritten with only the attempts still open."""

@@ -1,4 +1,4 @@
-"""Integration tests of runner.lock: real files, real holder processes."""
+"""Integration tests of runner.system.lock: real files, real holder processes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import LockHeldError, RunnerError, UnsafePathError
-from runner.lock import RunnerLock, lock_path_for
+from runner.system.lock import RunnerLock, lock_path_for
 
 HELPERS = Path(__file__).parent / "helpers"
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,10 +35,10 @@ from hypothesis.stateful import (
 
 from runner import exitcodes
 from runner import queues as q
-from runner.config.models import Policy
+from runner.config.policies import Policy
 from runner.errors import LockHeldError
-from runner.lock import RunnerLock
 from runner.state import AttemptEnd, AttemptStart, RunRow, open_store
+from runner.system.lock import RunnerLock
 from tests.integration import conftest as integration
 from tests.torture.support import (
     Workspace,

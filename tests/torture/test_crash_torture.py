@@ -3,7 +3,7 @@
 1,000 items at concurrency 8 with random durations; each item appends to a ledger and
 checkpoints 3 sub-ids through RUNNER_EVENTS (skipping those RUNNER_PROCESSED lists). The
 runner is killed with SIGKILL at random moments (CI: 15 kills; RUNNER_TORTURE=full: 200) and
-dies at each fault point of runner/failpoints.py; `during-move` kills a separate process that
+dies at each fault point of runner/system/failpoints.py; `during-move` kills a separate process that
 moves items through the store while the runner runs. After a final resume the ledger and the
 state must agree: nothing recorded lost, nothing finished repeated.
 
@@ -22,8 +22,9 @@ from collections import Counter
 
 import pytest
 
-from runner import exitcodes, failpoints
+from runner import exitcodes
 from runner import queues as q
+from runner.system import failpoints
 from tests.integration.conftest import settings
 from tests.torture.support import (
     Workspace,
@@ -100,7 +101,7 @@ def item_id(n: int) -> str:
 
 
 def fault_point_names() -> set[str]:
-    """The names documented in runner/failpoints.py (the source of truth for this suite)."""
+    """The names documented in runner/system/failpoints.py (the source of truth for this suite)."""
     doc = failpoints.__doc__ or ""
     return set(re.findall(r"^- `([a-z-]+)`", doc, flags=re.MULTILINE))
 
@@ -179,7 +180,7 @@ def lab(ws: Workspace, tag: str) -> CrashLab:
 
 class TestFaultPointCatalogue:
     def test_suite_covers_every_named_fault_point(self) -> None:
-        """Every fault point runner/failpoints.py documents is exercised by this suite."""
+        """Every fault point runner/system/failpoints.py documents is exercised by this suite."""
         assert fault_point_names() == {*RUNNER_FAULT_POINTS, MOVE_FAULT_POINT}
 
 

@@ -21,9 +21,9 @@ import pytest
 
 from runner import exitcodes
 from runner import queues as q
-from runner.fsutil import ensure_private_dir
 from runner.launch import item_prefix
 from runner.state import open_store
+from runner.system.fs import ensure_private_dir
 from tests.integration.conftest import settings
 from tests.torture.support import Workspace, record_figures, traceback_free
 

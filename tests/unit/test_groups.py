@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.config.models import Group, Pipeline, Settings
+from runner.config.groups import Group
+from runner.config.pipeline import Pipeline
+from runner.config.settings import Settings
 from runner.errors import GroupResolutionError, Location
 from runner.groups import Item, resolve_group
 

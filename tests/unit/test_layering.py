@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -17,12 +18,15 @@ EXECUTION_MODULES = (
     "runner.process",
     "runner.launch",
     "runner.state",
-    "runner.lock",
+    "runner.system",
     "runner.schedule",
+    "runner.serve",
+    "runner.session",
+    "runner.operations",
     "runner.api",
     "runner.cli",
     "runner.groups",
-    "runner.logging",
+    "runner.logs",
 )
 """runner modules that execute, store or schedule: the config side must not import them."""
 
@@ -64,7 +68,12 @@ class TestLayering:
 
     def test_config_loads_its_own_modules(self, config_modules: set[str]) -> None:
         """The check itself works: the loader and the models were imported."""
-        assert {"runner.config.loader", "runner.config.models"} <= config_modules
+        assert {
+            "runner.config.loader",
+            "runner.config.messages",
+            "runner.config.fields",
+            "runner.config.pipeline",
+        } <= config_modules
 
     @pytest.mark.parametrize("module", EXECUTION_MODULES)
     def test_config_does_not_import_execution_code(
@@ -79,3 +88,40 @@ class TestLayering:
     ) -> None:
         """Reading configuration needs no subprocess, SQLite or psutil."""
         assert module not in config_modules
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The modules a source file imports (``from runner import cli`` counts as ``runner.cli``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+LIBRARY_FILES = sorted(
+    path
+    for path in (REPO / "runner").rglob("*.py")
+    if path.relative_to(REPO).parts[:2] != ("runner", "cli") and path.name != "__main__.py"
+)
+"""Every module of the library: all of runner/ but the CLI package and `python -m runner`."""
+
+
+class TestCliIsAShell:
+    """The CLI package imports the library; the library never imports the CLI."""
+
+    def test_the_library_files_were_found(self) -> None:
+        assert REPO / "runner" / "api.py" in LIBRARY_FILES
+        assert not any(
+            path.relative_to(REPO).parts[:2] == ("runner", "cli") for path in LIBRARY_FILES
+        )
+
+    @pytest.mark.parametrize(
+        "path", LIBRARY_FILES, ids=lambda p: str(p.relative_to(REPO / "runner"))
+    )
+    def test_library_module_does_not_import_the_cli(self, path: Path) -> None:
+        cli = {name for name in imported_modules(path) if name.split(".")[:2] == ["runner", "cli"]}
+        assert set() == cli

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from runner.config.definitions import Definition
+from runner.config.groups import Group
 from runner.config.loader import load_pipeline, pipeline_files
-from runner.config.models import Definition, Group, Pipeline, Settings, Task
+from runner.config.pipeline import Pipeline
+from runner.config.settings import Settings
+from runner.config.tasks import Task
 from runner.errors import ConfigError, Location
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "valid"

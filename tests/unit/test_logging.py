@@ -1,4 +1,4 @@
-"""Tests of runner.logging: event shape, the daily file, stderr, masking, robustness."""
+"""Tests of runner.logs (setup, sink, render): event shape, the daily file, stderr, masking, robustness."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import structlog
 
 import runner
 from runner.errors import UnsafePathError, UsageError
-from runner.logging import (
+from runner.logs import (
     LogSetupError,
     close_logging,
     configure_logging,
@@ -272,7 +272,7 @@ class TestLogFile:
         code = (
             "import io, sys\n"
             "from pathlib import Path\n"
-            "from runner.logging import configure_logging, get_logger, close_logging\n"
+            "from runner.logs import configure_logging, get_logger, close_logging\n"
             "configure_logging(log_dir=Path(sys.argv[1]), stderr=io.StringIO(),"
             " stderr_format='json', clock=lambda: float(sys.argv[3]))\n"
             "log = get_logger(proc=int(sys.argv[2]))\n"

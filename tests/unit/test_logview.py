@@ -1,4 +1,4 @@
-"""Tests of runner.logview: listing, filtering, reading and following the JSON logs."""
+"""Tests of runner.logs.view: listing, filtering, reading and following the JSON logs."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ import pytest
 import structlog
 
 from runner.errors import UsageError
-from runner.logging import close_logging, configure_logging, get_logger
-from runner.logview import (
+from runner.logs import (
     MAX_LINE,
     LogFilter,
+    close_logging,
+    configure_logging,
     follow,
     format_event,
+    get_logger,
     iter_log_files,
     read_events,
 )
@@ -179,7 +181,7 @@ class TestReadEvents:
         assert 1 == stream.skipped
 
     def test_reads_what_logging_wrote(self, log_dir: Path) -> None:
-        """Events written by runner.logging come back with their keys."""
+        """Events written by runner.logs come back with their keys."""
         configure_logging(log_dir=log_dir, stderr_format="json", stderr=io.StringIO())
         get_logger(task="nightly").info("item.finished", item="a", status="ok")
         close_logging()

@@ -13,26 +13,15 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from runner.config import models
-from runner.config.models import (
-    BUILTIN_STATUSES,
-    ERROR_QUEUE_NAMES,
-    QUEUE_NAMES,
-    AfterStep,
-    Backoff,
-    Definition,
-    Group,
-    Member,
-    OutcomeRule,
-    OutcomeWhen,
-    Pipeline,
-    PipelineFile,
-    Policy,
-    Schedule,
-    Settings,
-    Step,
-    Task,
-)
+from runner import config as models
+from runner.config.definitions import Definition, OutcomeRule, OutcomeWhen
+from runner.config.fields import BUILTIN_STATUSES, ERROR_QUEUE_NAMES, QUEUE_NAMES
+from runner.config.groups import Group, Member
+from runner.config.pipeline import Pipeline, PipelineFile
+from runner.config.policies import Backoff, Policy
+from runner.config.schedules import Schedule
+from runner.config.settings import Settings
+from runner.config.tasks import AfterStep, Step, Task
 from runner.errors import Location, UsageError
 
 MINIMAL: dict[type[BaseModel], dict[str, Any]] = {

@@ -20,7 +20,7 @@ from runner import operations
 from runner import queues as q
 from runner.config import Pipeline, load_pipeline
 from runner.errors import UsageError
-from runner.logging import close_logging
+from runner.logs import close_logging
 from runner.state import (
     AttemptEnd,
     AttemptStart,

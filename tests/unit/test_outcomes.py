@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner import outcomes
-from runner.config.models import OutcomeRule
+from runner.config.definitions import OutcomeRule
 from runner.outcomes import Classification, classify
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from runner import config as models
 from runner import queues
-from runner.config import models
-from runner.config.models import Backoff, Policy
+from runner.config.policies import Backoff, Policy
 from runner.queues import Decision, after_attempt, backoff_delay, check_move, eligible
 
 NOW = 1_700_000_000.0

@@ -12,7 +12,7 @@ import pytest
 
 from runner import queues as q
 from runner.config import load_pipeline
-from runner.config.models import Pipeline
+from runner.config.pipeline import Pipeline
 from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest
 from runner.schedule.due import due_requests, task_due, watermark
 from runner.schedule.fires import scheduled_run_id

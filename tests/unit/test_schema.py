@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from runner.config import models
+from runner import config as models
 from runner.config.schema import (
     REFERENCE_PATH,
     SCHEMA_ID,

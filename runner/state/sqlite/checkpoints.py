@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 
-from runner import failpoints
 from runner.state.records import Checkpoint
 from runner.state.sqlite.db import Database
+from runner.system import failpoints
 
 
 def write_checkpoints(

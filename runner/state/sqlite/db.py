@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Self
 
 from runner.errors import DiskFullError, StateError, UnsafePathError
-from runner.fsutil import ensure_private_dir, ensure_private_file
 from runner.state.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
+from runner.system.fs import ensure_private_dir, ensure_private_file
 
 BUSY_TIMEOUT_MS = 30_000
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from runner import failpoints
 from runner.errors import StateError
 from runner.state.records import MoveRow
 from runner.state.sqlite.db import Database
+from runner.system import failpoints
 
 
 class MoveRecords(Database):

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from runner.errors import LockHeldError
-from runner.lock import RunnerLock
+from runner.system.lock import RunnerLock
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from runner.errors import LockHeldError, StateError, UnsafePathError
-from runner.fsutil import ensure_private_dir, site_file
+from runner.system.fs import ensure_private_dir, site_file
 
 
 def lock_path_for(state_path: Path, site: str) -> Path:

@@ -1,11 +1,10 @@
 """Reading the JSON logs back: the library behind ``runner logs``.
 
 The log directory holds one ``runner-YYYY-MM-DD.jsonl`` file per UTC day
-(see `runner.logging`). `read_events` streams the events of every file in date
+(see `runner.logs.files`). `read_events` streams the events of every file in date
 order through a `LogFilter`; `follow` does the same for events appended from
 now on, like ``tail -F``, moving on to a new day's file when it appears.
 Lines that are not JSON objects are skipped and counted (`EventStream.skipped`).
-`format_event` renders an event as the readable line the console shows.
 """
 
 from __future__ import annotations
@@ -15,158 +14,30 @@ import datetime as dt
 import io
 import json
 import os
-import re
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
 from runner.errors import UsageError
-from runner.logging import LEVELS, LogSetupError, format_event, level_number
+from runner.logs.files import LogSetupError, iter_log_files, log_file_date
+from runner.logs.filter import LogFilter
 
 __all__ = [
+    "MAX_LINE",
+    "Event",
     "EventStream",
-    "LogFilter",
     "follow",
-    "format_event",
-    "iter_log_files",
-    "log_file_date",
     "read_events",
 ]
 
 Event = dict[str, Any]
 
-_FILE_NAME: Final = re.compile(r"runner-(\d{4}-\d{2}-\d{2})\.jsonl")
 _CHUNK: Final = 64 * 1024
 MAX_LINE: Final = 8 * 1024 * 1024
 """Longer lines are skipped (and counted) rather than held in memory."""
-
-
-def log_file_date(path: Path) -> dt.date | None:
-    """The UTC day a log file holds, from its name; None for any other file name."""
-    found = _FILE_NAME.fullmatch(path.name)
-    if found is None:
-        return None
-    try:
-        return dt.date.fromisoformat(found.group(1))
-    except ValueError:
-        return None
-
-
-def iter_log_files(log_dir: Path) -> list[Path]:
-    """The ``runner-YYYY-MM-DD.jsonl`` files of `log_dir`, oldest day first.
-
-    A missing directory has no files. Raises `LogSetupError` when the
-    directory exists but cannot be read.
-    """
-    try:
-        names = os.listdir(log_dir)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    except OSError as exc:
-        raise LogSetupError(
-            f"cannot read the log directory {log_dir}: {exc.strerror}; "
-            "run this as the user the runner runs as"
-        ) from exc
-    paths = [log_dir / name for name in names if _FILE_NAME.fullmatch(name)]
-    return sorted((p for p in paths if log_file_date(p) is not None), key=lambda p: p.name)
-
-
-def _parse_ts(value: object) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
-@dataclass(frozen=True)
-class LogFilter:
-    """Which events to show; every field that is set must match (None matches all).
-
-    ``task``, ``run_id``, ``item``: exact values. ``level``: the minimum level
-    (``warning`` shows warnings, errors and critical events; an event without
-    a known level counts as ``info``). ``event``: an exact event name, or a
-    pattern where ``*`` stands for any text (``item.*``). ``since``/``until``:
-    the event's ``ts`` lies between them, both ends included; a datetime
-    without a time zone is taken as UTC.
-    """
-
-    task: str | None = None
-    run_id: str | None = None
-    item: str | None = None
-    level: str | None = None
-    event: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-
-    def __post_init__(self) -> None:
-        if self.level is not None:
-            level_number(self.level)  # raises UsageError for an unknown name
-        for name in ("since", "until"):
-            moment = getattr(self, name)
-            if moment is not None and moment.tzinfo is None:
-                object.__setattr__(self, name, moment.replace(tzinfo=dt.UTC))
-        if self.since is not None and self.until is not None and self.since > self.until:
-            raise UsageError(
-                f"the time range is empty: since {self.since.isoformat()} is after "
-                f"until {self.until.isoformat()}; swap them"
-            )
-
-    @cached_property
-    def _min_level(self) -> int:
-        return level_number(self.level) if self.level is not None else 0
-
-    @cached_property
-    def _event_pattern(self) -> re.Pattern[str] | None:
-        if self.event is None or "*" not in self.event:
-            return None
-        return re.compile(".*".join(re.escape(part) for part in self.event.split("*")), re.DOTALL)
-
-    def matches(self, event: Mapping[str, Any]) -> bool:
-        """True when `event` passes every condition of this filter."""
-        if self.task is not None and event.get("task") != self.task:
-            return False
-        if self.run_id is not None and event.get("run_id") != self.run_id:
-            return False
-        if self.item is not None and event.get("item") != self.item:
-            return False
-        if self.level is not None:
-            level = event.get("level")
-            rank = LEVELS.get(level, LEVELS["info"]) if isinstance(level, str) else LEVELS["info"]
-            if rank < self._min_level:
-                return False
-        if self.event is not None:
-            name = event.get("event")
-            if not isinstance(name, str):
-                return False
-            pattern = self._event_pattern
-            if pattern is None:
-                if name != self.event:
-                    return False
-            elif pattern.fullmatch(name) is None:
-                return False
-        if self.since is not None or self.until is not None:
-            moment = _parse_ts(event.get("ts"))
-            if moment is None:
-                return False
-            if self.since is not None and moment < self.since:
-                return False
-            if self.until is not None and moment > self.until:
-                return False
-        return True
-
-    def admits_day(self, day: dt.date) -> bool:
-        """False when no event of this UTC day can fall between ``since`` and ``until``."""
-        if self.since is not None and day < self.since.astimezone(dt.UTC).date():
-            return False
-        return not (self.until is not None and day > self.until.astimezone(dt.UTC).date())
 
 
 class EventStream(Iterator[Event]):

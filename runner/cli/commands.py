@@ -1,0 +1,197 @@
+"""One handler per verb: the parsed arguments -> a call of the library -> a rendering.
+
+Heavy modules (the engine, the configuration models, structlog) are imported inside the
+handlers that need them, so that `runner --help` and the read-only verbs start quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from runner import exitcodes, operations
+from runner.cli import render
+from runner.cli.parser import one_item, split_targets
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from runner import api
+
+    summary = render.validation(api.load(args.path))
+    if args.json:
+        render.print_json(summary)
+    else:
+        print(render.validation_text(args.path, summary))
+    return exitcodes.OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from runner import api
+
+    report = api.plan(api.load(args.path), at=args.at, tasks=args.task)
+    if args.json:
+        for task in report["tasks"]:
+            task.pop("first_commands_text", None)
+        render.print_json(report)
+    else:
+        print(render.plan_text(report))
+    return exitcodes.OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from runner import api
+
+    outcome = api.run(
+        api.load(args.path),
+        tasks=args.task,
+        now=args.now,
+        site=args.site,
+        log_format=args.log_format,
+        log_level=args.log_level,
+    )
+    return outcome.exit_code
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from runner.serve import serve
+
+    return serve(args.path, site=args.site, log_format=args.log_format, log_level=args.log_level)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from runner import api
+
+    sys.stdout.write(api.schema_text())
+    return exitcodes.OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from runner import api
+
+    report = operations.status(api.load(args.path), tasks=[args.task] if args.task else [])
+    if args.json:
+        render.print_json(report.to_json())
+    else:
+        print(render.status_text(report))
+    return exitcodes.OK
+
+
+def _items(args: argparse.Namespace) -> int:
+    from runner import api
+
+    limit = args.limit
+    if limit is None and not args.json:
+        limit = operations.DEFAULT_LIMIT
+    if limit == 0:
+        limit = None
+    page = operations.items(
+        api.load(args.path),
+        args.task,
+        queues=args.queue,
+        category=args.category,
+        match=args.match,
+        status=args.status,
+        limit=limit,
+        offset=args.offset,
+        include_left=args.all,
+    )
+    if args.json:
+        render.print_json_list(entry.to_json() for entry in page.items)
+    else:
+        print(render.items_text(page, args.task))
+    return exitcodes.OK
+
+
+def _move(args: argparse.Namespace) -> int:
+    from runner import api
+
+    path, items = split_targets(args.targets)
+    outcome = operations.move(
+        api.load(path),
+        args.task,
+        args.to,
+        items,
+        from_queue=args.from_queue,
+        reason=args.reason,
+        by=args.by,
+    )
+    if args.json:
+        render.print_json(outcome.to_json())
+    else:
+        print(render.move_text(outcome, args.task, args.to, args.from_queue))
+    return exitcodes.OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    from runner import api
+
+    path, item = one_item(args.targets, "history")
+    report = operations.history(api.load(path), args.task, item)
+    if args.json:
+        render.print_json(report.to_json())
+    else:
+        print(render.history_text(report, args.task, item))
+    return exitcodes.OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from runner import api
+
+    path, item = one_item(args.targets, "explain")
+    report = operations.explain(api.load(path), args.task, item)
+    if args.json:
+        render.print_json(report.to_json())
+    else:
+        print(render.explain_text(report))
+    return exitcodes.OK
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from runner import api
+    from runner.logs import LogFilter
+
+    pipeline = api.load(args.path)
+    flt = LogFilter(
+        task=args.task,
+        run_id=args.run,
+        item=args.item,
+        level=args.level,
+        event=args.event,
+        since=operations.parse_when(args.since) if args.since else None,
+        until=operations.parse_when(args.until) if args.until else None,
+    )
+    line = render.log_line(
+        as_json=args.json, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    )
+    stream = operations.log_events(pipeline, flt, follow=args.follow)
+    try:
+        with stream:
+            for event in stream:
+                sys.stdout.write(line(event) + "\n")
+                if args.follow:
+                    sys.stdout.flush()
+    except KeyboardInterrupt:  # the way to stop --follow
+        pass
+    if stream.skipped:
+        render.error(
+            f"{stream.skipped} lines of the log files were not JSON events and were skipped"
+        )
+    return exitcodes.OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": _validate,
+    "plan": _plan,
+    "run": _run,
+    "serve": _serve,
+    "schema": _schema,
+    "status": _status,
+    "items": _items,
+    "move": _move,
+    "history": _history,
+    "explain": _explain,
+    "logs": _logs,
+}
+"""The handler of each verb."""

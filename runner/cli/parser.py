@@ -1,0 +1,346 @@
+"""The `runner` command line: verbs, options and help texts (argparse), and the PATH/ITEM words."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runner import __version__, operations
+from runner.errors import UsageError
+
+DESCRIPTION = """\
+A declarative pipeline runner driven by YAML files kept in git.
+
+Pipelines declare schedules, groups of items, definitions of what to run for
+each item, start/finish steps and queue policies. One runner process executes
+them from cron or as a service, with JSON logs and a crash-safe state file.
+"""
+
+EPILOG = """\
+exit codes:
+  0   done (also: nothing was due)
+  1   a run failed (an on_failure: error step failed, or a group could not be
+      resolved), or it was interrupted and will resume on the next start
+  2   bad configuration or bad usage
+  3   completed, but items ended in error queues
+  75  another runner holds the lock for this state file and site
+
+PATH is a pipeline file or a directory of *.yaml files (default: pipelines/).
+See docs/tutorial.md to start and docs/reference.md for every key.
+"""
+
+
+def _path_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path",
+        nargs="?",
+        default="pipelines",
+        metavar="PATH",
+        help="pipeline file or directory of *.yaml files (default: %(default)s)",
+    )
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON (a documented, stable shape)"
+    )
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time; write ISO 8601 such as 2026-11-21T18:00 or 2026-11-21T18:00:00+01:00"
+        ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class _VerbParser(argparse.ArgumentParser):
+    """A verb's parser: words after the options also count as its positional TARGETS.
+
+    argparse fills a `nargs="*"` positional from one run of words only, so in
+    `runner move pipelines --task T --to run-now a b` the items after the options would
+    be "unrecognized". Verbs that declare `targets` collect every such word, in order.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if isinstance(getattr(parsed, "targets", None), list):
+            words = [e for e in extras if not e.startswith("-")]
+            parsed.targets = [*parsed.targets, *words]
+            extras = [e for e in extras if e.startswith("-")]
+        return parsed, extras
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb (used by --help and the docs)."""
+    parser = argparse.ArgumentParser(
+        prog="runner",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"runner {__version__}")
+    verbs = parser.add_subparsers(
+        dest="verb", metavar="VERB", required=True, parser_class=_VerbParser
+    )
+
+    def verb(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return verbs.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = verb(
+        "validate",
+        "load and check everything; no side effects",
+        "Load every pipeline file, check every key, reference, cron expression, time zone and\n"
+        "template. Prints every problem at once (file:line:column, what was expected) and exits 2,\n"
+        "or exits 0 when the pipeline is valid. Runs nothing and writes nothing.",
+    )
+    _path_argument(p)
+    _json_flag(p)
+
+    p = verb(
+        "plan",
+        "show what would run: due tasks, item counts, first commands",
+        "For each task: whether it is due, its next fire, its group's members counted by queue,\n"
+        "and the first rendered commands. Resolves groups (resolver commands run), writes nothing.",
+    )
+    _path_argument(p)
+    p.add_argument(
+        "--at",
+        type=_parse_time,
+        metavar="TIME",
+        help="plan as of this ISO 8601 time (default: now)",
+    )
+    p.add_argument(
+        "--task", action="append", default=[], metavar="T", help="only this task (repeatable)"
+    )
+    _json_flag(p)
+
+    p = verb(
+        "run",
+        "run what is due, then exit",
+        "Finish what an earlier runner left (interrupted attempts, open runs), then start every task\n"
+        "of this site whose schedule fired since its last run (a missed fire is made up once) and\n"
+        "every task with items in run-now. With --now, start the named tasks (or all of the site)\n"
+        "at once, ignoring schedules and windows. Exits when the runs end.",
+    )
+    _path_argument(p)
+    p.add_argument(
+        "--task", action="append", default=[], metavar="T", help="only this task (repeatable)"
+    )
+    p.add_argument(
+        "--now", action="store_true", help="start the tasks now, ignoring schedule and window"
+    )
+    p.add_argument("--site", metavar="S", help="run as this site (default: settings.site)")
+    _log_options(p)
+
+    _operator_verbs(verb)
+
+    p = verb(
+        "serve",
+        "stay up, run on schedule, reload config",
+        "Stay up: start each task of this site when its schedule fires, run run-now items as they\n"
+        "appear, re-read changed pipeline files within seconds (an invalid change is logged and the\n"
+        "old configuration kept; a running task takes the new one when its run ends).\n"
+        "SIGTERM/SIGINT stop (running attempts are interrupted and resume on the next start; exit 0),\n"
+        "SIGHUP re-reads the configuration now.",
+    )
+    _path_argument(p)
+    p.add_argument("--site", metavar="S", help="serve this site (default: settings.site)")
+    _log_options(p)
+
+    p = verb(
+        "schema",
+        "print the JSON Schema of the pipeline format",
+        "Print the JSON Schema (draft 2020-12) that pipeline files follow; editors use it through\n"
+        "the `# yaml-language-server: $schema=...` modeline.",
+    )
+    return parser
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        default="auto",
+        help="stderr log format: json lines, readable console lines, or auto (console on a terminal)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="lowest level shown on stderr (default: %(default)s)",
+    )
+
+
+TARGETS_HELP = """\
+PATH and ITEM: positional words are item ids, except the first when it is an existing
+directory or an existing *.yaml/*.yml file: that one is the pipeline PATH (default:
+pipelines/). So `runner {verb} --task T ... ITEM` and
+`runner {verb} pipelines --task T ... ITEM` both work; to name an item that looks like
+a path, give PATH first. Put ids that start with '-' after `--`.
+"""
+
+
+def _task_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--task",
+        required=required,
+        metavar="T",
+        help="the task" if required else "only this task",
+    )
+
+
+def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """The operators' verbs: status, items, move, history, explain, logs."""
+    p = verb(
+        "status",
+        "show workers and, per task, its status and items per queue",
+        "Every site's runner (online, running, or offline when its heartbeat is older than three\n"
+        "heartbeat intervals or its process is gone), then per task: status (new, idle, running,\n"
+        "interrupted, failed, disabled), when it was created and last modified and by whom, the\n"
+        "command in progress, the latest detail a script reported, the sequence (successful item\n"
+        "attempts), items per queue grouped by category, and the total (every queue but trash,\n"
+        "incorrect-format and disabled). Reads the state; never takes the runner lock.",
+    )
+    _path_argument(p)
+    _task_option(p, required=False)
+    _json_flag(p)
+
+    p = verb(
+        "items",
+        "list a task's items with queue, attempts, last status and last error",
+        "List the items of a task in dispatch order: queue by queue (run-now, rescheduled, retry,\n"
+        "unattempted, then incomplete, paused, successful, the error queues, trash,\n"
+        "incorrect-format, disabled), first in first out inside a queue (the item that entered it\n"
+        f"first comes first). A table shows {operations.DEFAULT_LIMIT} items unless --limit says otherwise;\n"
+        "--json prints every matching item unless --limit is given. Items that left the group are\n"
+        "left out unless --all.",
+    )
+    _path_argument(p)
+    _task_option(p, required=True)
+    p.add_argument(
+        "--queue", action="append", default=[], metavar="Q", help="only this queue (repeatable)"
+    )
+    p.add_argument(
+        "--category",
+        metavar="C",
+        help="only queues of this category: in-progress, inactive, error, other",
+    )
+    p.add_argument(
+        "--match", metavar="TEXT", help="a substring of the id or of the last error (any case)"
+    )
+    p.add_argument("--status", metavar="S", help="only items whose last attempt had this status")
+    p.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help=f"show at most N items (0: all; default {operations.DEFAULT_LIMIT} on a table, all with --json)",
+    )
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N items")
+    p.add_argument(
+        "--all", action="store_true", help="also items that left the group (kept, never run)"
+    )
+    _json_flag(p)
+
+    p = verb(
+        "move",
+        "move items to another queue by hand (recorded with who, when and why)",
+        "Move the named items, or with --from-queue every item of a queue, to --to QUEUE.\n"
+        "Targets: run-now, rescheduled, unattempted, paused, disabled, trash (an item lacking\n"
+        "required attributes: paused, disabled, trash only). All or nothing: if any item is\n"
+        "unknown or refused, nothing moves and the command exits 2 saying why. A running item's\n"
+        "move is recorded at once and applies when its attempt ends. Safe while a runner works.\n"
+        "Each move is logged as an `item.moved` event.\n\n" + TARGETS_HELP.format(verb="move"),
+    )
+    p.add_argument("targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then item ids")
+    _task_option(p, required=True)
+    p.add_argument("--to", required=True, metavar="QUEUE", help="the queue to move the items to")
+    p.add_argument(
+        "--from-queue",
+        metavar="Q",
+        help="every item of this queue (with ITEMs: only if each is in this queue)",
+    )
+    p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in history and logs)")
+    p.add_argument("--by", metavar="NAME", help="who moves them (default: the OS user)")
+    _json_flag(p)
+
+    def one_item_verb(name: str, summary: str, description: str) -> None:
+        p = verb(name, summary, description + "\n\n" + TARGETS_HELP.format(verb=name))
+        p.add_argument(
+            "targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then one item id"
+        )
+        _task_option(p, required=True)
+        _json_flag(p)
+
+    one_item_verb(
+        "history",
+        "every attempt and operator move of one item",
+        "Every attempt of the item (start, end, status, exit code, duration, the definition hash it\n"
+        "ran, checkpoint count, its stdout/stderr files if they are still there) and every\n"
+        "operator move (when, by whom, from, to, why, applied or pending), oldest first.",
+    )
+    one_item_verb(
+        "explain",
+        "why an item is or is not running now",
+        "One sentence saying why the item is or is not running now (running since when; about\n"
+        "to launch; waiting its turn; concurrency full; out of schedule until when; backoff\n"
+        "until when; paused, disabled or trashed by whom and why; in an error queue; lacking\n"
+        "attributes; left the group; task disabled; no runner up), then the facts behind it.",
+    )
+
+    p = verb(
+        "logs",
+        "read the JSON logs as readable lines (filter, follow)",
+        "Print the pipeline's log events (settings.logs/runner-YYYY-MM-DD.jsonl) as readable lines,\n"
+        "coloured on a terminal (not when NO_COLOR is set), oldest first. Every filter given must\n"
+        "match. --json prints the matching JSON lines as they are, for jq. --follow keeps\n"
+        "printing new events (the last 10 matching ones first) until interrupted.",
+    )
+    _path_argument(p)
+    _task_option(p, required=False)
+    p.add_argument("--run", metavar="R", help="only this run id")
+    p.add_argument("--item", metavar="I", help="only this item id")
+    p.add_argument("--level", metavar="L", help="this level and above: debug, info, warning, error")
+    p.add_argument("--event", metavar="E", help="only this event name; * matches any text (item.*)")
+    p.add_argument(
+        "--since",
+        metavar="TIME",
+        help="events at or after TIME: ISO 8601 (UTC if no zone) or a duration ago (10m, 2h, 1d)",
+    )
+    p.add_argument("--until", metavar="TIME", help="events at or before TIME (same forms)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    _json_flag(p)
+
+
+def split_targets(targets: Sequence[str]) -> tuple[str, list[str]]:
+    """(PATH, ITEMs): the first word is PATH when it is an existing directory or *.yaml/*.yml file."""
+    words = list(targets)
+    if words:
+        first = Path(words[0])
+        if first.is_dir() or (first.is_file() and first.suffix in (".yaml", ".yml")):
+            return words[0], words[1:]
+    return "pipelines", words
+
+
+def one_item(targets: Sequence[str], verb: str) -> tuple[str, str]:
+    """(PATH, ITEM) of a verb that takes exactly one item."""
+    path, items = split_targets(targets)
+    if len(items) != 1:
+        got = "no item" if not items else f"{len(items)} items ({', '.join(items)})"
+        raise UsageError(
+            f"`runner {verb}` takes exactly one ITEM after the options, got {got}; "
+            f"e.g. runner {verb} --task T ITEM"
+        )
+    return path, items[0]

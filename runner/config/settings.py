@@ -1,0 +1,63 @@
+"""The `settings` section: where state and logs live, this runner's site and its caps."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from runner.config.durations import Duration
+from runner.config.fields import STRICT, EnvName, Name
+
+
+class Settings(BaseModel):
+    """Runner-wide settings: where state and logs live, this runner's site and its caps.
+
+    At most one file of a pipeline may carry `settings`; paths are relative to the pipeline
+    directory.
+    """
+
+    model_config = STRICT
+
+    state: str = Field(
+        default=".runner/state.db",
+        min_length=1,
+        description="The resume-state file (SQLite), relative to the pipeline directory.",
+    )
+    logs: str = Field(
+        default=".runner/logs",
+        min_length=1,
+        description="Directory for the JSON log files and the per-attempt output, relative to the "
+        "pipeline directory.",
+    )
+    site: Name = Field(
+        default="default",
+        description="This runner's site: it runs the tasks of this site only; `--site` overrides "
+        "it.",
+    )
+    concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="The most processes (items and steps) this runner runs at once, over all "
+        "tasks.",
+    )
+    secrets: list[EnvName] = Field(
+        default_factory=list,
+        description="Names of environment variables whose values are masked in logs, output files "
+        "and state.",
+    )
+    output_limit: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of output kept per stream (stdout, stderr) per attempt; the tail is "
+        "kept (default 10 MiB).",
+    )
+    grace: Duration = Field(
+        default="5s",
+        validate_default=True,
+        description="How long a process is given to exit after TERM before it is killed.",
+    )
+    min_free_disk: int = Field(
+        default=100 * 1024 * 1024,
+        ge=0,
+        description="Free bytes required on the disks of `state` and `logs`; below this the runner "
+        "starts nothing new and says so (default 100 MiB).",
+    )

@@ -1,0 +1,1 @@
+"""The runner's dealings with the operating system: locks, private files, the user, fault points."""
