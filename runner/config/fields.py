@@ -88,6 +88,7 @@ STRICT: Final = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def suggest(value: str, choices: Sequence[str]) -> str:
+    """The hint `; did you mean 'x'?` naming the choice nearest `value`, or '' when none is near."""
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
