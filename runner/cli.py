@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner import __version__, exitcodes, operations
-from runner import queues as q
+from runner.domain import queues as q
 from runner.errors import (
     ConfigError,
     GroupResolutionError,

@@ -31,11 +31,12 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from runner import queues as q
 from runner.config.models import Pipeline, Schedule
-from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest, run_id_for
+from runner.domain import queues as q
+from runner.domain.runs import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, run_id_for
+from runner.domain.timefmt import iso
+from runner.engine import RunRequest
 from runner.state import StateStore
-from runner.workers import STALE_AFTER, worker_state  # noqa: F401 - re-exported for callers
 
 _EPOCH: Final = datetime(1970, 1, 1)
 _MINUTE: Final = timedelta(minutes=1)
@@ -319,13 +320,6 @@ def due_requests(
 
 
 # -- text ----------------------------------------------------------------------
-
-
-def iso(ts: float | None) -> str:
-    """An instant as ISO 8601 UTC text to the second (empty for None)."""
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def describe_next(schedule: Schedule, after: float) -> str:

@@ -12,7 +12,6 @@ from runner.config.durations import (
     Duration,
     PositiveDuration,
     StepTimeout,
-    format_duration,
     parse_duration,
 )
 from runner.config.loader import load_pipeline
@@ -37,6 +36,7 @@ from runner.config.models import (
     Step,
     Task,
 )
+from runner.domain.timefmt import format_duration
 
 __all__ = [
     "BUILTIN_STATUSES",

@@ -34,6 +34,12 @@ from pydantic import (
 )
 
 from runner.config.durations import Duration, PositiveDuration, StepTimeout
+from runner.domain.queues import ALL_QUEUES as QUEUE_NAMES
+from runner.domain.queues import AWAITING_INTERVENTION
+from runner.domain.queues import ERROR_QUEUES as ERROR_QUEUE_NAMES
+from runner.domain.queues import EXHAUSTED_TARGETS as EXHAUSTED_QUEUE_NAMES
+from runner.domain.queues import OUTCOME_TARGETS as OUTCOME_QUEUE_NAMES
+from runner.domain.statuses import BUILTIN_STATUSES, MODE_RECURRING, OK
 from runner.errors import Location, UsageError
 from runner.templating import ITEM_NAMES, STEP_NAMES, compile_template
 
@@ -62,43 +68,6 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------- vocabulary
-
-QUEUE_NAMES: Final = (
-    "run-now",
-    "rescheduled",
-    "retry",
-    "unattempted",
-    "incomplete",
-    "paused",
-    "successful",
-    "corrupt",
-    "in-use",
-    "inaccessible",
-    "password-protected",
-    "awaiting-intervention",
-    "trash",
-    "incorrect-format",
-    "disabled",
-)
-"""Every queue of SPEC §3, in the order of its table."""
-
-ERROR_QUEUE_NAMES: Final = (
-    "corrupt",
-    "in-use",
-    "inaccessible",
-    "password-protected",
-    "awaiting-intervention",
-)
-"""The error queues: never dispatched, counted in totals, a run ending with items here exits 3."""
-
-OUTCOME_QUEUE_NAMES: Final = tuple(q for q in QUEUE_NAMES if q not in ("run-now", "retry"))
-"""Queues an outcome rule may send an item to (not `run-now`, the operator's, nor `retry`)."""
-
-EXHAUSTED_QUEUE_NAMES: Final = (*ERROR_QUEUE_NAMES, "paused")
-"""Queues a policy may send an item to once its retries are used up."""
-
-BUILTIN_STATUSES: Final = ("ok", "failed", "timeout", "hung", "start-failed", "interrupted")
-"""Statuses the runner itself gives an attempt; outcome rules may add others (`#001`, `locked`)."""
 
 NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """What a schedule, group, definition, policy, task or site name may look like."""
@@ -611,7 +580,7 @@ class Definition(BaseModel):
 
 def _check_retry_status(status: str) -> str:
     _check_status(status)
-    if status == "ok":
+    if status == OK:
         raise ValueError("retry_on lists failure statuses; 'ok' is not one, remove it")
     return status
 
@@ -671,7 +640,7 @@ class Policy(BaseModel):
         description="The wait before each retry.",
     )
     exhausted_queue: ExhaustedQueue = Field(
-        default="awaiting-intervention",
+        default=AWAITING_INTERVENTION,
         description="Where an item goes when it is not retried and its outcome rule names no "
         "queue: an error queue or paused.",
     )
@@ -761,7 +730,7 @@ class Task(BaseModel):
         "to 1h, then awaiting-intervention).",
     )
     mode: Literal["recurring", "once"] = Field(
-        default="recurring",
+        default=MODE_RECURRING,
         description="recurring: every run processes every item again. once: an item that reached "
         "successful stays done (migrations).",
     )

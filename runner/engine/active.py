@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from runner.config.models import AfterStep, Definition, Policy, Step, Task
-from runner.engine.runs import TRIGGER_NOW, TRIGGER_RUN_NOW
+from runner.domain.runs import TRIGGER_NOW, TRIGGER_RUN_NOW
 from runner.launch import AttemptFiles
 from runner.progress import RunProgress
 from runner.state import ItemRow, RunRow

@@ -29,18 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from runner import failpoints
-from runner import queues as q
 from runner.checkpoints import parse_event
 from runner.config.models import Pipeline, Step
-from runner.engine.active import (
-    ActiveAttempt,
-    ActiveRun,
-    ActiveStep,
-    after_step_wanted,
-    step_positions,
-)
-from runner.engine.recovery import attempt_marker, recover
-from runner.engine.runs import (
+from runner.domain import queues as q
+from runner.domain.runs import (
     PHASE_AFTER,
     PHASE_BEFORE,
     PHASE_ITEMS,
@@ -52,13 +44,19 @@ from runner.engine.runs import (
     TRIGGER_NOW,
     TRIGGER_RUN_NOW,
     TRIGGER_SCHEDULE,
-    RunReport,
-    RunRequest,
-    RunSource,
-    iso,
     run_id_for,
-    task_config_hash,
 )
+from runner.domain.statuses import OK
+from runner.domain.timefmt import iso
+from runner.engine.active import (
+    ActiveAttempt,
+    ActiveRun,
+    ActiveStep,
+    after_step_wanted,
+    step_positions,
+)
+from runner.engine.recovery import attempt_marker, recover
+from runner.engine.runs import RunReport, RunRequest, RunSource, task_config_hash
 from runner.engine.verdicts import error_text, judge, start_failed
 from runner.errors import DiskFullError, GroupResolutionError, TemplateRenderError
 from runner.fsutil import ensure_private_dir
@@ -376,7 +374,7 @@ class Engine:
             row=row,
             fingerprint=fingerprint,
             task_ctx=task_context(name, self.site, task.mode),
-            run_ctx=run_context(row.id, name, row.trigger, iso(row.fire_time)),
+            run_ctx=run_context(row.id, name, row.trigger, iso(row.fire_time) or ""),
             phase=row.phase,
         )
         resuming = request.resume is not None
@@ -416,7 +414,7 @@ class Engine:
                     "task": name,
                     "run_id": row.id,
                     "trigger": row.trigger,
-                    "fire_time": iso(row.fire_time),
+                    "fire_time": iso(row.fire_time) or "",
                     "definition_hash": active.fingerprint,
                 },
             )
@@ -1053,7 +1051,7 @@ class Engine:
                 progress.finished += 1
                 progress.failed += queue_name != q.SUCCESSFUL
             self._log_later(
-                "info" if end.status == q.OK else "warning",
+                "info" if end.status == OK else "warning",
                 "item.finished",
                 {
                     "task": attempt.run.name,

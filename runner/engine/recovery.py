@@ -15,9 +15,9 @@ import os
 from collections.abc import Callable, Collection
 from typing import Any
 
-from runner import queues as q
 from runner.checkpoints import read_events_file
 from runner.config.models import Pipeline, Policy
+from runner.domain.statuses import INTERRUPTED
 from runner.engine.verdicts import settle
 from runner.launch import AttemptFiles
 from runner.process import reap_orphans, sweep_marker
@@ -68,7 +68,7 @@ def recover(
             run_id=attempt.run_id,
             item=attempt.item_id,
             attempt=attempt.number,
-            status=q.INTERRUPTED,
+            status=INTERRUPTED,
             checkpoints_merged=len(merged),
             processes_killed=killed,
         )
@@ -123,7 +123,7 @@ def _interrupted(
         attempt_id=attempt.id,
         task=attempt.task,
         item_id=attempt.item_id,
-        status=q.INTERRUPTED,
+        status=INTERRUPTED,
         rule_queue=None,
         policy=policy,
         retries_used=item.retries_used if item else 0,

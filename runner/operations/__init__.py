@@ -15,12 +15,14 @@ its public face: callers import every name from here (`from runner import operat
 
 from __future__ import annotations
 
+from runner.domain.timefmt import iso
+from runner.domain.workers import WORKER_OFFLINE
 from runner.operations._common import (
     QUEUE_MEANING,
     STATUS_MEANING,
     MoveEntry,
     check_queue_name,
-    iso,
+    process_alive,
 )
 from runner.operations._explain import (
     EXPLAIN_REASONS,
@@ -59,7 +61,6 @@ from runner.operations._status import (
     status,
 )
 from runner.who import os_user
-from runner.workers import WORKER_OFFLINE, process_alive
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -7,16 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.statuses import MODE_ONCE
+from runner.domain.timefmt import format_duration, iso
+from runner.domain.workers import WORKER_OFFLINE, worker_state
 from runner.operations._common import (
     QUEUE_MEANING,
-    iso,
     move_json,
+    process_alive,
     read_item,
     run_json,
 )
 from runner.state import ItemRow, StateStore, WorkerRow, reports
-from runner.workers import WORKER_OFFLINE, process_alive, worker_state
 
 if TYPE_CHECKING:
     from runner.config.models import Pipeline, Schedule, Task
@@ -384,7 +386,7 @@ class _Explainer:
     def _done_sentence(self, config: Task, schedule: _ScheduleView | None) -> str:
         item = self.item
         when = iso(item.updated)
-        if config.mode == q.MODE_ONCE:
+        if config.mode == MODE_ONCE:
             return (
                 f"Not running: it succeeded ({when}); the task runs each item once (mode: once), "
                 "so it is done. Move it to run-now to run it again."
@@ -403,7 +405,7 @@ class _Explainer:
         from runner.scheduler import due_fire, next_fire
 
         spec: Schedule = self.pipeline.schedules[config.schedule]
-        window = f", window {_duration(spec.window)}" if spec.window else ""
+        window = f", window {format_duration(spec.window)}" if spec.window else ""
         text = f"cron {spec.cron!r} in {spec.timezone}{window}"
         run = self.open_run
         if (
@@ -512,12 +514,6 @@ def _ahead(count: int | None) -> str:
     if not count:
         return "; it is next"
     return f"; {count} item{'s' if count != 1 else ''} ahead of it"
-
-
-def _duration(seconds: float) -> str:
-    from runner.config.durations import format_duration
-
-    return format_duration(seconds)
 
 
 def _shell_word(text: str) -> str:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.operations._common import MoveEntry, iso, read_item
+from runner.domain.timefmt import iso
+from runner.operations._common import MoveEntry, read_item
 from runner.state import reports
 
 if TYPE_CHECKING:

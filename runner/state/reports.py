@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from runner import queues as q
+from runner.domain import dispatch
+from runner.domain import queues as q
 from runner.state.launches import journal_path, read_launched
 from runner.state.records import ItemRow, RunRow
 from runner.state.store import _ITEM_COLUMNS, _RUN_COLUMNS, StateStore, _item
@@ -207,10 +208,10 @@ def items_ahead(store: StateStore, item: ItemRow, *, now: float, in_schedule: bo
     Counts items that are in the group, not running, eligible now (`queues.eligible`) and
     earlier in dispatch order: a queue of higher priority, or the same queue entered earlier.
     """
-    rank = q.dispatch_rank(item.queue)
+    rank = dispatch.dispatch_rank(item.queue)
     total = 0
     for queue in q.DISPATCH_ORDER[: rank + 1]:
-        if not q.eligible(queue, None, now, in_schedule):
+        if not dispatch.eligible(queue, None, now, in_schedule):
             continue
         sql = (
             "SELECT count(*) FROM items WHERE task = ? AND queue = ? AND in_group = 1 "

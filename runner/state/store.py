@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from runner import failpoints
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.statuses import OK
 from runner.errors import DiskFullError, StateError, UnsafePathError
 from runner.fsutil import ensure_private_dir, ensure_private_file
 from runner.state.records import (
@@ -666,7 +667,7 @@ class StateStore:
                         end.attempt_id,
                     )
                 )
-                if end.status == q.OK:
+                if end.status == OK:
                     sequence[end.task] = sequence.get(end.task, 0) + 1
                 applied.append((end, queue))
             db.executemany(

@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from runner import queues as q
 from runner.config import load_pipeline
 from runner.config.models import Pipeline
-from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest
+from runner.domain import queues as q
+from runner.domain.runs import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE
+from runner.domain.workers import STALE_AFTER, worker_state
+from runner.engine import RunRequest
 from runner.scheduler import (
-    STALE_AFTER,
     due_requests,
     scheduled_run_id,
     task_due,
     watermark,
-    worker_state,
 )
 from runner.serving import ConfigWatcher
 from runner.state import RunRow, StateStore, WorkerRow, open_store
