@@ -22,6 +22,7 @@ from typing import Any
 
 from runner import failpoints
 from runner.domain import queues as q
+from runner.domain.policy import Standing, at_attempt_end
 from runner.domain.statuses import OK
 from runner.errors import DiskFullError, StateError, UnsafePathError
 from runner.fsutil import ensure_private_dir, ensure_private_file
@@ -636,10 +637,9 @@ class StateStore:
             item_rows = []
             sequence: dict[str, int] = {}
             for end in ends:
-                moved = pending.get(end.attempt_id)
-                queue = moved or end.queue
-                retry_at = end.retry_at if queue == q.RETRY else None
-                retries_used = 0 if moved else end.retries_used
+                decided = Standing(end.queue, end.retries_used, end.retry_at)
+                standing = at_attempt_end(decided, pending.get(end.attempt_id))
+                queue, retry_at = standing.queue, standing.retry_at
                 attempt_rows.append(
                     (
                         end.launched_at,
@@ -660,7 +660,7 @@ class StateStore:
                         end.status,
                         end.error,
                         retry_at,
-                        retries_used,
+                        standing.retries_used,
                         end.ended_at,
                         end.task,
                         end.item_id,
