@@ -635,11 +635,12 @@ def _cmd_history(args: argparse.Namespace) -> int:
     for entry in report.entries:
         when = operations.iso(entry.at)
         if isinstance(entry, operations.MoveEntry):
-            state = (
-                f"applied {operations.iso(entry.applied)}"
-                if entry.applied is not None
-                else "pending until its attempt ends"
-            )
+            if entry.superseded:
+                state = "superseded by a later move"
+            elif entry.applied is not None:
+                state = f"applied {operations.iso(entry.applied)}"
+            else:
+                state = "pending until its attempt ends"
             lines.append(
                 f"{when}  move       {entry.from_queue} -> {entry.to_queue} by {_clean(entry.by)} ({state})"
             )

@@ -155,13 +155,16 @@ class MoveEntry:
     to_queue: str
     reason: str
     applied: float | None
+    superseded: bool = False
+    """A later move replaced it before it took effect (`policy.superseded`)."""
 
     kind = "move"
 
     @classmethod
-    def of(cls, row: MoveRow) -> MoveEntry:
+    def of(cls, row: MoveRow, *, superseded: bool = False) -> MoveEntry:
         """The entry of a state row."""
-        return cls(row.at, row.by, row.from_queue, row.to_queue, row.reason, row.applied_at)
+        applied = None if superseded else row.applied_at
+        return cls(row.at, row.by, row.from_queue, row.to_queue, row.reason, applied, superseded)
 
     def to_json(self) -> dict[str, Any]:
         """One `move` element of `history --json`."""
@@ -173,7 +176,8 @@ class MoveEntry:
             "to": self.to_queue,
             "reason": self.reason,
             "applied": iso(self.applied),
-            "pending": self.applied is None,
+            "pending": self.applied is None and not self.superseded,
+            "superseded": self.superseded,
         }
 
 

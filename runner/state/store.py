@@ -615,7 +615,9 @@ class StateStore:
         """Record outcomes (and pending checkpoints) in one durable transaction.
 
         An operator move made while the attempt ran takes effect now and wins over the
-        policy's decision. Returns each end with the queue the item actually entered.
+        policy's decision (`policy.at_attempt_end`); only the item's last move is marked
+        applied, earlier ones it replaced stay unapplied. Returns each end with the queue
+        the item actually entered.
         """
         applied: list[tuple[AttemptEnd, str]] = []
         with self._transaction() as db:
@@ -685,7 +687,8 @@ class StateStore:
             if pending:
                 by_id = {end.attempt_id: end for end in ends}
                 db.executemany(
-                    "UPDATE moves SET applied_at = ? WHERE task = ? AND item_id = ? AND applied_at IS NULL",
+                    "UPDATE moves SET applied_at = ? WHERE id = (SELECT max(id) FROM moves "
+                    "WHERE task = ? AND item_id = ? AND applied_at IS NULL)",
                     [(by_id[a].ended_at, by_id[a].task, by_id[a].item_id) for a in pending],
                 )
             db.executemany(
@@ -729,7 +732,8 @@ class StateStore:
                 if pending and pending[0]:
                     db.execute(
                         "UPDATE moves SET applied_at = (SELECT updated FROM items WHERE task = ? AND item_id = ?) "
-                        "WHERE task = ? AND item_id = ? AND applied_at IS NULL",
+                        "WHERE id = (SELECT max(id) FROM moves WHERE task = ? AND item_id = ? "
+                        "AND applied_at IS NULL)",
                         (task, item_id, task, item_id),
                     )
 

@@ -687,6 +687,27 @@ class TestHistory:
             move["reason"],
         )
 
+    def test_superseded_pending_move_is_not_shown_applied(
+        self, pipeline: Pipeline, seed: Seed
+    ) -> None:
+        """Two moves while the item runs: only the second took effect; the first is shown
+        superseded, neither applied nor pending."""
+        seed.task("t")
+        run_id = seed.run("t")
+        seed.start("t", "a", run_id)
+        seed.store.move_item("t", "a", to_queue=q.PAUSED, by="alice", reason="hold", now=NOW)
+        seed.store.move_item("t", "a", to_queue=q.TRASH, by="bob", reason="drop", now=NOW + 1)
+        seed.finish("t", "a", status=OK, queue=q.SUCCESSFUL, at=NOW + 5)
+        first, second = (
+            e for e in operations.history(pipeline, "t", "a").to_json() if e["kind"] == "move"
+        )
+        shown = [(m["to"], m["applied"], m["pending"], m["superseded"]) for m in (first, second)]
+        expected = [
+            (q.PAUSED, None, False, True),
+            (q.TRASH, "2026-01-05T12:00:05Z", False, False),
+        ]
+        assert expected == shown
+
 
 class TestParseWhen:
     """`--since`/`--until` values."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,8 +16,10 @@ from runner.domain.policy import (
     Standing,
     after_attempt,
     after_rediscovery,
+    at_attempt_end,
     at_run_start,
     backoff_delay,
+    superseded,
 )
 from runner.domain.queues import check_move
 from runner.domain.statuses import BUILTIN_STATUSES
@@ -495,3 +499,47 @@ class TestRediscovery:
         """In once mode every queue carries over to the next run."""
         actual = [at_run_start(Standing(q, 2, NOW), "once").queue for q in queues.ALL_QUEUES]
         assert list(queues.ALL_QUEUES) == actual
+
+
+@dataclass(frozen=True)
+class _Move:
+    at: float
+    applied_at: float | None
+
+
+class TestPendingMoves:
+    """at_attempt_end and superseded: an operator's move of a running item."""
+
+    def test_pending_move_wins_with_counters_reset(self) -> None:
+        """The operator's queue replaces the policy's, with no retries used and no backoff."""
+        decided = Standing("retry", 3, NOW + 60)
+        assert Standing("paused", 0, None) == at_attempt_end(decided, "paused")
+
+    def test_without_a_move_the_decision_stands(self) -> None:
+        """No pending move: the policy's queue and counters; a backoff only in retry."""
+        actual = [
+            at_attempt_end(Standing("retry", 3, NOW + 60), None),
+            at_attempt_end(Standing("corrupt", 5, NOW + 60), None),
+        ]
+        assert [Standing("retry", 3, NOW + 60), Standing("corrupt", 5, None)] == actual
+
+    def test_unapplied_move_followed_by_another_is_superseded(self) -> None:
+        """Of two moves made while the item ran, the first never took effect."""
+        moves = [_Move(NOW, None), _Move(NOW + 1, NOW + 5)]
+        assert [True, False] == superseded(moves)
+
+    def test_still_pending_move_is_not_superseded(self) -> None:
+        """The last move, still waiting for the attempt to end, is pending, not superseded."""
+        moves = [_Move(NOW, NOW), _Move(NOW + 1, None)]
+        assert [False, False] == superseded(moves)
+
+    def test_older_state_marking_both_applied(self) -> None:
+        """A state file that marked both applied: the one a later move preceded is superseded."""
+        moves = [_Move(NOW, NOW + 5), _Move(NOW + 1, NOW + 5), _Move(NOW + 9, NOW + 9)]
+        assert [True, False, False] == superseded(moves)
+
+    def test_move_at_the_same_instant_after_application_is_not_superseding(self) -> None:
+        """A waiting item's move applies at once; a later move at the same instant replaces
+        nothing."""
+        moves = [_Move(NOW, NOW), _Move(NOW, NOW)]
+        assert [False, False] == superseded(moves)

@@ -304,6 +304,19 @@ class TestMoves:
         actual = (seed.standing("a"), item.pending_queue, move.applied_at)
         assert (Standing(q.RETRY, 1, T0 + 2), q.PAUSED, None) == actual
 
+    def test_only_the_last_pending_move_is_applied(self, store: StateStore) -> None:
+        """Two moves while the item runs: the second replaces the first, which stays unapplied."""
+        seed = Seed(store)
+        seed.members(["a"])
+        run_id = seed.run()
+        attempt = seed.start("a", run_id, now=T0)
+        store.move_item(TASK, "a", to_queue=q.PAUSED, by="op", reason="", now=T0 + 1)
+        store.move_item(TASK, "a", to_queue=q.TRASH, by="op", reason="", now=T0 + 2)
+        seed.finish(attempt, "a", q.SUCCESSFUL, now=T0 + 3, status=OK)
+        applied = [(m.to_queue, m.applied_at) for m in store.moves_of(TASK, "a")]
+        assert [(q.PAUSED, None), (q.TRASH, T0 + 3)] == applied
+        assert q.TRASH == seed.standing("a").queue
+
 
 # --- the store's SQL equals the pure rules ----------------------------------------------------
 
