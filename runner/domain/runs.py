@@ -1,4 +1,5 @@
-"""Run statuses, phases and triggers (persisted in the state file: stable forever) and run ids."""
+"""Run statuses, phases and triggers, task statuses (persisted in the state file and printed:
+stable forever) and run ids."""
 
 from __future__ import annotations
 
@@ -22,6 +23,18 @@ PHASE_DONE: Final = "done"
 TRIGGER_SCHEDULE: Final = "schedule"
 TRIGGER_NOW: Final = "now"
 TRIGGER_RUN_NOW: Final = "run-now"
+
+# Task statuses the runner records: `scheduled`/`idle`/`disabled` while resting (a task with,
+# without a schedule; switched off), `running` while a run is open, `failed` after a failed run.
+TASK_SCHEDULED: Final = "scheduled"
+TASK_IDLE: Final = "idle"
+TASK_DISABLED: Final = "disabled"
+TASK_RUNNING: Final = "running"
+TASK_FAILED: Final = "failed"
+
+# Task statuses `status` shows beyond those: never ran yet; its open run has no runner.
+TASK_NEW: Final = "new"
+TASK_INTERRUPTED: Final = "interrupted"
 
 
 def run_id_for(task: str, instant: float, trigger: str) -> str:

@@ -41,13 +41,16 @@ from runner.domain.runs import (
     RUN_OK,
     RUN_RUNNING,
     RUN_WITH_ERRORS,
+    TASK_FAILED,
+    TASK_IDLE,
     TRIGGER_NOW,
     TRIGGER_RUN_NOW,
     TRIGGER_SCHEDULE,
     run_id_for,
 )
-from runner.domain.statuses import OK
+from runner.domain.statuses import FAILED, MODE_RECURRING, OK
 from runner.domain.timefmt import iso
+from runner.domain.workers import WORKER_OFFLINE, WORKER_ONLINE, WORKER_RUNNING
 from runner.engine.active import (
     ActiveAttempt,
     ActiveRun,
@@ -285,7 +288,7 @@ class Engine:
     def set_offline(self) -> None:
         """Record that this runner is going away (its site shows `offline`), if the state can be written."""
         if not self._disk_full:
-            self._beat(force=True, state="offline")
+            self._beat(force=True, state=WORKER_OFFLINE)
 
     def _open_all(self, requests: Sequence[RunRequest]) -> None:
         """Open the runs asked for, OPEN_BATCH at a time: their groups are resolved first (a
@@ -406,7 +409,7 @@ class Engine:
         else:
             active.failed, active.failure = False, ""  # resume with the items the state already has
         if not resuming:
-            self.store.begin_run(row, recurring=active.task.mode == "recurring")
+            self.store.begin_run(row, recurring=active.task.mode == MODE_RECURRING)
             self._log_later(
                 "info",
                 "run.started",
@@ -625,9 +628,7 @@ class Engine:
         run.step = None
         now = self.now()
         failed = not (result.outcome == "exited" and result.exit_code == 0)
-        status = (
-            "ok" if not failed else (result.outcome if result.outcome != "exited" else "failed")
-        )
+        status = OK if not failed else (result.outcome if result.outcome != "exited" else FAILED)
         error = None if not failed else error_text(result, status)
         if result.outcome == "interrupted":
             self._log_later(
@@ -688,7 +689,7 @@ class Engine:
 
     def _finish(self, run: ActiveRun, status: str, message: str) -> None:
         now = self.now()
-        task_status = "failed" if status == RUN_FAILED else "idle"
+        task_status = TASK_FAILED if status == RUN_FAILED else TASK_IDLE
         self.store.finish_run(
             run.row.id, status=status, message=message, now=now, task_status=task_status
         )
@@ -724,7 +725,7 @@ class Engine:
             "run.stopped",
             {"task": run.name, "run_id": run.row.id, "phase": run.phase, "reason": why},
         )
-        self.store.set_task_status(run.name, "idle", command="")
+        self.store.set_task_status(run.name, TASK_IDLE, command="")
         self._reports.append(
             RunReport(run.name, run.row.id, RUN_INTERRUPTED, why, self.store.queue_counts(run.name))
         )
@@ -1126,7 +1127,9 @@ class Engine:
         span = min(300.0, max(1.0, now - self._started_at))
         throughput = round(len(self._finished_times) * 60.0 / span, 2)
         if state is None:
-            state = "running" if any(r.running or r.step for r in self._active) else "online"
+            state = (
+                WORKER_RUNNING if any(r.running or r.step for r in self._active) else WORKER_ONLINE
+            )
         self.store.heartbeat(
             WorkerRow(
                 site=self.site,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
+from runner.domain.runs import TRIGGER_NOW, TRIGGER_SCHEDULE
 from runner.domain.statuses import MODE_ONCE
 from runner.domain.timefmt import format_duration, iso
 from runner.domain.workers import WORKER_OFFLINE, worker_state
@@ -410,7 +411,7 @@ class _Explainer:
         run = self.open_run
         if (
             run is not None
-            and run.trigger == "schedule"
+            and run.trigger == TRIGGER_SCHEDULE
             and (run.window_end is None or self.now < run.window_end)
         ):
             until = f" until {iso(run.window_end)}" if run.window_end else ""
@@ -444,8 +445,8 @@ class _Explainer:
         item, run = self.item, self.open_run
         needs_schedule = item.queue != q.RUN_NOW
         if run is not None:
-            in_schedule = run.trigger == "now" or (
-                run.trigger == "schedule" and schedule is not None and schedule.in_schedule
+            in_schedule = run.trigger == TRIGGER_NOW or (
+                run.trigger == TRIGGER_SCHEDULE and schedule is not None and schedule.in_schedule
             )
             if needs_schedule and not in_schedule:
                 return self._not_in_schedule(config, schedule)

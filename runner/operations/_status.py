@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
+from runner.domain.runs import TASK_DISABLED, TASK_INTERRUPTED, TASK_NEW, TASK_RUNNING
 from runner.domain.timefmt import iso
 from runner.domain.workers import WORKER_OFFLINE, worker_state
 from runner.operations._common import (
@@ -21,12 +22,6 @@ from runner.state import RunRow, StateStore, TaskRow, WorkerRow, reports
 
 if TYPE_CHECKING:
     from runner.config.models import Pipeline
-
-# Task statuses shown by `status` beyond those the runner records: stable forever.
-TASK_NEW = "new"
-TASK_DISABLED = "disabled"
-TASK_INTERRUPTED = "interrupted"
-TASK_RUNNING = "running"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import Any
 from runner import failpoints
 from runner.domain import queues as q
 from runner.domain.policy import Standing, at_attempt_end
+from runner.domain.runs import PHASE_DONE, TASK_RUNNING
 from runner.domain.statuses import OK
 from runner.errors import DiskFullError, StateError, UnsafePathError
 from runner.fsutil import ensure_private_dir, ensure_private_file
@@ -298,9 +299,9 @@ class StateStore:
                     (run.task, q.RETRY),
                 )
             db.execute(
-                "UPDATE tasks SET last_run_id = ?, last_fire = coalesce(?, last_fire), status = 'running' "
+                "UPDATE tasks SET last_run_id = ?, last_fire = coalesce(?, last_fire), status = ? "
                 "WHERE name = ?",
-                (run.id, run.fire_time, run.task),
+                (run.id, run.fire_time, TASK_RUNNING, run.task),
             )
 
     def set_run_phase(self, run_id: str, phase: str) -> None:
@@ -314,8 +315,8 @@ class StateStore:
         """Close a run with its final status."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE runs SET ended_at = ?, status = ?, phase = 'done', message = ? WHERE id = ?",
-                (now, status, message, run_id),
+                "UPDATE runs SET ended_at = ?, status = ?, phase = ?, message = ? WHERE id = ?",
+                (now, status, PHASE_DONE, message, run_id),
             )
             db.execute(
                 "UPDATE tasks SET status = ?, command = '' WHERE name = (SELECT task FROM runs WHERE id = ?)",

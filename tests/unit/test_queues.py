@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,7 +23,7 @@ from runner.domain.policy import (
     superseded,
 )
 from runner.domain.queues import check_move
-from runner.domain.statuses import BUILTIN_STATUSES
+from runner.domain.statuses import BUILTIN_STATUSES, MODE_RECURRING, MODES
 
 NOW = 1_700_000_000.0
 
@@ -110,6 +111,11 @@ class TestQueueNames:
         assert tuple(models.BUILTIN_STATUSES) == BUILTIN_STATUSES
         expected = ("ok", "failed", "timeout", "hung", "start-failed", "interrupted")
         assert expected == BUILTIN_STATUSES
+
+    def test_task_modes_match_the_models(self) -> None:
+        """The modes a task may name in YAML are exactly the domain's, the default recurring."""
+        field = models.Task.model_fields["mode"]
+        assert (MODES, MODE_RECURRING) == (get_args(field.annotation), field.default)
 
 
 class TestBackoffDelay:
