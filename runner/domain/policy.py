@@ -150,11 +150,6 @@ def at_attempt_end(decided: Standing, pending_queue: str | None) -> Standing:
     return Standing(decided.queue, decided.retries_used, retry_at)
 
 
-def after_move(to_queue: str) -> Standing:
-    """An item's standing once an operator's move took effect: retry count and backoff reset."""
-    return Standing(to_queue, 0, None)
-
-
 def at_run_start(item: Standing, mode: str) -> Standing:
     """An item's standing when a new run of its task opens.
 

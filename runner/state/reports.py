@@ -205,7 +205,7 @@ def open_run(store: StateStore, task: str) -> RunRow | None:
 def items_ahead(store: StateStore, item: ItemRow, *, now: float, in_schedule: bool) -> int:
     """How many waiting items of the item's task would be dispatched before it.
 
-    Counts items that are in the group, not running, eligible now (`queues.eligible`) and
+    Counts items that are in the group, not running, eligible now (`dispatch.eligible`) and
     earlier in dispatch order: a queue of higher priority, or the same queue entered earlier.
     """
     rank = dispatch.dispatch_rank(item.queue)
