@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner import exitcodes
+from runner.domain.timefmt import iso
 from runner.errors import UsageError
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def plan(
     pipeline: Pipeline, *, at: datetime | None = None, tasks: Sequence[str] = ()
 ) -> dict[str, Any]:
     """What would run at `at` (default now): per task, its next fire, item counts and first commands."""
-    from runner import queues as q
+    from runner.domain import queues as q
     from runner.errors import GroupResolutionError, TemplateRenderError
     from runner.groups import resolve_group
     from runner.launch import display_command, run_context, task_context
@@ -74,7 +75,7 @@ def plan(
     store = None
     if pipeline.state_file.exists():
         store = open_store(pipeline.state_file, readonly=True)
-    report: dict[str, Any] = {"at": _iso(instant), "tasks": []}
+    report: dict[str, Any] = {"at": iso(instant), "tasks": []}
     try:
         for name, task in sorted(pipeline.tasks.items()):
             if tasks and name not in tasks:
@@ -118,7 +119,7 @@ def plan(
             )
             commands: list[list[str] | str] = []
             context_task = task_context(name, pipeline.task_site(name), task.mode)
-            context_run = run_context(f"{name}@plan", name, "plan", _iso(instant))
+            context_run = run_context(f"{name}@plan", name, "plan", iso(instant))
             for it in items[:3]:
                 try:
                     commands.append(
@@ -158,7 +159,7 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        from runner.engine import RUN_FAILED, RUN_INTERRUPTED, RUN_WITH_ERRORS
+        from runner.domain.runs import RUN_FAILED, RUN_INTERRUPTED, RUN_WITH_ERRORS
 
         statuses = {r.status for r in self.reports}
         if statuses & {RUN_FAILED, RUN_INTERRUPTED}:
@@ -180,7 +181,8 @@ def run(
     clock: Callable[[], float] = time.time,
 ) -> RunOutcome:
     """Run what is due (or, with `now`, the named or all tasks at once) and return how it went."""
-    from runner.engine import TRIGGER_NOW, RunRequest
+    from runner.domain.runs import TRIGGER_NOW
+    from runner.engine import RunRequest
     from runner.logs.setup import set_status_line
     from runner.schedule.due import due_requests
     from runner.schedule.taskinfo import record_tasks
@@ -230,7 +232,3 @@ def run(
             session.log.info("runner.idle", reason="nothing is due")
         outcome.reports = session.engine.execute(requests)
     return outcome
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

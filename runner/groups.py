@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from runner.config.durations import format_duration
+from runner.domain.timefmt import format_duration
 from runner.errors import GroupResolutionError
 from runner.process import run_capture
 

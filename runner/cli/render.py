@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runner import operations
-from runner import queues as q
+from runner.domain import queues as q
 
 if TYPE_CHECKING:
     from runner.config import Pipeline
@@ -214,11 +214,12 @@ def history_text(report: operations.ItemHistory, task: str, item: str) -> str:
     for entry in report.entries:
         when = operations.iso(entry.at)
         if isinstance(entry, operations.MoveEntry):
-            state = (
-                f"applied {operations.iso(entry.applied)}"
-                if entry.applied is not None
-                else "pending until its attempt ends"
-            )
+            if entry.superseded:
+                state = "superseded by a later move"
+            elif entry.applied is not None:
+                state = f"applied {operations.iso(entry.applied)}"
+            else:
+                state = "pending until its attempt ends"
             lines.append(
                 f"{when}  move       {entry.from_queue} -> {entry.to_queue} by {clean(entry.by)} ({state})"
             )

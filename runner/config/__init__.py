@@ -13,7 +13,6 @@ from runner.config.durations import (
     Duration,
     PositiveDuration,
     StepTimeout,
-    format_duration,
     parse_duration,
 )
 from runner.config.fields import (

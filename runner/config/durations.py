@@ -7,11 +7,12 @@ accepts the written forms; `PositiveDuration` refuses zero (a timeout of zero wo
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+
+from runner.domain.timefmt import format_duration
 
 __all__ = [
     "DURATION_PATTERN",
@@ -19,7 +20,6 @@ __all__ = [
     "Duration",
     "PositiveDuration",
     "StepTimeout",
-    "format_duration",
     "parse_duration",
 ]
 
@@ -87,29 +87,6 @@ def parse_duration(text: str | int) -> float:
             if value is not None
         )
     )
-
-
-def format_duration(seconds: float) -> str:
-    """Return `seconds` in the compact written form (`1h30m`, `2d`, `45s`, `0.25s`) for display.
-
-    Whole seconds give a form that `parse_duration` reads back to the same value; fractions of a
-    second are kept to the millisecond.
-    """
-    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
-        raise ValueError(f"cannot format {seconds!r} as a duration: expected a finite number >= 0")
-    millis = round(seconds * 1000)
-    whole, fraction = divmod(millis, 1000)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    parts = [
-        f"{value}{unit}" for value, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if value
-    ]
-    if fraction:
-        parts.append(f"{secs}.{fraction:03d}".rstrip("0") + "s")
-    elif secs or not parts:
-        parts.append(f"{secs}s")
-    return "".join(parts)
 
 
 def _require_positive(seconds: float) -> float:

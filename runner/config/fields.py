@@ -21,45 +21,26 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema
 
+from runner.domain import queues, statuses
 from runner.templating import ITEM_NAMES, STEP_NAMES, compile_template
 
 # --------------------------------------------------------------------------- vocabulary
+# The queue and status names are runner.domain's; the pipeline format speaks them under these
+# names (the JSON Schema's enums, the messages of the checks below).
 
-QUEUE_NAMES: Final = (
-    "run-now",
-    "rescheduled",
-    "retry",
-    "unattempted",
-    "incomplete",
-    "paused",
-    "successful",
-    "corrupt",
-    "in-use",
-    "inaccessible",
-    "password-protected",
-    "awaiting-intervention",
-    "trash",
-    "incorrect-format",
-    "disabled",
-)
+QUEUE_NAMES: Final = queues.ALL_QUEUES
 """Every queue of SPEC §3, in the order of its table."""
 
-ERROR_QUEUE_NAMES: Final = (
-    "corrupt",
-    "in-use",
-    "inaccessible",
-    "password-protected",
-    "awaiting-intervention",
-)
+ERROR_QUEUE_NAMES: Final = queues.ERROR_QUEUES
 """The error queues: never dispatched, counted in totals, a run ending with items here exits 3."""
 
-OUTCOME_QUEUE_NAMES: Final = tuple(q for q in QUEUE_NAMES if q not in ("run-now", "retry"))
+OUTCOME_QUEUE_NAMES: Final = queues.OUTCOME_TARGETS
 """Queues an outcome rule may send an item to (not `run-now`, the operator's, nor `retry`)."""
 
-EXHAUSTED_QUEUE_NAMES: Final = (*ERROR_QUEUE_NAMES, "paused")
+EXHAUSTED_QUEUE_NAMES: Final = queues.EXHAUSTED_TARGETS
 """Queues a policy may send an item to once its retries are used up."""
 
-BUILTIN_STATUSES: Final = ("ok", "failed", "timeout", "hung", "start-failed", "interrupted")
+BUILTIN_STATUSES: Final = statuses.BUILTIN_STATUSES
 """Statuses the runner itself gives an attempt; outcome rules may add others (`#001`, `locked`)."""
 
 NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"

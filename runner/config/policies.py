@@ -8,11 +8,13 @@ from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
 from runner.config.durations import Duration
 from runner.config.fields import EXHAUSTED_QUEUE_NAMES, STRICT, check_queue, check_status
+from runner.domain.queues import AWAITING_INTERVENTION
+from runner.domain.statuses import OK
 
 
 def _check_retry_status(status: str) -> str:
     check_status(status)
-    if status == "ok":
+    if status == OK:
         raise ValueError("retry_on lists failure statuses; 'ok' is not one, remove it")
     return status
 
@@ -72,7 +74,7 @@ class Policy(BaseModel):
         description="The wait before each retry.",
     )
     exhausted_queue: ExhaustedQueue = Field(
-        default="awaiting-intervention",
+        default=AWAITING_INTERVENTION,
         description="Where an item goes when it is not retried and its outcome rule names no "
         "queue: an error queue or paused.",
     )

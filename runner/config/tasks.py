@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from runner.config.durations import StepTimeout
 from runner.config.fields import STRICT, Name, SettableEnvName, StepTemplate
+from runner.domain.statuses import MODE_RECURRING
 
 
 class Step(BaseModel):
@@ -92,7 +93,7 @@ class Task(BaseModel):
         "to 1h, then awaiting-intervention).",
     )
     mode: Literal["recurring", "once"] = Field(
-        default="recurring",
+        default=MODE_RECURRING,
         description="recurring: every run processes every item again. once: an item that reached "
         "successful stays done (migrations).",
     )

@@ -19,46 +19,13 @@ loop.py       the Engine: the main loop (execute, serve) and its cycle
 
 from runner.engine.launcher import Launcher
 from runner.engine.loop import Engine
-from runner.engine.runs import (
-    PHASE_AFTER,
-    PHASE_BEFORE,
-    PHASE_DONE,
-    PHASE_ITEMS,
-    RUN_FAILED,
-    RUN_INTERRUPTED,
-    RUN_OK,
-    RUN_RUNNING,
-    RUN_WITH_ERRORS,
-    TRIGGER_NOW,
-    TRIGGER_RUN_NOW,
-    TRIGGER_SCHEDULE,
-    RunReport,
-    RunRequest,
-    RunSource,
-    iso,
-    run_id_for,
-    task_config_hash,
-)
+from runner.engine.runs import RunReport, RunRequest, RunSource, task_config_hash
 
 __all__ = [
-    "PHASE_AFTER",
-    "PHASE_BEFORE",
-    "PHASE_DONE",
-    "PHASE_ITEMS",
-    "RUN_FAILED",
-    "RUN_INTERRUPTED",
-    "RUN_OK",
-    "RUN_RUNNING",
-    "RUN_WITH_ERRORS",
-    "TRIGGER_NOW",
-    "TRIGGER_RUN_NOW",
-    "TRIGGER_SCHEDULE",
     "Engine",
     "Launcher",
     "RunReport",
     "RunRequest",
     "RunSource",
-    "iso",
-    "run_id_for",
     "task_config_hash",
 ]

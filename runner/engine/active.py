@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from runner.config.definitions import Definition
 from runner.config.policies import Policy
 from runner.config.tasks import AfterStep, Step, Task
-from runner.engine.runs import TRIGGER_NOW, TRIGGER_RUN_NOW
+from runner.domain.runs import TRIGGER_NOW, TRIGGER_RUN_NOW
 from runner.launch import AttemptFiles
 from runner.progress import RunProgress
 from runner.state import ItemRow, RunRow

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from runner.domain.runs import PHASE_ITEMS
 from runner.engine.active import ActiveAttempt, ActiveRun
 from runner.engine.context import EngineContext
 from runner.engine.inbox import EventsArrived, Inbox, ItemFinished
 from runner.engine.pool import WorkerPool
-from runner.engine.runs import PHASE_ITEMS
 from runner.engine.verdicts import start_failed
 from runner.errors import TemplateRenderError
 from runner.launch import (

@@ -7,6 +7,7 @@ import socket
 from collections import deque
 from collections.abc import Callable
 
+from runner.domain.workers import WORKER_ONLINE, WORKER_RUNNING
 from runner.engine.context import EngineContext
 from runner.process import reap_orphans
 from runner.progress import format_progress
@@ -84,7 +85,9 @@ class Housekeeping:
         span = min(THROUGHPUT_SPAN, max(1.0, now - self._started_at))
         throughput = round(len(self._finished_times) * 60.0 / span, 2)
         if state is None:
-            state = "running" if any(r.running or r.step for r in ctx.active) else "online"
+            state = (
+                WORKER_RUNNING if any(r.running or r.step for r in ctx.active) else WORKER_ONLINE
+            )
         ctx.store.heartbeat(
             WorkerRow(
                 site=ctx.site,

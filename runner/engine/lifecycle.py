@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from runner import queues as q
 from runner.config.tasks import Step
-from runner.engine.active import ActiveRun, ActiveStep, after_step_wanted, step_positions
-from runner.engine.context import EngineContext
-from runner.engine.inbox import Inbox, StepFinished
-from runner.engine.pool import WorkerPool
-from runner.engine.runs import (
+from runner.domain import queues as q
+from runner.domain.outcomes import EXITED
+from runner.domain.runs import (
     PHASE_AFTER,
     PHASE_BEFORE,
     PHASE_ITEMS,
@@ -25,11 +22,18 @@ from runner.engine.runs import (
     RUN_INTERRUPTED,
     RUN_OK,
     RUN_WITH_ERRORS,
+    TASK_FAILED,
+    TASK_IDLE,
     TRIGGER_NOW,
     TRIGGER_RUN_NOW,
     TRIGGER_SCHEDULE,
-    RunReport,
 )
+from runner.domain.statuses import FAILED, OK
+from runner.engine.active import ActiveRun, ActiveStep, after_step_wanted, step_positions
+from runner.engine.context import EngineContext
+from runner.engine.inbox import Inbox, StepFinished
+from runner.engine.pool import WorkerPool
+from runner.engine.runs import RunReport
 from runner.engine.verdicts import error_text, start_failed
 from runner.errors import TemplateRenderError
 from runner.launch import display_command, step_env, step_files, step_marker
@@ -101,9 +105,7 @@ class Lifecycle:
         run.step = None
         now = ctx.now()
         failed = not (result.outcome == "exited" and result.exit_code == 0)
-        status = (
-            "ok" if not failed else (result.outcome if result.outcome != "exited" else "failed")
-        )
+        status = OK if not failed else (result.outcome if result.outcome != EXITED else FAILED)
         error = None if not failed else error_text(result, status)
         label = f"{step.phase}[{step.index}]"
         if result.outcome == "interrupted":
@@ -149,7 +151,7 @@ class Lifecycle:
         """End the run with `status` (recorded) and stop working on it."""
         ctx = self._ctx
         now = ctx.now()
-        task_status = "failed" if status == RUN_FAILED else "idle"
+        task_status = TASK_FAILED if status == RUN_FAILED else TASK_IDLE
         ctx.store.finish_run(
             run.row.id, status=status, message=message, now=now, task_status=task_status
         )
@@ -184,7 +186,7 @@ class Lifecycle:
             "run.stopped",
             {"task": run.name, "run_id": run.row.id, "phase": run.phase, "reason": why},
         )
-        ctx.store.set_task_status(run.name, "idle", command="")
+        ctx.store.set_task_status(run.name, TASK_IDLE, command="")
         ctx.reports.append(
             RunReport(run.name, run.row.id, RUN_INTERRUPTED, why, ctx.store.queue_counts(run.name))
         )

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from runner.config.pipeline import Pipeline
+from runner.domain.runs import TRIGGER_SCHEDULE
+from runner.domain.workers import WORKER_OFFLINE
 from runner.engine.context import AfterCommit, EngineContext
 from runner.engine.dispatch import Dispatcher
 from runner.engine.hooks import Housekeeping
@@ -38,7 +40,7 @@ from runner.engine.opening import Opener
 from runner.engine.pool import BATCH_LIMIT, WorkerPool
 from runner.engine.recording import Recorder
 from runner.engine.recovery import recover
-from runner.engine.runs import TRIGGER_SCHEDULE, RunReport, RunRequest, RunSource
+from runner.engine.runs import RunReport, RunRequest, RunSource
 from runner.errors import DiskFullError
 from runner.launch import LaunchBuilder
 from runner.masking import Masker
@@ -207,7 +209,7 @@ class Engine:
     def set_offline(self) -> None:
         """Record that this runner is going away (its site shows `offline`), if the state can be written."""
         if not self._disk_full:
-            self._hooks.beat(force=True, state="offline")
+            self._hooks.beat(force=True, state=WORKER_OFFLINE)
 
     # -- the cycle -----------------------------------------------------------
 

@@ -11,20 +11,20 @@ import json
 import time
 from collections.abc import Sequence
 
-from runner.engine.active import ActiveRun
-from runner.engine.context import EngineContext
-from runner.engine.lifecycle import Lifecycle
-from runner.engine.runs import (
+from runner.domain.runs import (
     PHASE_AFTER,
     PHASE_BEFORE,
     PHASE_ITEMS,
     RUN_FAILED,
     RUN_RUNNING,
-    RunRequest,
-    iso,
     run_id_for,
-    task_config_hash,
 )
+from runner.domain.statuses import MODE_RECURRING
+from runner.domain.timefmt import iso
+from runner.engine.active import ActiveRun
+from runner.engine.context import EngineContext
+from runner.engine.lifecycle import Lifecycle
+from runner.engine.runs import RunRequest, task_config_hash
 from runner.errors import GroupResolutionError
 from runner.groups import Item, resolve_group
 from runner.launch import run_context, task_context
@@ -101,7 +101,7 @@ class Opener:
             row=row,
             fingerprint=fingerprint,
             task_ctx=task_context(name, ctx.site, task.mode),
-            run_ctx=run_context(row.id, name, row.trigger, iso(row.fire_time)),
+            run_ctx=run_context(row.id, name, row.trigger, iso(row.fire_time) or ""),
             phase=row.phase,
         )
         resuming = request.resume is not None
@@ -127,7 +127,7 @@ class Opener:
         else:
             active.failed, active.failure = False, ""  # resume with the items the state already has
         if not resuming:
-            ctx.store.begin_run(row, recurring=active.task.mode == "recurring")
+            ctx.store.begin_run(row, recurring=active.task.mode == MODE_RECURRING)
             ctx.after_commit.log(
                 "info",
                 "run.started",
@@ -135,7 +135,7 @@ class Opener:
                     "task": name,
                     "run_id": row.id,
                     "trigger": row.trigger,
-                    "fire_time": iso(row.fire_time),
+                    "fire_time": iso(row.fire_time) or "",
                     "definition_hash": active.fingerprint,
                 },
             )

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runner import queues as q
+from runner.domain import queues as q
 from runner.engine.active import ActiveAttempt, ActiveRun
 from runner.engine.inbox import Inbox, ItemFinished, Message, StepFinished, Withdrawn
 from runner.engine.launcher import Launcher

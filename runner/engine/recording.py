@@ -7,12 +7,13 @@ announce the outcomes wait for that transaction to commit.
 
 from __future__ import annotations
 
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.statuses import OK
+from runner.domain.timefmt import iso
 from runner.engine.active import ActiveAttempt, ActiveRun
 from runner.engine.context import EngineContext
 from runner.engine.hooks import Housekeeping
 from runner.engine.inbox import EventsArrived, ItemFinished, Message, StepFinished, Withdrawn
-from runner.engine.runs import iso
 from runner.engine.verdicts import judge
 from runner.launch import parse_event
 from runner.process import ProcessResult
@@ -88,7 +89,7 @@ class Recorder:
                 progress.finished += 1
                 progress.failed += queue_name != q.SUCCESSFUL
             ctx.after_commit.log(
-                "info" if end.status == q.OK else "warning",
+                "info" if end.status == OK else "warning",
                 "item.finished",
                 {
                     "task": attempt.run.name,

@@ -19,10 +19,10 @@ import os
 from collections.abc import Callable, Collection
 from typing import Any
 
-from runner import queues as q
 from runner.config.pipeline import Pipeline
 from runner.config.policies import Policy
-from runner.engine.runs import PHASE_AFTER, PHASE_BEFORE
+from runner.domain.runs import PHASE_AFTER, PHASE_BEFORE
+from runner.domain.statuses import INTERRUPTED
 from runner.engine.verdicts import settle
 from runner.launch import AttemptFiles, attempt_marker, read_events_file, step_marker
 from runner.process import reap_orphans, sweep_marker
@@ -91,7 +91,7 @@ def recover(
             run_id=attempt.run_id,
             item=attempt.item_id,
             attempt=attempt.number,
-            status=q.INTERRUPTED,
+            status=INTERRUPTED,
             checkpoints_merged=len(merged),
             processes_killed=killed,
         )
@@ -146,7 +146,7 @@ def _interrupted(
         attempt_id=attempt.id,
         task=attempt.task,
         item_id=attempt.item_id,
-        status=q.INTERRUPTED,
+        status=INTERRUPTED,
         rule_queue=None,
         policy=policy,
         retries_used=item.retries_used if item else 0,

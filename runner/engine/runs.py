@@ -1,6 +1,6 @@
-"""The vocabulary of runs shared by the engine, the scheduler and the CLI.
+"""What the engine is asked to run and what it reports: requests, reports, the run source.
 
-Run statuses, phases and triggers are persisted in the state file: stable forever.
+The run vocabulary (statuses, phases, triggers, run ids) is in runner.domain.runs.
 """
 
 from __future__ import annotations
@@ -9,29 +9,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Protocol
 
 from runner.config.pipeline import Pipeline
 from runner.state import RunRow
-
-# Run statuses, persisted.
-RUN_RUNNING = "running"
-RUN_OK = "ok"
-RUN_FAILED = "failed"
-RUN_WITH_ERRORS = "completed-with-errors"
-RUN_INTERRUPTED = "interrupted"  # not persisted as final: the run stays open and is resumed
-
-# Run phases, persisted.
-PHASE_BEFORE = "before"
-PHASE_ITEMS = "items"
-PHASE_AFTER = "after"
-PHASE_DONE = "done"
-
-# Triggers, persisted.
-TRIGGER_SCHEDULE = "schedule"
-TRIGGER_NOW = "now"
-TRIGGER_RUN_NOW = "run-now"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +50,6 @@ class RunSource(Protocol):
         ...
 
 
-def run_id_for(task: str, instant: float, trigger: str) -> str:
-    """The id of a run: the scheduled UTC instant for a fire (one fire, one run), else the start time."""
-    stamp = datetime.fromtimestamp(instant, UTC).strftime("%Y%m%dT%H%M%S")
-    if trigger == TRIGGER_SCHEDULE:
-        return f"{task}@{stamp}Z"
-    micro = int((instant % 1) * 1_000_000)
-    return f"{task}@{stamp}.{micro:06d}Z-{trigger}"
-
-
 def task_config_hash(pipeline: Pipeline, name: str) -> str:
     """A hash of everything that decides what a task does: it, its definition, policy, schedule and group."""
     task = pipeline.tasks[name]
@@ -91,10 +63,3 @@ def task_config_hash(pipeline: Pipeline, name: str) -> str:
         "group": pipeline.groups[task.group].model_dump(mode="json"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def iso(ts: float | None) -> str:
-    """A UTC instant as ISO 8601 with a Z (empty for None)."""
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

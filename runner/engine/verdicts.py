@@ -1,15 +1,17 @@
 """From a finished process to the record of its attempt: status, queue, retry time, error text.
 
-Pure functions: outcome rules (runner.outcomes) give the status, the policy
-(runner.queues.after_attempt) gives the next queue.
+Pure functions: outcome rules (runner.domain.outcomes) give the status, the policy
+(runner.domain.policy.after_attempt) gives the next queue.
 """
 
 from __future__ import annotations
 
-from runner import outcomes
-from runner import queues as q
 from runner.config.definitions import Definition
 from runner.config.policies import Policy
+from runner.domain import outcomes
+from runner.domain import queues as q
+from runner.domain.policy import after_attempt
+from runner.domain.statuses import OK
 from runner.masking import Masker
 from runner.process import Outcome, ProcessResult
 from runner.state import AttemptEnd
@@ -35,7 +37,7 @@ def settle(
     launched_at: float | None = None,
 ) -> AttemptEnd:
     """The record of an attempt whose status is known: the policy decides where the item goes."""
-    decision = q.after_attempt(
+    decision = after_attempt(
         status=status, rule_queue=rule_queue, policy=policy, retries_used=retries_used, now=now
     )
     return AttemptEnd(
@@ -75,7 +77,7 @@ def judge(
         stdout=result.stdout_tail,
         stderr=result.stderr_tail,
     )
-    error = None if verdict.status == q.OK else masker.mask_text(error_text(result, verdict.status))
+    error = None if verdict.status == OK else masker.mask_text(error_text(result, verdict.status))
     return settle(
         attempt_id=attempt_id,
         task=task,

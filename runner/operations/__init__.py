@@ -15,12 +15,15 @@ its public face: callers import every name from here (`from runner import operat
 
 from __future__ import annotations
 
+from runner.domain.runs import TASK_DISABLED, TASK_INTERRUPTED, TASK_NEW, TASK_RUNNING
+from runner.domain.timefmt import iso
+from runner.domain.workers import WORKER_OFFLINE
 from runner.operations._common import (
     QUEUE_MEANING,
     STATUS_MEANING,
     MoveEntry,
     check_queue_name,
-    iso,
+    process_alive,
 )
 from runner.operations._explain import (
     EXPLAIN_REASONS,
@@ -49,17 +52,12 @@ from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
 from runner.operations._status import (
-    TASK_DISABLED,
-    TASK_INTERRUPTED,
-    TASK_NEW,
-    TASK_RUNNING,
     StatusReport,
     TaskStatus,
     WorkerStatus,
     status,
 )
 from runner.system.user import os_user
-from runner.workers import WORKER_OFFLINE, process_alive
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -7,15 +7,18 @@ status means, and when a worker counts as `offline`.
 from __future__ import annotations
 
 import difflib
+import os
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.statuses import FAILED, HUNG, INTERRUPTED, OK, START_FAILED, TIMEOUT
+from runner.domain.timefmt import iso
 from runner.errors import UsageError
-from runner.state import ItemRow, MoveRow, RunRow, StateStore, open_store
+from runner.state import ItemRow, MoveRow, RunRow, StateStore, WorkerRow, open_store
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
@@ -41,21 +44,27 @@ QUEUE_MEANING: Mapping[str, str] = {
 """What each queue means for an item, as `explain` and docs/operations.md say it."""
 
 STATUS_MEANING: Mapping[str, str] = {
-    q.OK: "the attempt succeeded (exit 0, or an outcome rule said ok)",
-    q.FAILED: "non-zero exit and no outcome rule matched",
-    q.TIMEOUT: "ran longer than the definition's timeout; its process tree was killed",
-    q.HUNG: "no output and no event for idle_timeout; its process tree was killed",
-    q.START_FAILED: "the command could not be started (not found, not executable, bad template)",
-    q.INTERRUPTED: "the runner stopped or died while the attempt ran",
+    OK: "the attempt succeeded (exit 0, or an outcome rule said ok)",
+    FAILED: "non-zero exit and no outcome rule matched",
+    TIMEOUT: "ran longer than the definition's timeout; its process tree was killed",
+    HUNG: "no output and no event for idle_timeout; its process tree was killed",
+    START_FAILED: "the command could not be started (not found, not executable, bad template)",
+    INTERRUPTED: "the runner stopped or died while the attempt ran",
 }
 """The built-in attempt statuses; any other status comes from an outcome rule."""
 
 
-def iso(ts: float | None) -> str | None:
-    """An epoch time as ISO 8601 UTC (`2026-11-21T09:00:00Z`), None for None."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def process_alive(worker: WorkerRow) -> bool:
+    """False only when the worker ran on this host and its process is gone."""
+    if worker.host != socket.gethostname():
+        return True
+    try:
+        os.kill(worker.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def open_read(pipeline: Pipeline) -> StateStore | None:
@@ -146,13 +155,16 @@ class MoveEntry:
     to_queue: str
     reason: str
     applied: float | None
+    superseded: bool = False
+    """A later move replaced it before it took effect (`policy.superseded`)."""
 
     kind = "move"
 
     @classmethod
-    def of(cls, row: MoveRow) -> MoveEntry:
+    def of(cls, row: MoveRow, *, superseded: bool = False) -> MoveEntry:
         """The entry of a state row."""
-        return cls(row.at, row.by, row.from_queue, row.to_queue, row.reason, row.applied_at)
+        applied = None if superseded else row.applied_at
+        return cls(row.at, row.by, row.from_queue, row.to_queue, row.reason, applied, superseded)
 
     def to_json(self) -> dict[str, Any]:
         """One `move` element of `history --json`."""
@@ -164,7 +176,8 @@ class MoveEntry:
             "to": self.to_queue,
             "reason": self.reason,
             "applied": iso(self.applied),
-            "pending": self.applied is None,
+            "pending": self.applied is None and not self.superseded,
+            "superseded": self.superseded,
         }
 
 

@@ -7,16 +7,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.runs import TRIGGER_NOW, TRIGGER_SCHEDULE
+from runner.domain.statuses import MODE_ONCE
+from runner.domain.timefmt import format_duration, iso
+from runner.domain.workers import WORKER_OFFLINE, worker_state
 from runner.operations._common import (
     QUEUE_MEANING,
-    iso,
     move_json,
+    process_alive,
     read_item,
     run_json,
 )
 from runner.state import ItemRow, StateStore, WorkerRow, read_under_way
-from runner.workers import WORKER_OFFLINE, process_alive, worker_state
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
@@ -386,7 +389,7 @@ class _Explainer:
     def _done_sentence(self, config: Task, schedule: _ScheduleView | None) -> str:
         item = self.item
         when = iso(item.updated)
-        if config.mode == q.MODE_ONCE:
+        if config.mode == MODE_ONCE:
             return (
                 f"Not running: it succeeded ({when}); the task runs each item once (mode: once), "
                 "so it is done. Move it to run-now to run it again."
@@ -406,12 +409,12 @@ class _Explainer:
         from runner.schedule.fires import next_fire
 
         spec: Schedule = self.pipeline.schedules[config.schedule]
-        window = f", window {_duration(spec.window)}" if spec.window else ""
+        window = f", window {format_duration(spec.window)}" if spec.window else ""
         text = f"cron {spec.cron!r} in {spec.timezone}{window}"
         run = self.open_run
         if (
             run is not None
-            and run.trigger == "schedule"
+            and run.trigger == TRIGGER_SCHEDULE
             and (run.window_end is None or self.now < run.window_end)
         ):
             until = f" until {iso(run.window_end)}" if run.window_end else ""
@@ -445,8 +448,8 @@ class _Explainer:
         item, run = self.item, self.open_run
         needs_schedule = item.queue != q.RUN_NOW
         if run is not None:
-            in_schedule = run.trigger == "now" or (
-                run.trigger == "schedule" and schedule is not None and schedule.in_schedule
+            in_schedule = run.trigger == TRIGGER_NOW or (
+                run.trigger == TRIGGER_SCHEDULE and schedule is not None and schedule.in_schedule
             )
             if needs_schedule and not in_schedule:
                 return self._not_in_schedule(config, schedule)
@@ -513,12 +516,6 @@ def _ahead(count: int | None) -> str:
     if not count:
         return "; it is next"
     return f"; {count} item{'s' if count != 1 else ''} ahead of it"
-
-
-def _duration(seconds: float) -> str:
-    from runner.config.durations import format_duration
-
-    return format_duration(seconds)
 
 
 def _shell_word(text: str) -> str:

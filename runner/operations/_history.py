@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.operations._common import MoveEntry, iso, read_item
+from runner.domain.policy import superseded
+from runner.domain.timefmt import iso
+from runner.operations._common import MoveEntry, read_item
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
@@ -74,6 +76,7 @@ class ItemHistory:
 def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
     """Every attempt (with its outcome, definition hash, checkpoints and output files) and
     every operator move of one item, in time order (a move before an attempt of the same instant).
+    A move that a later one replaced before it took effect is shown superseded, not applied.
 
     An attempt's `checkpoints` are the sub-ids it announced (`{"processed": ...}`) that no
     earlier attempt had; `events` counts every valid event line it wrote (processed, detail,
@@ -110,15 +113,9 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
                     ),
                 )
             )
-        for m in store.moves_of(task, item_id):
-            entries.append(
-                (
-                    m.at,
-                    0,
-                    m.id,
-                    MoveEntry.of(m),
-                )
-            )
+        moves = store.moves_of(task, item_id)
+        for m, replaced in zip(moves, superseded(moves), strict=True):
+            entries.append((m.at, 0, m.id, MoveEntry.of(m, superseded=replaced)))
         entries.sort(key=lambda e: e[:3])
         config = pipeline.tasks.get(task)
         current = pipeline.definitions[config.definition].fingerprint() if config else None

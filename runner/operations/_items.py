@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.timefmt import iso
 from runner.errors import UsageError
-from runner.operations._common import check_queue_name, check_task, iso, open_read
+from runner.operations._common import check_queue_name, check_task, open_read
 from runner.state import ItemQuery, ItemRow, UnderWay, read_under_way
 
 if TYPE_CHECKING:

@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.timefmt import iso
 from runner.errors import UsageError
-from runner.operations._common import check_queue_name, check_task, iso
+from runner.operations._common import check_queue_name, check_task
 from runner.state import ItemRow, StateStore, open_store
 from runner.system.user import os_user
 

@@ -7,25 +7,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.runs import TASK_DISABLED, TASK_INTERRUPTED, TASK_NEW, TASK_RUNNING
+from runner.domain.timefmt import iso
+from runner.domain.workers import WORKER_OFFLINE, worker_state
 from runner.operations._common import (
     check_task,
-    iso,
     known_tasks,
     open_read,
+    process_alive,
     run_json,
 )
 from runner.state import RunRow, StateStore, TaskRow, UnderWay, WorkerRow, read_under_way
-from runner.workers import WORKER_OFFLINE, process_alive, worker_state
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
-
-# Task statuses shown by `status` beyond those the runner records: stable forever.
-TASK_NEW = "new"
-TASK_DISABLED = "disabled"
-TASK_INTERRUPTED = "interrupted"
-TASK_RUNNING = "running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +130,7 @@ def status(
 ) -> StatusReport:
     """Workers and tasks (those of the pipeline, and any other the state still holds).
 
-    A worker is `offline` as runner.workers.worker_state says (stale heartbeat, clean exit,
+    A worker is `offline` as runner.domain.workers.worker_state says (stale heartbeat, clean exit,
     or its process known to be gone). A task is `disabled` when the pipeline
     says `enabled: false`, `new` when it never ran, `interrupted` when it has an open run and
     no runner is up for its site; otherwise the status the runner recorded (`running`,

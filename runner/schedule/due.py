@@ -15,11 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runner import queues as q
 from runner.config.pipeline import Pipeline
 from runner.config.schedules import Schedule
-from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest
-from runner.schedule.fires import iso, previous_fire, scheduled_run_id
+from runner.domain import queues as q
+from runner.domain.runs import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE
+from runner.domain.timefmt import iso
+from runner.engine import RunRequest
+from runner.schedule.fires import previous_fire, scheduled_run_id
 from runner.state import StateStore
 
 

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from runner.config.schedules import Schedule
-from runner.engine import TRIGGER_SCHEDULE, run_id_for
+from runner.domain.runs import TRIGGER_SCHEDULE, run_id_for
+from runner.domain.timefmt import iso
 
 _EPOCH: Final = datetime(1970, 1, 1)
 _MINUTE: Final = timedelta(minutes=1)
@@ -182,13 +183,6 @@ def scheduled_run_id(task: str, fire: float) -> str:
 
 
 # -- text ----------------------------------------------------------------------
-
-
-def iso(ts: float | None) -> str:
-    """An instant as ISO 8601 UTC text to the second (empty for None)."""
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def describe_next(schedule: Schedule, after: float) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from runner.config.pipeline import Pipeline
+from runner.domain.runs import TASK_DISABLED, TASK_IDLE, TASK_SCHEDULED
 from runner.engine import task_config_hash
 from runner.process import run_capture
 from runner.state import StateStore
@@ -26,10 +27,7 @@ from runner.system.user import os_user
 GIT_TIMEOUT: Final = 5.0
 """Seconds a `git` query may take before the OS user is used instead."""
 
-STATUS_SCHEDULED: Final = "scheduled"
-STATUS_IDLE: Final = "idle"
-STATUS_DISABLED: Final = "disabled"
-_RESTING: Final = frozenset({"", STATUS_SCHEDULED, STATUS_IDLE, STATUS_DISABLED})
+_RESTING: Final = frozenset({"", TASK_SCHEDULED, TASK_IDLE, TASK_DISABLED})
 """Statuses record_tasks may replace; `running` and `failed` belong to the engine."""
 
 
@@ -95,8 +93,8 @@ def resting_status(pipeline: Pipeline, task: str) -> str:
     """The status of a task that is not running: disabled, scheduled (it has a schedule) or idle."""
     spec = pipeline.tasks[task]
     if not spec.enabled:
-        return STATUS_DISABLED
-    return STATUS_SCHEDULED if spec.schedule is not None else STATUS_IDLE
+        return TASK_DISABLED
+    return TASK_SCHEDULED if spec.schedule is not None else TASK_IDLE
 
 
 def settle_status(pipeline: Pipeline, store: StateStore, task: str) -> None:

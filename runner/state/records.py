@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from runner import queues as q
+from runner.domain import queues as q
 
 #: The order in which `runner items` lists queues: dispatch order first, then the SPEC order.
 LISTING_ORDER: tuple[str, ...] = (

@@ -13,7 +13,7 @@ import sys
 import time
 
 from runner import exitcodes
-from runner import queues as q
+from runner.domain import queues as q
 from runner.schedule.taskinfo import modified_by, os_user, record_tasks
 from runner.state import open_store
 from tests.integration.conftest import Workspace, at, wait_until

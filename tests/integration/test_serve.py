@@ -19,10 +19,10 @@ from collections.abc import Iterator
 import pytest
 
 from runner import exitcodes
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.workers import STALE_AFTER, worker_state
 from runner.errors import StateError
 from runner.state import WorkerRow, open_store
-from runner.workers import STALE_AFTER, worker_state
 from tests.integration.conftest import Workspace, at, wait_until
 
 SERVE_AT = """\

@@ -3,7 +3,7 @@
 - 5 runners started at once on one state, round after round (CI: 5 rounds, full: 50), and
   again after the lock holder was SIGKILLed: exactly one proceeds each time, the others exit
   75 naming the holder, and no attempt of an item is started twice.
-- A hypothesis RuleBasedStateMachine drives StateStore and runner.queues the way the engine
+- A hypothesis RuleBasedStateMachine drives StateStore and runner.domain the way the engine
   and operators do (sync members, start attempts, finish them ok/failed/timeout, moves also
   of running items, a "kill" that reopens the store and marks open attempts interrupted the
   way Engine.recover does) and checks the invariants after every step.
@@ -34,8 +34,10 @@ from hypothesis.stateful import (
 )
 
 from runner import exitcodes
-from runner import queues as q
 from runner.config.policies import Policy
+from runner.domain import queues as q
+from runner.domain.policy import after_attempt
+from runner.domain.statuses import FAILED, INTERRUPTED, OK, TIMEOUT
 from runner.errors import LockHeldError
 from runner.state import AttemptEnd, AttemptStart, RunRow, open_store
 from runner.system.lock import RunnerLock
@@ -155,7 +157,7 @@ class TestRunnersRace:
             assert {q.SUCCESSFUL: ITEMS} == store.queue_counts("t")
             for n in range(ITEMS):
                 statuses = [a.status for a in store.attempts_of("t", f"i{n:02d}")]
-                assert q.OK == statuses[-1] and set(statuses[:-1]) <= {q.INTERRUPTED}
+                assert OK == statuses[-1] and set(statuses[:-1]) <= {INTERRUPTED}
         assert [] == tagged(tag, with_marker=True)
 
 
@@ -228,7 +230,7 @@ SITE = "default"
 RUN = "t@run"
 POLICY = Policy.model_validate({"max_retries": 2, "backoff": {"initial": 0, "factor": 1, "max": 0}})
 IDS = [f"m{n}" for n in range(6)]
-FINISH_STATUSES = (q.OK, q.FAILED, q.TIMEOUT)
+FINISH_STATUSES = (OK, FAILED, TIMEOUT)
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -279,7 +281,7 @@ class StoreMachine(RuleBasedStateMachine):
     def _end(self, attempt_id: int, status: str, now: float) -> AttemptEnd:
         item = self.store.item(TASK, self.open[attempt_id])
         assert item is not None
-        decision = q.after_attempt(
+        decision = after_attempt(
             status=status, rule_queue=None, policy=POLICY, retries_used=item.retries_used, now=now
         )
         return AttemptEnd(
@@ -287,9 +289,9 @@ class StoreMachine(RuleBasedStateMachine):
             task=TASK,
             item_id=item.item_id,
             status=status,
-            exit_code=0 if status == q.OK else None,
+            exit_code=0 if status == OK else None,
             signal=None,
-            error=None if status == q.OK else status,
+            error=None if status == OK else status,
             queue=decision.queue,
             retry_at=decision.retry_at,
             retries_used=item.retries_used + (1 if decision.queue == q.RETRY else 0),
@@ -330,7 +332,7 @@ class StoreMachine(RuleBasedStateMachine):
         now = self.tick()
         orphans = self.store.open_attempts(SITE)
         assert sorted(self.open) == [a.id for a in orphans]
-        ends = [self._end(a.id, q.INTERRUPTED, now) for a in orphans]
+        ends = [self._end(a.id, INTERRUPTED, now) for a in orphans]
         self.store.finish_attempts(ends)
         self.open.clear()
 

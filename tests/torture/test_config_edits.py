@@ -14,8 +14,9 @@ import textwrap
 import pytest
 
 from runner import exitcodes
-from runner import queues as q
 from runner.config import load_pipeline
+from runner.domain import queues as q
+from runner.domain.statuses import INTERRUPTED, OK
 from tests.integration.conftest import settings
 from tests.torture.support import (
     Workspace,
@@ -138,7 +139,7 @@ class TestConfigEditsAcrossACrash:
             assert (1, "ok") == runs  # the one run was resumed, not restarted
             for item in finished:
                 attempts = store.attempts_of("t", item)
-                assert [(q.OK, old_hash)] == [(a.status, a.definition_hash) for a in attempts]
+                assert [(OK, old_hash)] == [(a.status, a.definition_hash) for a in attempts]
                 assert [("v1", 1)] == starts[item]
             for item in removed_untouched:
                 assert [] == store.attempts_of("t", item)
@@ -147,25 +148,25 @@ class TestConfigEditsAcrossACrash:
                 row = store.item("t", item)
                 assert row is not None and not row.in_group
                 statuses = [(a.status, a.definition_hash) for a in store.attempts_of("t", item)]
-                assert [(q.INTERRUPTED, old_hash)] == statuses
+                assert [(INTERRUPTED, old_hash)] == statuses
                 assert all(version == "v1" for version, _ in starts.get(item, []))
             for item in added:
                 attempts = store.attempts_of("t", item)
-                assert [(q.OK, new_hash)] == [(a.status, a.definition_hash) for a in attempts]
+                assert [(OK, new_hash)] == [(a.status, a.definition_hash) for a in attempts]
                 assert [("v2", 1)] == starts[item]
             withdrawn = 0
             for item in in_flight - removed_in_flight:
                 attempts = store.attempts_of("t", item)
                 statuses = [(a.status, a.definition_hash) for a in attempts]
-                if item in ran or statuses != [(q.OK, new_hash)]:
-                    assert [(q.INTERRUPTED, old_hash), (q.OK, new_hash)] == statuses
+                if item in ran or statuses != [(OK, new_hash)]:
+                    assert [(INTERRUPTED, old_hash), (OK, new_hash)] == statuses
                     assert ("v2", 2) == starts[item][-1]
                 else:  # recorded ahead of a free slot, never launched: withdrawn, never ran v1
                     withdrawn += 1
                     assert [("v2", 1)] == starts[item]
             for item in untouched - removed_untouched:
                 attempts = store.attempts_of("t", item)
-                assert [(q.OK, new_hash)] == [(a.status, a.definition_hash) for a in attempts]
+                assert [(OK, new_hash)] == [(a.status, a.definition_hash) for a in attempts]
             counts = store.queue_counts("t")
         assert {q.SUCCESSFUL: len(kept) + len(added)} == counts
         assert [] == tagged(tag, with_marker=True)

@@ -23,7 +23,8 @@ from collections import Counter
 import pytest
 
 from runner import exitcodes
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.statuses import INTERRUPTED, OK
 from runner.system import failpoints
 from tests.integration.conftest import settings
 from tests.torture.support import (
@@ -228,8 +229,8 @@ class TestCrashTorture:
                 numbers = [a.number for a in attempts]
                 assert list(range(1, len(attempts) + 1)) == numbers, (item, numbers)
                 # the recorded success is the last attempt, every earlier one was in flight
-                assert q.OK == statuses[-1], (item, statuses)
-                assert all(s == q.INTERRUPTED for s in statuses[:-1]), (item, statuses)
+                assert OK == statuses[-1], (item, statuses)
+                assert all(s == INTERRUPTED for s in statuses[:-1]), (item, statuses)
                 # every launch was recorded first; nothing launched after the success
                 launched = starts.get(item, [])
                 assert 1 <= len(launched) <= len(attempts), (item, launched, statuses)

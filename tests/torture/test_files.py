@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from runner import exitcodes
-from runner import queues as q
+from runner.domain import queues as q
 from runner.launch import item_prefix
 from runner.state import open_store
 from runner.system.fs import ensure_private_dir

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from runner import exitcodes
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.statuses import START_FAILED
 from tests.integration.conftest import settings
 from tests.torture.support import Workspace, record_figures, traceback_free, tree_snapshot
 
@@ -224,7 +225,7 @@ class TestTemplateBreakouts:
         assert "cannot render template" in result.stderr
         with ws.store() as store:
             statuses = [a.status for a in store.attempts_of("t", "one")]
-        assert [q.START_FAILED] == statuses
+        assert [START_FAILED] == statuses
 
     @pytest.mark.parametrize("case", sorted(BREAKOUTS))
     def test_validate_refuses_private_attribute_access(self, ws: Workspace, case: str) -> None:

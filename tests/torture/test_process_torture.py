@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from runner import exitcodes
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.statuses import FAILED, OK, TIMEOUT
 from tests.integration.conftest import settings
 from tests.torture.support import (
     Sampler,
@@ -97,7 +98,7 @@ class TestTreeTimeouts:
             statuses = {
                 a.status for n in range(TREES) for a in store.attempts_of("t", f"tree-{n:03d}")
             }
-            assert {q.TIMEOUT} == statuses
+            assert {TIMEOUT} == statuses
             assert {q.AWAITING_INTERVENTION: TREES} == store.queue_counts("t")
         outputs = b"".join(p.read_bytes() for p in attempt_files(ws) if p.suffix == ".stdout")
         complete_trees = outputs.count(b"escapee ")
@@ -154,7 +155,7 @@ class TestManyShortItems:
         assert SHORT_ITEMS == len(rows)
         for item, number, status, exit_code in rows:
             want = expected_code(int(item[1:]))
-            if (1, want, q.OK if want == 0 else q.FAILED) != (number, exit_code, status):
+            if (1, want, OK if want == 0 else FAILED) != (number, exit_code, status):
                 wrong.append((item, (number, exit_code, status), want))
         assert [] == wrong[:10]
         assert set() == sampler.stale_zombies

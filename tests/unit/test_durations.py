@@ -16,9 +16,9 @@ from runner.config.durations import (
     Duration,
     PositiveDuration,
     StepTimeout,
-    format_duration,
     parse_duration,
 )
+from runner.domain.timefmt import format_duration
 
 
 class TestParseDuration:

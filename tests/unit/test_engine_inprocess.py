@@ -15,16 +15,8 @@ from pathlib import Path
 import pytest
 
 from runner.config import load_pipeline
-from runner.engine import (
-    RUN_FAILED,
-    RUN_INTERRUPTED,
-    RUN_OK,
-    RUN_WITH_ERRORS,
-    TRIGGER_NOW,
-    Engine,
-    RunReport,
-    RunRequest,
-)
+from runner.domain.runs import RUN_FAILED, RUN_INTERRUPTED, RUN_OK, RUN_WITH_ERRORS, TRIGGER_NOW
+from runner.engine import Engine, RunReport, RunRequest
 from runner.process import LaunchSpec, ProcessResult
 from runner.state import StateStore, open_store
 from runner.testing import FakeClock, FakeLauncher, LogCapture, Script, key_of

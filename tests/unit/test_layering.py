@@ -125,3 +125,48 @@ class TestCliIsAShell:
     def test_library_module_does_not_import_the_cli(self, path: Path) -> None:
         cli = {name for name in imported_modules(path) if name.split(".")[:2] == ["runner", "cli"]}
         assert set() == cli
+
+
+DOMAIN_MODULES = (
+    "runner.domain.dispatch",
+    "runner.domain.outcomes",
+    "runner.domain.policy",
+    "runner.domain.queues",
+    "runner.domain.runs",
+    "runner.domain.statuses",
+    "runner.domain.timefmt",
+    "runner.domain.workers",
+)
+"""Every module of the vocabulary and pure rules."""
+
+
+@pytest.fixture(scope="module")
+def domain_modules() -> set[str]:
+    """What importing every runner.domain module loads beyond the interpreter's own start."""
+    return modules_after_importing(*DOMAIN_MODULES) - modules_after_importing()
+
+
+class TestDomain:
+    """runner.domain sits below runner.config: standard library only."""
+
+    def test_domain_loads_its_own_modules(self, domain_modules: set[str]) -> None:
+        """The check itself works: every domain module was imported."""
+        assert set(DOMAIN_MODULES) <= domain_modules
+
+    def test_domain_imports_no_other_runner_module(self, domain_modules: set[str]) -> None:
+        """The rules import nothing from the rest of the runner."""
+        others = {
+            m
+            for m in domain_modules
+            if m.startswith("runner.") and not m.startswith("runner.domain")
+        }
+        assert set() == others
+
+    def test_domain_imports_only_the_standard_library(self, domain_modules: set[str]) -> None:
+        """No third-party package (pydantic, yaml, jinja2, psutil, structlog...) is loaded."""
+        third_party = {
+            m.split(".")[0]
+            for m in domain_modules
+            if m.split(".")[0] not in sys.stdlib_module_names and m.split(".")[0] != "runner"
+        }
+        assert set() == third_party

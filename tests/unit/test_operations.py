@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from runner import operations
-from runner import queues as q
 from runner.config import Pipeline, load_pipeline
+from runner.domain import queues as q
+from runner.domain.statuses import OK
+from runner.domain.workers import STALE_AFTER
 from runner.errors import UsageError
 from runner.logs import close_logging
 from runner.state import (
@@ -30,7 +32,6 @@ from runner.state import (
     open_store,
 )
 from runner.state.launches import LaunchJournal, journal_path
-from runner.workers import STALE_AFTER
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC).timestamp()  # a Monday, noon UTC
 HOUR = 3600.0
@@ -162,9 +163,9 @@ class Seed:
                     task,
                     item,
                     status,
-                    0 if status == q.OK else 3,
+                    0 if status == OK else 3,
                     None,
-                    None if status == q.OK else f"{status}: exit code 3: busy",
+                    None if status == OK else f"{status}: exit code 3: busy",
                     queue,
                     retry_at,
                     retries_used,
@@ -254,7 +255,7 @@ class TestExplainQueues:
         """A successful item of a `mode: once` task is done for good."""
         seed.task("once")
         run_id = seed.run("once")
-        seed.attempt("once", "a", run_id, status=q.OK, queue=q.SUCCESSFUL)
+        seed.attempt("once", "a", run_id, status=OK, queue=q.SUCCESSFUL)
         result = explain(pipeline, "once", "a")
         assert operations.R_DONE == result.reason
         assert "mode: once" in result.summary
@@ -263,7 +264,7 @@ class TestExplainQueues:
         """A successful item of a recurring scheduled task runs again at the next fire."""
         seed.task("s")
         run_id = seed.run("s")
-        seed.attempt("s", "a", run_id, status=q.OK, queue=q.SUCCESSFUL)
+        seed.attempt("s", "a", run_id, status=OK, queue=q.SUCCESSFUL)
         result = explain(pipeline, "s", "a")
         assert operations.R_DONE == result.reason
         assert "next fire 2026-01-05T22:00:00Z" in result.summary
@@ -620,7 +621,7 @@ class TestMove:
         seed.start("t", "a", run_id)
         (record,) = operations.move(pipeline, "t", q.PAUSED, ["a"], by="alice", now=NOW).moves
         assert record.pending
-        seed.finish("t", "a", status=q.OK, queue=q.SUCCESSFUL, at=NOW + 5)
+        seed.finish("t", "a", status=OK, queue=q.SUCCESSFUL, at=NOW + 5)
         assert q.PAUSED == seed.store.item("t", "a").queue  # type: ignore[union-attr]
         (move,) = seed.store.moves_of("t", "a")
         assert NOW + 5 == move.applied_at
@@ -685,6 +686,27 @@ class TestHistory:
             move["to"],
             move["reason"],
         )
+
+    def test_superseded_pending_move_is_not_shown_applied(
+        self, pipeline: Pipeline, seed: Seed
+    ) -> None:
+        """Two moves while the item runs: only the second took effect; the first is shown
+        superseded, neither applied nor pending."""
+        seed.task("t")
+        run_id = seed.run("t")
+        seed.start("t", "a", run_id)
+        seed.store.move_item("t", "a", to_queue=q.PAUSED, by="alice", reason="hold", now=NOW)
+        seed.store.move_item("t", "a", to_queue=q.TRASH, by="bob", reason="drop", now=NOW + 1)
+        seed.finish("t", "a", status=OK, queue=q.SUCCESSFUL, at=NOW + 5)
+        first, second = (
+            e for e in operations.history(pipeline, "t", "a").to_json() if e["kind"] == "move"
+        )
+        shown = [(m["to"], m["applied"], m["pending"], m["superseded"]) for m in (first, second)]
+        expected = [
+            (q.PAUSED, None, False, True),
+            (q.TRASH, "2026-01-05T12:00:05Z", False, False),
+        ]
+        assert expected == shown
 
 
 class TestParseWhen:

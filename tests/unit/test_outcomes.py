@@ -1,10 +1,10 @@
-"""Tests of runner.outcomes: outcome-rule matching."""
+"""Tests of runner.domain.outcomes: outcome-rule matching."""
 
 from __future__ import annotations
 
-from runner import outcomes
 from runner.config.definitions import OutcomeRule
-from runner.outcomes import Classification, classify
+from runner.domain import outcomes
+from runner.domain.outcomes import Classification, classify
 
 
 def rule(status: str, queue: str | None = None, **when: object) -> OutcomeRule:

@@ -1,14 +1,29 @@
-"""Tests of runner.queues: queue names, dispatch, policy decisions and operator moves."""
+"""Tests of runner.domain: queue names, dispatch, policy decisions and operator moves."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import get_args
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from runner import config as models
-from runner import queues
 from runner.config.policies import Backoff, Policy
-from runner.queues import Decision, after_attempt, backoff_delay, check_move, eligible
+from runner.domain import queues
+from runner.domain.dispatch import NOT_DISPATCHED_RANK, dispatch_rank, eligible
+from runner.domain.policy import (
+    Decision,
+    Standing,
+    after_attempt,
+    after_rediscovery,
+    at_attempt_end,
+    at_run_start,
+    backoff_delay,
+    superseded,
+)
+from runner.domain.queues import check_move
+from runner.domain.statuses import BUILTIN_STATUSES, MODE_RECURRING, MODES
 
 NOW = 1_700_000_000.0
 
@@ -93,9 +108,14 @@ class TestQueueNames:
 
     def test_builtin_statuses_match_the_models(self) -> None:
         """The built-in statuses here are the ones the config models know."""
-        assert tuple(models.BUILTIN_STATUSES) == queues.BUILTIN_STATUSES
+        assert tuple(models.BUILTIN_STATUSES) == BUILTIN_STATUSES
         expected = ("ok", "failed", "timeout", "hung", "start-failed", "interrupted")
-        assert expected == queues.BUILTIN_STATUSES
+        assert expected == BUILTIN_STATUSES
+
+    def test_task_modes_match_the_models(self) -> None:
+        """The modes a task may name in YAML are exactly the domain's, the default recurring."""
+        field = models.Task.model_fields["mode"]
+        assert (MODES, MODE_RECURRING) == (get_args(field.annotation), field.default)
 
 
 class TestBackoffDelay:
@@ -335,14 +355,14 @@ class TestDispatch:
 
     def test_rank_follows_dispatch_order(self) -> None:
         """run-now ranks before rescheduled, retry and unattempted."""
-        ranks = [queues.dispatch_rank(q) for q in queues.DISPATCH_ORDER]
+        ranks = [dispatch_rank(q) for q in queues.DISPATCH_ORDER]
         expected = [0, 1, 2, 3]
         assert expected == ranks
 
     def test_undispatched_queues_rank_last(self) -> None:
         """Every other queue ranks after all dispatched ones."""
         others = [q for q in queues.ALL_QUEUES if q not in queues.DISPATCH_ORDER]
-        assert {queues.NOT_DISPATCHED_RANK} == {queues.dispatch_rank(q) for q in others}
+        assert {NOT_DISPATCHED_RANK} == {dispatch_rank(q) for q in others}
 
     def test_run_now_ignores_schedule(self) -> None:
         """A run-now item may start out of schedule."""
@@ -435,32 +455,32 @@ class TestCheckMove:
 
 
 class TestRediscovery:
-    """after_rediscovery and queue_at_run_start."""
+    """after_rediscovery and at_run_start."""
 
     def test_new_member_is_unattempted(self) -> None:
         """A new member with every required attribute enters unattempted."""
         expected = "unattempted"
-        assert expected == queues.after_rediscovery(None, missing_attributes=False)
+        assert expected == after_rediscovery(None, missing_attributes=False)
 
     def test_new_member_without_attributes_is_incomplete(self) -> None:
         """A new member lacking required attributes enters incomplete."""
         expected = "incomplete"
-        assert expected == queues.after_rediscovery(None, missing_attributes=True)
+        assert expected == after_rediscovery(None, missing_attributes=True)
 
     def test_incomplete_leaves_once_attributes_arrive(self) -> None:
         """An incomplete item whose attributes are now supplied becomes unattempted."""
         expected = "unattempted"
-        assert expected == queues.after_rediscovery("incomplete", missing_attributes=False)
+        assert expected == after_rediscovery("incomplete", missing_attributes=False)
 
     def test_waiting_item_that_lost_attributes_becomes_incomplete(self) -> None:
         """A waiting item that lost required attributes goes to incomplete."""
         expected = "incomplete"
-        assert expected == queues.after_rediscovery("retry", missing_attributes=True)
+        assert expected == after_rediscovery("retry", missing_attributes=True)
 
     def test_trash_and_incorrect_format_stay(self) -> None:
         """Rediscovery never brings items back from trash or incorrect-format."""
         actual = [
-            queues.after_rediscovery(q, missing_attributes=m)
+            after_rediscovery(q, missing_attributes=m)
             for q in sorted(queues.NOT_REDISCOVERED)
             for m in (False, True)
         ]
@@ -468,17 +488,64 @@ class TestRediscovery:
         assert expected == actual
 
     def test_recurring_run_starts_successful_items_again(self) -> None:
-        """In recurring mode successful and retry items become unattempted at a new run."""
-        actual = [queues.queue_at_run_start(q, "recurring") for q in ("successful", "retry")]
-        expected = ["unattempted", "unattempted"]
+        """In recurring mode successful items become unattempted and retry items stay due in
+        retry, both with their retry count and backoff reset (docs/behaviour.md)."""
+        actual = [
+            at_run_start(Standing(q, 3, NOW + 60), "recurring") for q in ("successful", "retry")
+        ]
+        expected = [Standing("unattempted", 0, None), Standing("retry", 0, None)]
         assert expected == actual
 
     def test_recurring_run_keeps_operator_and_error_queues(self) -> None:
         """A new recurring run keeps paused, run-now and error-queue items where they are."""
         kept = ("paused", "run-now", "rescheduled", "corrupt", "trash", "incomplete")
-        assert list(kept) == [queues.queue_at_run_start(q, "recurring") for q in kept]
+        assert list(kept) == [at_run_start(Standing(q), "recurring").queue for q in kept]
 
     def test_once_mode_carries_state_over(self) -> None:
         """In once mode every queue carries over to the next run."""
-        actual = [queues.queue_at_run_start(q, "once") for q in queues.ALL_QUEUES]
+        actual = [at_run_start(Standing(q, 2, NOW), "once").queue for q in queues.ALL_QUEUES]
         assert list(queues.ALL_QUEUES) == actual
+
+
+@dataclass(frozen=True)
+class _Move:
+    at: float
+    applied_at: float | None
+
+
+class TestPendingMoves:
+    """at_attempt_end and superseded: an operator's move of a running item."""
+
+    def test_pending_move_wins_with_counters_reset(self) -> None:
+        """The operator's queue replaces the policy's, with no retries used and no backoff."""
+        decided = Standing("retry", 3, NOW + 60)
+        assert Standing("paused", 0, None) == at_attempt_end(decided, "paused")
+
+    def test_without_a_move_the_decision_stands(self) -> None:
+        """No pending move: the policy's queue and counters; a backoff only in retry."""
+        actual = [
+            at_attempt_end(Standing("retry", 3, NOW + 60), None),
+            at_attempt_end(Standing("corrupt", 5, NOW + 60), None),
+        ]
+        assert [Standing("retry", 3, NOW + 60), Standing("corrupt", 5, None)] == actual
+
+    def test_unapplied_move_followed_by_another_is_superseded(self) -> None:
+        """Of two moves made while the item ran, the first never took effect."""
+        moves = [_Move(NOW, None), _Move(NOW + 1, NOW + 5)]
+        assert [True, False] == superseded(moves)
+
+    def test_still_pending_move_is_not_superseded(self) -> None:
+        """The last move, still waiting for the attempt to end, is pending, not superseded."""
+        moves = [_Move(NOW, NOW), _Move(NOW + 1, None)]
+        assert [False, False] == superseded(moves)
+
+    def test_older_state_marking_both_applied(self) -> None:
+        """A state file that marked both applied: the one a later move preceded is superseded."""
+        moves = [_Move(NOW, NOW + 5), _Move(NOW + 1, NOW + 5), _Move(NOW + 9, NOW + 9)]
+        assert [True, False, False] == superseded(moves)
+
+    def test_move_at_the_same_instant_after_application_is_not_superseding(self) -> None:
+        """A waiting item's move applies at once; a later move at the same instant replaces
+        nothing."""
+        moves = [_Move(NOW, NOW), _Move(NOW, NOW)]
+        assert [False, False] == superseded(moves)

@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 
-from runner import queues as q
 from runner.config import load_pipeline
 from runner.config.pipeline import Pipeline
-from runner.engine import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE, RunRequest
+from runner.domain import queues as q
+from runner.domain.runs import TRIGGER_RUN_NOW, TRIGGER_SCHEDULE
+from runner.domain.workers import STALE_AFTER, worker_state
+from runner.engine import RunRequest
 from runner.schedule.due import due_requests, task_due, watermark
 from runner.schedule.fires import scheduled_run_id
 from runner.schedule.taskinfo import record_tasks
 from runner.serve import ConfigWatcher
 from runner.state import RunRow, StateStore, WorkerRow, open_store
-from runner.workers import STALE_AFTER, worker_state
 
 PIPELINE = """\
 version: 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.policy import Standing, at_attempt_end
+from runner.domain.statuses import OK
 from runner.state.records import AttemptEnd, AttemptRow, AttemptStart, Checkpoint
 from runner.state.sqlite.checkpoints import write_checkpoints
 from runner.state.sqlite.db import Database
@@ -75,7 +77,9 @@ class AttemptRecords(Database):
         """Record outcomes (and pending checkpoints) in one durable transaction.
 
         An operator move made while the attempt ran takes effect now and wins over the
-        policy's decision. Returns each end with the queue the item actually entered.
+        policy's decision (`policy.at_attempt_end`); only the item's last move is marked
+        applied, earlier ones it replaced stay unapplied. Returns each end with the queue
+        the item actually entered.
         """
         applied: list[tuple[AttemptEnd, str]] = []
         with self._transaction() as db:
@@ -97,10 +101,9 @@ class AttemptRecords(Database):
             item_rows = []
             sequence: dict[str, int] = {}
             for end in ends:
-                moved = pending.get(end.attempt_id)
-                queue = moved or end.queue
-                retry_at = end.retry_at if queue == q.RETRY else None
-                retries_used = 0 if moved else end.retries_used
+                decided = Standing(end.queue, end.retries_used, end.retry_at)
+                standing = at_attempt_end(decided, pending.get(end.attempt_id))
+                queue, retry_at = standing.queue, standing.retry_at
                 attempt_rows.append(
                     (
                         end.launched_at,
@@ -121,14 +124,14 @@ class AttemptRecords(Database):
                         end.status,
                         end.error,
                         retry_at,
-                        retries_used,
+                        standing.retries_used,
                         end.ended_at,
                         end.task,
                         end.item_id,
                         end.attempt_id,
                     )
                 )
-                if end.status == q.OK:
+                if end.status == OK:
                     sequence[end.task] = sequence.get(end.task, 0) + 1
                 applied.append((end, queue))
             db.executemany(
@@ -146,7 +149,8 @@ class AttemptRecords(Database):
             if pending:
                 by_id = {end.attempt_id: end for end in ends}
                 db.executemany(
-                    "UPDATE moves SET applied_at = ? WHERE task = ? AND item_id = ? AND applied_at IS NULL",
+                    "UPDATE moves SET applied_at = ? WHERE id = (SELECT max(id) FROM moves "
+                    "WHERE task = ? AND item_id = ? AND applied_at IS NULL)",
                     [(by_id[a].ended_at, by_id[a].task, by_id[a].item_id) for a in pending],
                 )
             db.executemany(
@@ -190,7 +194,8 @@ class AttemptRecords(Database):
                 if pending and pending[0]:
                     db.execute(
                         "UPDATE moves SET applied_at = (SELECT updated FROM items WHERE task = ? AND item_id = ?) "
-                        "WHERE task = ? AND item_id = ? AND applied_at IS NULL",
+                        "WHERE id = (SELECT max(id) FROM moves WHERE task = ? AND item_id = ? "
+                        "AND applied_at IS NULL)",
                         (task, item_id, task, item_id),
                     )
 

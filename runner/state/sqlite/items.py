@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from runner import queues as q
+from runner.domain import queues as q
 from runner.state.records import ItemRow, SyncReport
 from runner.state.sqlite.db import Database
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from runner import queues as q
+from runner.domain import dispatch
+from runner.domain import queues as q
 from runner.state.records import LISTING_ORDER, ItemQuery, ItemRow, RunRow
 from runner.state.sqlite.db import Database
 from runner.state.sqlite.items import ITEM_COLUMNS, item_from_row
@@ -140,13 +141,13 @@ class ReportQueries(Database):
     def items_ahead(self, item: ItemRow, *, now: float, in_schedule: bool) -> int:
         """How many waiting items of the item's task would be dispatched before it.
 
-        Counts items that are in the group, not running, eligible now (`queues.eligible`) and
+        Counts items that are in the group, not running, eligible now (`dispatch.eligible`) and
         earlier in dispatch order: a queue of higher priority, or the same queue entered earlier.
         """
-        rank = q.dispatch_rank(item.queue)
+        rank = dispatch.dispatch_rank(item.queue)
         total = 0
         for queue in q.DISPATCH_ORDER[: rank + 1]:
-            if not q.eligible(queue, None, now, in_schedule):
+            if not dispatch.eligible(queue, None, now, in_schedule):
                 continue
             sql = (
                 "SELECT count(*) FROM items WHERE task = ? AND queue = ? AND in_group = 1 "

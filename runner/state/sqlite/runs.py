@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from runner import queues as q
+from runner.domain import queues as q
+from runner.domain.runs import PHASE_DONE, TASK_RUNNING
 from runner.state.records import RunRow
 from runner.state.sqlite.db import Database
 
@@ -51,9 +52,9 @@ class RunRecords(Database):
                     (run.task, q.RETRY),
                 )
             db.execute(
-                "UPDATE tasks SET last_run_id = ?, last_fire = coalesce(?, last_fire), status = 'running' "
+                "UPDATE tasks SET last_run_id = ?, last_fire = coalesce(?, last_fire), status = ? "
                 "WHERE name = ?",
-                (run.id, run.fire_time, run.task),
+                (run.id, run.fire_time, TASK_RUNNING, run.task),
             )
 
     def set_run_phase(self, run_id: str, phase: str) -> None:
@@ -67,8 +68,8 @@ class RunRecords(Database):
         """Close a run with its final status."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE runs SET ended_at = ?, status = ?, phase = 'done', message = ? WHERE id = ?",
-                (now, status, message, run_id),
+                "UPDATE runs SET ended_at = ?, status = ?, phase = ?, message = ? WHERE id = ?",
+                (now, status, PHASE_DONE, message, run_id),
             )
             db.execute(
                 "UPDATE tasks SET status = ?, command = '' WHERE name = (SELECT task FROM runs WHERE id = ?)",

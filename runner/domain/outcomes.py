@@ -12,12 +12,36 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from runner.queues import FAILED, HUNG, INTERRUPTED, OK, START_FAILED, TIMEOUT
+from runner.domain.statuses import FAILED, HUNG, INTERRUPTED, OK, START_FAILED, TIMEOUT
 
-if TYPE_CHECKING:
-    from runner.config.definitions import OutcomeRule, OutcomeWhen
+
+class OutcomeWhen(Protocol):
+    """The conditions of a rule (`runner.config.definitions.OutcomeWhen`); None: not given."""
+
+    @property
+    def exit_code(self) -> int | Sequence[int] | None: ...
+
+    @property
+    def stdout(self) -> str | None: ...
+
+    @property
+    def stderr(self) -> str | None: ...
+
+
+class OutcomeRule(Protocol):
+    """One outcome rule (`runner.config.definitions.OutcomeRule`)."""
+
+    @property
+    def when(self) -> OutcomeWhen: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def queue(self) -> str | None: ...
+
 
 #: Process outcomes that map straight to a built-in status.
 DIRECT_OUTCOMES: frozenset[str] = frozenset({TIMEOUT, HUNG, START_FAILED, INTERRUPTED})
