@@ -349,7 +349,7 @@ def reference_markdown() -> str:
     lines: list[str] = [
         "# Pipeline file reference",
         "",
-        "<!-- Generated from runner/config/models.py; do not edit by hand. -->",
+        "<!-- Generated from the models in runner/config/; do not edit by hand. -->",
         f"<!-- Regenerate with: {REGENERATE_COMMAND} -->",
         "",
         "A pipeline is one YAML file or a directory of them (`*.yaml`, `*.yml`, read in name order "
