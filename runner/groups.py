@@ -4,6 +4,9 @@ An item is an id (unique within the group) plus string attributes (SPEC §2, gro
 Within one source a repeated id is an error naming both places; across sources and
 included groups the first occurrence wins. Files are streamed line by line, so groups of
 100,000 members resolve quickly and without holding the file text in memory.
+
+Over 400 lines: one resolver and its sources (inline, files, commands) share the rules for
+repeated ids, decoding and error wording, which are easier to keep alike side by side.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ from the section models of runner.config.
 `python -m runner.config.schema --write [--root DIR]` regenerates schemas/pipeline.schema.json and
 docs/reference.md; `--check` exits 1 if either differs from what the models give. With no option
 the schema is printed.
+
+Just over 400 lines: the two artifacts are generated from one walk over the same models and
+share its labels and vocabulary tables.
 """
 
 from __future__ import annotations

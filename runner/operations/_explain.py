@@ -1,4 +1,8 @@
-"""`runner explain`: why one item is or is not running now, as one sentence and details."""
+"""`runner explain`: why one item is or is not running now, as one sentence and details.
+
+Over 400 lines: every reason an item may be waiting, checked in one order over one loaded
+view of the item, its task and its run; each reason is a short method of one class.
+"""
 
 from __future__ import annotations
 
