@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from runner import __version__, exitcodes, operations
+from runner import __version__, completion, exitcodes, operations
 from runner import queues as q
 from runner.errors import (
     ConfigError,
@@ -22,6 +23,7 @@ from runner.errors import (
     UnsafePathError,
     UsageError,
 )
+from runner.workers import STALE_AFTER
 
 DESCRIPTION = """\
 A declarative pipeline runner driven by YAML files kept in git.
@@ -41,6 +43,11 @@ exit codes:
   75  another runner holds the lock for this state file and site
 
 PATH is a pipeline file or a directory of *.yaml files (default: pipelines/).
+See docs/tutorial.md to start and docs/reference.md for every key.
+"""
+
+VERB_EPILOG = """\
+exit codes: see `runner --help`.
 See docs/tutorial.md to start and docs/reference.md for every key.
 """
 
@@ -108,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=summary,
             description=description,
-            epilog=EPILOG,
+            epilog=VERB_EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
@@ -179,6 +186,29 @@ def build_parser() -> argparse.ArgumentParser:
         "Print the JSON Schema (draft 2020-12) that pipeline files follow; editors use it through\n"
         "the `# yaml-language-server: $schema=...` modeline.",
     )
+
+    p = verb(
+        "init",
+        "write a starter pipeline to begin from",
+        "Write a commented starter pipeline into DIR (settings, a schedule, a group read from a\n"
+        "file, a definition with outcome rules, a task with a start and a finish step), the JSON\n"
+        "Schema its editor modeline names, and a .gitignore for the state and logs. `runner\n"
+        "validate DIR` passes on it at once. Refuses to overwrite any file (exit 2).",
+    )
+    p.add_argument(
+        "directory", nargs="?", default="pipelines", metavar="DIR", help="(default: %(default)s)"
+    )
+
+    p = verb(
+        "completion",
+        "print the shell completion script (bash, zsh, fish)",
+        "Print the completion script of SHELL: verbs, options, queue names, and task names read\n"
+        "from ./pipelines. bash: runner completion bash > ~/.local/share/bash-completion/completions/runner\n"
+        "zsh: runner completion zsh > ~/.zfunc/_runner (a directory on $fpath)\n"
+        "fish: runner completion fish > ~/.config/fish/completions/runner.fish",
+    )
+    p.add_argument("shell", nargs="?", choices=completion.SHELLS, metavar="SHELL")
+    p.add_argument("--tasks", nargs="?", const="pipelines", metavar="PATH", help=argparse.SUPPRESS)
     return parser
 
 
@@ -220,12 +250,13 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     p = verb(
         "status",
         "show workers and, per task, its status and items per queue",
-        "Every site's runner (online, running, or offline when its heartbeat is older than three\n"
-        "heartbeat intervals or its process is gone), then per task: status (new, idle, running,\n"
-        "interrupted, failed, disabled), when it was created and last modified and by whom, the\n"
-        "command in progress, the latest detail a script reported, the sequence (successful item\n"
-        "attempts), items per queue grouped by category, and the total (every queue but trash,\n"
-        "incorrect-format and disabled). Reads the state; never takes the runner lock.",
+        "Every site's runner (online, running, or offline: it exited, its heartbeat is older than\n"
+        f"{STALE_AFTER:g} s, or it ran on this host and its process is gone), then per task: status\n"
+        "(new, scheduled, idle, running, interrupted, failed, disabled), when it was created and\n"
+        "last modified and by whom, the command in progress, the latest detail a script reported,\n"
+        "the sequence (successful item attempts), items per queue grouped by category, and the\n"
+        "total (every queue but trash, incorrect-format and disabled). Reads the state; never\n"
+        "takes the runner lock.",
     )
     _path_argument(p)
     _task_option(p, required=False)
@@ -291,6 +322,7 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
 
     def one_item_verb(name: str, summary: str, description: str) -> None:
         p = verb(name, summary, description + "\n\n" + TARGETS_HELP.format(verb=name))
+        p.usage = "%(prog)s [-h] --task T [--json] [PATH] ITEM"
         p.add_argument(
             "targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then one item id"
         )
@@ -721,6 +753,27 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runner.scaffold import init
+
+    for path in init(Path(args.directory)):
+        print(f"wrote {path}")
+    print(f"next: runner validate {args.directory}; runner plan {args.directory}")
+    return exitcodes.OK
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    if args.tasks is not None:
+        print("\n".join(completion.task_names(args.tasks)))
+    elif args.shell is None:
+        raise UsageError(f"name a shell: runner completion {{{','.join(completion.SHELLS)}}}")
+    else:
+        sys.stdout.write(completion.script(build_parser(), args.shell))
+    return exitcodes.OK
+
+
 def _print_json_list(values: Iterable[Any]) -> None:
     """A JSON array written element by element (a task may hold 100,000 items)."""
     sys.stdout.write("[")
@@ -744,6 +797,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": _cmd_history,
     "explain": _cmd_explain,
     "logs": _cmd_logs,
+    "init": _cmd_init,
+    "completion": _cmd_completion,
 }
 
 
@@ -759,6 +814,11 @@ def _error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `runner` console script; returns the exit code."""
     parser = build_parser()
+    words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
+    if words and words[0] not in COMMANDS:  # the first word is the verb: no top option takes one
+        close = difflib.get_close_matches(words[0], list(COMMANDS), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; verbs: {', '.join(COMMANDS)}"
+        parser.error(f"unknown verb {words[0]!r}{hint}")
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.verb](args)
