@@ -184,8 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
         "schema",
         "print the JSON Schema of the pipeline format",
         "Print the JSON Schema (draft 2020-12) that pipeline files follow; editors use it through\n"
-        "the `# yaml-language-server: $schema=...` modeline.",
+        "the `# yaml-language-server: $schema=...` modeline. With --check, print nothing and exit 2\n"
+        "if a FILE differs from it (a copy kept beside the pipeline went stale; rewrite it with\n"
+        "runner schema > FILE).",
     )
+    p.add_argument("--check", nargs="+", default=[], metavar="FILE", help="compare FILEs to it")
 
     p = verb(
         "init",
@@ -448,8 +451,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from runner import api
+    from pathlib import Path
 
+    from runner import api
+    from runner.scaffold import outdated_schemas
+
+    if args.check:
+        stale = outdated_schemas(Path(f) for f in args.check)
+        for path in stale:
+            _error(f"{path} is not the schema of runner {__version__}: runner schema > {path}")
+        return exitcodes.BAD_CONFIG if stale else exitcodes.OK
     sys.stdout.write(api.schema_text())
     return exitcodes.OK
 

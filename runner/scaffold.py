@@ -8,7 +8,7 @@ Nothing is ever overwritten: if any file to write exists, nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
@@ -64,3 +64,11 @@ def init(directory: Path) -> list[Path]:
             out.write(content)
         written.append(path)
     return written
+
+
+def outdated_schemas(paths: Iterable[Path]) -> list[Path]:
+    """Those of `paths` whose text is not this runner's schema (`runner schema` writes it)."""
+    from runner.config.schema import render_schema_text
+
+    current = render_schema_text()
+    return [p for p in paths if not p.is_file() or p.read_text(encoding="utf-8") != current]
