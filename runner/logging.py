@@ -94,6 +94,25 @@ _ALIASES: Final[Mapping[str, str]] = {
 _RESERVED: Final = ("ts", "level", "event")
 
 
+def journald_priority(stream: TextIO) -> Callable[[int, str], str] | None:
+    """When `stream` is the journal's (JOURNAL_STREAM names its device and inode), a function
+    putting the syslog priority of a level before each line of a text (`<3>` for error), so
+    `journalctl -p err` filters; None for any other stream."""
+    try:
+        device, inode = (int(n) for n in os.environ["JOURNAL_STREAM"].split(":"))
+        status = os.fstat(stream.fileno())
+    except (KeyError, ValueError, OSError, AttributeError):
+        return None
+    if (status.st_dev, status.st_ino) != (device, inode):
+        return None
+
+    def prefix(level_no: int, text: str) -> str:
+        priority = 7 if level_no < 20 else 6 if level_no < 30 else 4 if level_no < 40 else 3
+        return "\n".join(f"<{priority}>{line}" for line in text.split("\n"))
+
+    return prefix
+
+
 class LogSetupError(RunnerError):
     """Raised when the log directory or a log file cannot be created, opened or read."""
 
@@ -330,6 +349,7 @@ class _Sink:
         self._ts_cache: tuple[int, str] = (-1, "")
         # A live status line kept under the log lines (console on a terminal only).
         self.footer_allowed = console and _isatty(stderr)
+        self.journald = journald_priority(stderr)
         self._footer = ""
 
     # -- timestamps
@@ -416,11 +436,11 @@ class _Sink:
             "path": str(path),
             "error": f"{reason}; events are missing from the log file until this is fixed",
         }
-        self._write_stderr(_dumps(event, self.default))
+        self._write_stderr(_dumps(event, self.default), LEVELS["error"])
 
     # -- stderr
 
-    def _write_stderr(self, line: str) -> None:
+    def _write_stderr(self, line: str, level_no: int) -> None:
         if self.console:
             try:
                 text = format_event(json.loads(line), color=self.color)
@@ -428,6 +448,8 @@ class _Sink:
                 text = line
         else:
             text = line
+        if self.journald is not None:
+            text = self.journald(level_no, text)
         with self._stderr_lock, contextlib.suppress(OSError, ValueError):
             if self._footer:
                 self.stderr.write(_CLEAR_LINE + text + "\n" + self._footer)
@@ -456,7 +478,7 @@ class _Sink:
                 data = (line + "\n").encode("utf-8", "backslashreplace")
             self._write_file(date, data)
         if level_no >= self.stderr_level:
-            self._write_stderr(line)
+            self._write_stderr(line, level_no)
 
     def close(self) -> None:
         """Close the file (events go to stderr only from now on) and flush stderr."""
