@@ -12,26 +12,29 @@ import argparse
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
-
-import shtab
+from typing import Any
 
 from runner.queues import ALL_QUEUES
 
 SHELLS = ("bash", "zsh", "fish")
 """The shells `runner completion` writes a script for."""
 
-TASKS = shtab.cmd("runner completion --tasks 2>/dev/null")
-QUEUES = shtab.cmd("printf '%s\\n' " + " ".join(shlex.quote(q) for q in ALL_QUEUES))
 
-# What each kind of option or positional completes to, by its argparse `dest`.
-_COMPLETERS = {
-    "path": shtab.FILE,
-    "directory": shtab.DIRECTORY,
-    "task": TASKS,
-    "queue": QUEUES,
-    "to": QUEUES,
-    "from_queue": QUEUES,
-}
+def _completers() -> dict[str, Any]:
+    """What each option or positional completes to, by its argparse `dest` (shtab is imported
+    here: every `runner` start builds the parser, only `runner completion` needs shtab)."""
+    import shtab
+
+    tasks = shtab.cmd("runner completion --tasks 2>/dev/null")
+    queues = shtab.cmd("printf '%s\\n' " + " ".join(shlex.quote(q) for q in ALL_QUEUES))
+    return {
+        "path": shtab.FILE,
+        "directory": shtab.DIRECTORY,
+        "task": tasks,
+        "queue": queues,
+        "to": queues,
+        "from_queue": queues,
+    }
 
 
 def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
@@ -44,8 +47,11 @@ def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
 
 def script(parser: argparse.ArgumentParser, shell: str) -> str:
     """The completion script of `parser` for `shell` (one of SHELLS)."""
+    import shtab
+
+    completers = _completers()
     for action in _actions(parser):
-        completer = _COMPLETERS.get(action.dest)
+        completer = completers.get(action.dest)
         if completer is not None:
             action.complete = completer  # type: ignore[attr-defined]
     return shtab.complete(parser, shell=shell)
