@@ -7,6 +7,7 @@ exit code: a `RunnerError` carries its own (`exit_code`), anything else is a bug
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,11 @@ __all__ = ["build_parser", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `runner` console script; returns the exit code."""
     parser = build_parser()
+    words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
+    if words and words[0] not in COMMANDS:  # the first word is the verb: no top option takes one
+        close = difflib.get_close_matches(words[0], list(COMMANDS), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; verbs: {', '.join(COMMANDS)}"
+        parser.error(f"unknown verb {words[0]!r}{hint}")
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.verb](args)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from runner import exitcodes, operations
 from runner.cli import render
 from runner.cli.parser import one_item, split_targets
+from runner.errors import UsageError
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -61,8 +62,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from runner import api
+    from pathlib import Path
 
+    from runner import __version__, api
+    from runner.scaffold import outdated_schemas
+
+    if args.check:
+        stale = outdated_schemas(Path(f) for f in args.check)
+        for path in stale:
+            render.error(
+                f"{path} is not the schema of runner {__version__}: runner schema > {path}"
+            )
+        return exitcodes.BAD_CONFIG if stale else exitcodes.OK
     sys.stdout.write(api.schema_text())
     return exitcodes.OK
 
@@ -181,6 +192,30 @@ def _logs(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runner.scaffold import init
+
+    for path in init(Path(args.directory)):
+        print(f"wrote {path}")
+    print(f"next: runner validate {args.directory}; runner plan {args.directory}")
+    return exitcodes.OK
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from runner import completion
+    from runner.cli.parser import build_parser
+
+    if args.tasks is not None:
+        print("\n".join(completion.task_names(args.tasks)))
+    elif args.shell is None:
+        raise UsageError(f"name a shell: runner completion {{{','.join(completion.SHELLS)}}}")
+    else:
+        sys.stdout.write(completion.script(build_parser(), args.shell))
+    return exitcodes.OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate,
     "plan": _plan,
@@ -193,5 +228,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": _history,
     "explain": _explain,
     "logs": _logs,
+    "init": _init,
+    "completion": _completion,
 }
 """The handler of each verb."""

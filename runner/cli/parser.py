@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runner import __version__, operations
+from runner import __version__, completion, operations
+from runner.domain.workers import STALE_AFTER
 from runner.errors import UsageError
 
 DESCRIPTION = """\
@@ -28,6 +29,11 @@ exit codes:
   75  another runner holds the lock for this state file and site
 
 PATH is a pipeline file or a directory of *.yaml files (default: pipelines/).
+See docs/tutorial.md to start and docs/reference.md for every key.
+"""
+
+VERB_EPILOG = """\
+exit codes: see `runner --help`.
 See docs/tutorial.md to start and docs/reference.md for every key.
 """
 
@@ -95,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=summary,
             description=description,
-            epilog=EPILOG,
+            epilog=VERB_EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
@@ -164,8 +170,34 @@ def build_parser() -> argparse.ArgumentParser:
         "schema",
         "print the JSON Schema of the pipeline format",
         "Print the JSON Schema (draft 2020-12) that pipeline files follow; editors use it through\n"
-        "the `# yaml-language-server: $schema=...` modeline.",
+        "the `# yaml-language-server: $schema=...` modeline. With --check, print nothing and exit 2\n"
+        "if a FILE differs from it (a copy kept beside the pipeline went stale; rewrite it with\n"
+        "runner schema > FILE).",
     )
+    p.add_argument("--check", nargs="+", default=[], metavar="FILE", help="compare FILEs to it")
+
+    p = verb(
+        "init",
+        "write a starter pipeline to begin from",
+        "Write a commented starter pipeline into DIR (settings, a schedule, a group read from a\n"
+        "file, a definition with outcome rules, a task with a start and a finish step), the JSON\n"
+        "Schema its editor modeline names, and a .gitignore for the state and logs. `runner\n"
+        "validate DIR` passes on it at once. Refuses to overwrite any file (exit 2).",
+    )
+    p.add_argument(
+        "directory", nargs="?", default="pipelines", metavar="DIR", help="(default: %(default)s)"
+    )
+
+    p = verb(
+        "completion",
+        "print the shell completion script (bash, zsh, fish)",
+        "Print the completion script of SHELL: verbs, options, queue names, and task names read\n"
+        "from ./pipelines. bash: runner completion bash > ~/.local/share/bash-completion/completions/runner\n"
+        "zsh: runner completion zsh > ~/.zfunc/_runner (a directory on $fpath)\n"
+        "fish: runner completion fish > ~/.config/fish/completions/runner.fish",
+    )
+    p.add_argument("shell", nargs="?", choices=completion.SHELLS, metavar="SHELL")
+    p.add_argument("--tasks", nargs="?", const="pipelines", metavar="PATH", help=argparse.SUPPRESS)
     return parser
 
 
@@ -207,12 +239,13 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     p = verb(
         "status",
         "show workers and, per task, its status and items per queue",
-        "Every site's runner (online, running, or offline when its heartbeat is older than three\n"
-        "heartbeat intervals or its process is gone), then per task: status (new, idle, running,\n"
-        "interrupted, failed, disabled), when it was created and last modified and by whom, the\n"
-        "command in progress, the latest detail a script reported, the sequence (successful item\n"
-        "attempts), items per queue grouped by category, and the total (every queue but trash,\n"
-        "incorrect-format and disabled). Reads the state; never takes the runner lock.",
+        "Every site's runner (online, running, or offline: it exited, its heartbeat is older than\n"
+        f"{STALE_AFTER:g} s, or it ran on this host and its process is gone), then per task: status\n"
+        "(new, scheduled, idle, running, interrupted, failed, disabled), when it was created and\n"
+        "last modified and by whom, the command in progress, the latest detail a script reported,\n"
+        "the sequence (successful item attempts), items per queue grouped by category, and the\n"
+        "total (every queue but trash, incorrect-format and disabled). Reads the state; never\n"
+        "takes the runner lock.",
     )
     _path_argument(p)
     _task_option(p, required=False)
@@ -278,6 +311,7 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
 
     def one_item_verb(name: str, summary: str, description: str) -> None:
         p = verb(name, summary, description + "\n\n" + TARGETS_HELP.format(verb=name))
+        p.usage = "%(prog)s [-h] --task T [--json] [PATH] ITEM"
         p.add_argument(
             "targets", nargs="*", metavar="[PATH] ITEM", help="pipeline path, then one item id"
         )

@@ -31,6 +31,7 @@ from typing import Any, Final, TextIO, cast
 
 from runner.errors import RunnerError
 from runner.logs.files import LogSetupError, log_file_name
+from runner.logs.journald import journald_priority
 from runner.logs.levels import LEVEL_ALIASES, LEVELS
 from runner.logs.render import format_event
 from runner.masking import Masker
@@ -150,6 +151,7 @@ class Sink:
         self._ts_cache: tuple[int, str] = (-1, "")
         # A live status line kept under the log lines (console on a terminal only).
         self.footer_allowed = console and isatty(stderr)
+        self.journald = journald_priority(stderr)
         self._footer = ""
 
     # -- timestamps
@@ -286,11 +288,11 @@ class Sink:
             "path": str(path),
             "error": f"{reason}; events are missing from the log file until this is fixed",
         }
-        self._write_stderr(_dumps(event, self.default))
+        self._write_stderr(_dumps(event, self.default), LEVELS["error"])
 
     # -- stderr
 
-    def _write_stderr(self, line: str) -> None:
+    def _write_stderr(self, line: str, level_no: int) -> None:
         if self.console:
             try:
                 text = format_event(json.loads(line), color=self.color)
@@ -298,6 +300,8 @@ class Sink:
                 text = line
         else:
             text = line
+        if self.journald is not None:
+            text = self.journald(level_no, text)
         with self._stderr_lock, contextlib.suppress(OSError, ValueError):
             if self._footer:
                 self.stderr.write(CLEAR_LINE + text + "\n" + self._footer)
@@ -326,7 +330,7 @@ class Sink:
                 data = (line + "\n").encode("utf-8", "backslashreplace")
             self._write_file(date, data)
         if level_no >= self.stderr_level:
-            self._write_stderr(line)
+            self._write_stderr(line, level_no)
 
     def close(self) -> None:
         """Close the file (events go to stderr only from now on) and flush stderr."""
