@@ -24,7 +24,7 @@ from runner.config.policies import Backoff, Policy
 from runner.config.schedules import Schedule
 from runner.config.settings import Settings
 from runner.config.tasks import AfterStep, Step, Task
-from runner.config.yamlread import KeyPath, ReadFile
+from runner.config.yamlread import KeyPath, ReadFile, describe_value
 from runner.errors import ConfigIssue
 
 __all__ = ["issues_from_validation"]
@@ -148,28 +148,11 @@ def _drop_unmatched_branches(errors: list[_Error]) -> list[_Error]:
     return kept
 
 
-def _got(value: object) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"the boolean {'true' if value else 'false'}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"text {shown!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
-
-
 def _type_issue(read: ReadFile, path: KeyPath, errors: list[_Error]) -> ConfigIssue:
     value = errors[0].details["input"]
     wanted = list(dict.fromkeys(_TYPE_NOUNS[e.details["type"]] for e in errors))
     expected = wanted[0] if len(wanted) == 1 else ", ".join(wanted[:-1]) + " or " + wanted[-1]
-    message = f"expected {expected}, got {_got(value)}"
+    message = f"expected {expected}, got {describe_value(value)}"
     if "a string" in wanted and isinstance(value, int | float) and not isinstance(value, bool):
         message += f": quote it ('{value}')"
     elif "a string" in wanted and isinstance(value, bool):
@@ -222,26 +205,26 @@ def _issue(read: ReadFile, error: _Error) -> ConfigIssue:
             "less_than_equal": ("at most", "le"),
             "less_than": ("less than", "lt"),
         }[kind]
-        message = f"must be {words[0]} {ctx.get(words[1])}, got {_got(value)}"
+        message = f"must be {words[0]} {ctx.get(words[1])}, got {describe_value(value)}"
     elif kind in ("too_short", "string_too_short"):
         message = "must not be empty" if ctx.get("min_length") == 1 else details["msg"]
     elif kind == "too_long" or kind == "string_too_long":
         message = f"must have at most {ctx.get('max_length')} entries"
     elif kind == "finite_number":
-        message = f"expected a finite number, got {_got(value)}"
+        message = f"expected a finite number, got {describe_value(value)}"
     elif kind == "string_pattern_mismatch":
         message = f"{value!r} does not have the expected form ({ctx.get('pattern')})"
     else:
-        message = f"{details['msg']} (got {_got(value)})"
+        message = f"{details['msg']} (got {describe_value(value)})"
     return ConfigIssue(location, message)
 
 
 def _literal_message(path: KeyPath, value: object, expected: str) -> str:
     if path == ("version",):
-        return f"version must be 1, got {_got(value)}: this runner reads version 1 pipeline files"
+        return f"version must be 1, got {describe_value(value)}: this runner reads version 1 pipeline files"
     choices = [part.strip().strip("'") for part in expected.replace(" or ", ", ").split(",")]
     choices = [choice for choice in choices if choice]
-    message = f"expected one of: {', '.join(choices)}; got {_got(value)}"
+    message = f"expected one of: {', '.join(choices)}; got {describe_value(value)}"
     if isinstance(value, str):
         close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
         if close:

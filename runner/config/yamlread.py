@@ -248,14 +248,22 @@ class _Abort(Exception):
         self.issue = issue
 
 
-def _describe(value: object) -> str:
+def describe_value(value: object) -> str:
+    """A value as an error message names what was written: `the number 3`, `text 'x'`."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"the boolean {'true' if value else 'false'}"
     if isinstance(value, int | float):
         return f"the number {value}"
-    return "a value"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"text {shown!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
 
 
 def _mark_position(mark: Any) -> Position:
@@ -304,7 +312,7 @@ class _Reader:
             )
             return ReadFile(self.path, {}, issues=(*self._unique_issues(), issue), fatal=True)
         if not isinstance(data, dict):
-            kind = "a list" if isinstance(data, list) else _describe(data)
+            kind = "a list" if isinstance(data, list) else describe_value(data)
             if isinstance(data, str):
                 kind = "text"
             issue = self._issue(
@@ -476,7 +484,7 @@ class _Reader:
                 self._issue(
                     pos,
                     (*self._path(stack), key.text),
-                    f"mapping keys must be text, got {_describe(key.value)}; "
+                    f"mapping keys must be text, got {describe_value(key.value)}; "
                     f"quote it ({quote_hint(key.text)})",
                 )
             )
