@@ -29,6 +29,7 @@ from runner.process import (
     run_process,
     sweep_marker,
 )
+from tests.support.system import require_system
 
 HELPERS = Path(__file__).parent / "helpers"
 ROOT = Path(__file__).resolve().parents[2]
@@ -310,11 +311,12 @@ class TestKilling:
             run_process(spec)
         assert [] == marked_alive(marker)
 
-    @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux)")
     def test_normal_exit_kills_the_rest_of_the_group(
         self, tmp_path: Path, env: dict[str, str], leftovers: list[int]
     ) -> None:
         """When the child exits, what it left in its process group is killed."""
+        if not hasattr(os, "pidfd_open"):
+            require_system("pidfd_open", "the group clean-up watches the child through a pidfd")
         pidfile = tmp_path / "sleeper.pid"
         spec = LaunchSpec(argv=helper("launcher.py", str(pidfile), "0"), cwd=tmp_path, env=env)
         result = in_thread(lambda: run_process(spec))
