@@ -19,7 +19,7 @@ import pytest
 
 from runner import exitcodes
 from runner.state import open_store
-from tests.integration.conftest import Workspace, members, settings
+from tests.support.workspace import Workspace, members, settings
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
 

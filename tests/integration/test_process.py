@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import select
@@ -11,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,16 +31,16 @@ from runner.process import (
     run_process,
     sweep_marker,
 )
+from tests.support.programs import PROGRAMS
 from tests.support.system import require_system
 
-HELPERS = Path(__file__).parent / "helpers"
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
 
 
 def helper(name: str, *args: str) -> list[str]:
     """The argv that runs one of the helper child programs."""
-    return [sys.executable, str(HELPERS / name), *args]
+    return [sys.executable, str(PROGRAMS / name), *args]
 
 
 def is_alive(pid: int) -> bool:
@@ -77,6 +79,20 @@ def reported_pids(result: ProcessResult) -> dict[str, int]:
     return {
         line.split()[0]: int(line.split()[1]) for line in result.stdout_tail.splitlines() if line
     }
+
+
+SCALED_TIMEOUTS = (0.7, 1.4, 2.8, 5.6, 11.2)
+"""Timeouts a timing-bound test tries in turn, until the machine kept up with one of them."""
+
+
+def _read_events(path: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _gaps(start: float, stamps: list[float]) -> list[float]:
+    """The intervals from `start` through each stamp (monotonic seconds)."""
+    points = [start, *stamps]
+    return [later - earlier for earlier, later in itertools.pairwise(points)]
 
 
 def in_thread(function: Callable[[], ProcessResult]) -> ProcessResult:
@@ -224,22 +240,29 @@ class TestKilling:
     def test_timeout_kills_the_whole_tree(
         self, tmp_path: Path, env: dict[str, str], marker: str
     ) -> None:
-        """A timeout kills three levels, a TERM-ignoring grandchild and a setsid one included."""
-        spec = LaunchSpec(
-            argv=helper("tree.py", "top"),
-            cwd=tmp_path,
-            env=env,
-            timeout=2.0,
-            grace=0.5,
-            marker=marker,
-        )
-        result = run_process(spec)
-        pids = reported_pids(result)
-        assert ("timeout", {"top", "middle", "stubborn", "escapee"}) == (
-            result.outcome,
-            set(pids),
-        )
-        assert ([], []) == ([pid for pid in pids.values() if is_alive(pid)], marked_alive(marker))
+        """A timeout kills three levels, a TERM-ignoring grandchild and a setsid one included.
+
+        The kill is checked on every try; a try whose timeout came before the whole tree had
+        started (a slow machine) is repeated with twice the timeout.
+        """
+        roles = {"top", "middle", "stubborn", "escapee"}
+        for timeout in SCALED_TIMEOUTS:
+            spec = LaunchSpec(
+                argv=helper("tree.py", "top"),
+                cwd=tmp_path,
+                env=env,
+                timeout=timeout,
+                grace=0.5,
+                marker=marker,
+            )
+            result = run_process(spec)
+            pids = reported_pids(result)
+            assert "timeout" == result.outcome
+            assert [] == [pid for pid in pids.values() if is_alive(pid)]
+            assert [] == marked_alive(marker)
+            if roles == set(pids):
+                break
+        assert roles == set(pids)
 
     def test_idle_child_is_hung(self, tmp_path: Path, env: dict[str, str]) -> None:
         """No output and no events for idle_timeout seconds gives `hung`, and the child dies."""
@@ -258,16 +281,28 @@ class TestKilling:
         )
 
     def test_events_growth_counts_as_activity(self, tmp_path: Path, env: dict[str, str]) -> None:
-        """A child that prints nothing but keeps appending events is not hung."""
+        """A child that prints nothing but keeps appending events is not hung.
+
+        The child appends an event every tenth of a second for longer than the idle timeout.
+        Only a try where the machine kept every gap (launch to first event included) under the
+        idle timeout says anything; another is repeated with twice the idle timeout.
+        """
         events = tmp_path / "events.jsonl"
-        spec = LaunchSpec(
-            argv=helper("events.py", str(events), "10", "0.1"),
-            cwd=tmp_path,
-            env=env,
-            idle_timeout=0.7,
-            events_path=events,
-        )
-        result = run_process(spec)
+        for idle in SCALED_TIMEOUTS:
+            events.unlink(missing_ok=True)
+            spec = LaunchSpec(
+                argv=helper("events.py", str(events), str(int(idle / 0.1) + 5), "0.1", "--stamped"),
+                cwd=tmp_path,
+                env=env,
+                idle_timeout=idle,
+                events_path=events,
+            )
+            launched = time.monotonic()
+            result = run_process(spec)
+            gaps = _gaps(launched, [event["at"] for event in _read_events(events)])
+            if max(gaps) < idle:
+                break
+        assert max(gaps) < idle, f"the machine never kept events {idle} s apart: {gaps}"
         assert ("exited", 0) == (result.outcome, result.exit_code)
 
     def test_cancel_interrupts(self, tmp_path: Path, env: dict[str, str], marker: str) -> None:
@@ -438,7 +473,7 @@ class TestKillTreeAndReaping:
     def test_subreaper_reaps_a_killed_tree(self, tmp_path: Path) -> None:
         """As a child subreaper, the runner kills an escaped tree and leaves no zombie."""
         done = subprocess.run(
-            [sys.executable, str(HELPERS / "subreaper_check.py"), str(HELPERS)],
+            [sys.executable, str(PROGRAMS / "subreaper_check.py"), str(PROGRAMS)],
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             capture_output=True,
             check=True,

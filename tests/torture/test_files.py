@@ -24,9 +24,10 @@ from runner import queues as q
 from runner.fsutil import ensure_private_dir
 from runner.launch import item_prefix
 from runner.state import open_store
-from tests.integration.conftest import settings
+from tests.support.sizes import record_figures
+from tests.support.spawning import traceback_free
 from tests.support.system import require_system
-from tests.torture.support import Workspace, record_figures, traceback_free
+from tests.support.workspace import Workspace, settings
 
 VICTIM_TEXT = "precious: must never change\n"
 

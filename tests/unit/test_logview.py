@@ -7,12 +7,10 @@ import io
 import json
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from runner.errors import UsageError
 from runner.logging import close_logging, configure_logging, get_logger
@@ -27,13 +25,6 @@ from runner.logview import (
 
 DAY1 = "runner-2026-11-21.jsonl"
 DAY2 = "runner-2026-11-22.jsonl"
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    yield
-    close_logging()
-    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from runner import operations
 from runner import queues as q
 from runner.config import Pipeline, load_pipeline
 from runner.errors import UsageError
-from runner.logging import close_logging
 from runner.state import (
     AttemptEnd,
     AttemptStart,
@@ -199,12 +198,6 @@ def seed(pipeline: Pipeline) -> Iterator[Seed]:
     state = Seed(pipeline)
     yield state
     state.close()
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    yield
-    close_logging()
 
 
 def explain(pipeline: Pipeline, task: str, item: str) -> operations.Explanation:
