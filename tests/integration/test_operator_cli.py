@@ -285,6 +285,25 @@ class TestMove:
         assert exitcodes.OK == result.returncode, result.stderr
         assert b"s3cr3t-value" not in ran.all_files_text()
 
+    def test_secret_in_by_is_masked(self, ran: Workspace) -> None:
+        """A secret value typed into --by never reaches the state or the logs."""
+        result = ran.runner(
+            "move",
+            "pipeline.yaml",
+            "--task",
+            "t",
+            "--to",
+            "paused",
+            "--by",
+            "ops s3cr3t-value",
+            "exit-9",
+            env={"OPS_SECRET": "s3cr3t-value"},
+        )
+        assert exitcodes.OK == result.returncode, result.stderr
+        everything = ran.all_files_text()
+        assert b"s3cr3t-value" not in everything
+        assert b"ops ***" in everything
+
 
 SLOW = """\
 import os, sys, time

@@ -33,6 +33,7 @@ from runner.process import (
 )
 from tests.support.programs import PROGRAMS
 from tests.support.system import require_system
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -418,6 +419,81 @@ class TestKilling:
             result.signal,
             is_alive(sleeper),
         )
+
+
+LAYER_ROLES = {"top", "hidden", "stray", "runaway"}
+"""Members of layers.py's tree: each is found by one layer of the kill only."""
+
+
+def layer_pids(text: str) -> dict[str, int]:
+    """`role pid` lines printed by layers.py, as a mapping (the `ready` line left out)."""
+    return {line.split()[0]: int(line.split()[1]) for line in text.splitlines() if " " in line}
+
+
+@pytest.fixture
+def layered(leftovers: list[int]) -> Callable[[dict[str, int]], None]:
+    """Wait (bounded) until every member of a layers.py tree is dead; kill survivors at teardown."""
+
+    def all_dead(pids: dict[str, int]) -> None:
+        leftovers.extend(pids.values())
+        wait_until(
+            lambda: not [role for role, pid in pids.items() if is_alive(pid)],
+            timeout=10,
+            what=f"every member dead: {[r for r, p in pids.items() if is_alive(p)]} still run",
+        )
+
+    return all_dead
+
+
+class TestEachKillLayer:
+    """Each layer of the whole-tree kill is needed: a tree where no layer covers another.
+
+    Descendant collection alone finds `hidden`, the final group SIGKILL alone ends `stray`,
+    the marker sweep alone finds `runaway` (see tests/support/programs/layers.py).
+    """
+
+    def test_timeout_kills_every_layer(
+        self,
+        tmp_path: Path,
+        env: dict[str, str],
+        marker: str,
+        layered: Callable[[dict[str, int]], None],
+    ) -> None:
+        """A timed-out attempt leaves none of them running (retried longer until `ready`)."""
+        for timeout in SCALED_TIMEOUTS:
+            spec = LaunchSpec(
+                argv=helper("layers.py", "top"),
+                cwd=tmp_path,
+                env=env,
+                timeout=timeout,
+                grace=0.3,
+                marker=marker,
+            )
+            result = run_process(spec)
+            pids = layer_pids(result.stdout_tail)
+            assert "timeout" == result.outcome
+            layered(pids)
+            if "ready" in result.stdout_tail.split():
+                break
+        assert ("ready", LAYER_ROLES) == (result.stdout_tail.split()[-1], set(pids))
+
+    def test_kill_tree_kills_every_layer(
+        self, marker: str, layered: Callable[[dict[str, int]], None]
+    ) -> None:
+        """kill_tree on a tree that is fully up leaves none of them running."""
+        child = subprocess.Popen(
+            helper("layers.py", "top"),
+            stdout=subprocess.PIPE,
+            env={**os.environ, MARKER_ENV: marker},
+            start_new_session=True,
+        )
+        assert child.stdout is not None
+        with child, child.stdout:
+            lines = [child.stdout.readline().decode() for _ in range(len(LAYER_ROLES) + 1)]
+            pids = layer_pids("".join(lines))
+            assert ("ready\n", LAYER_ROLES) == (lines[-1], set(pids))
+            kill_tree(child.pid, child.pid, marker, grace=0.3)
+        layered(pids)
 
 
 class TestKillTreeAndReaping:

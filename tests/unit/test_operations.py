@@ -653,6 +653,29 @@ class TestMove:
         }
         assert expected == {k: moved[k] for k in expected}
 
+    def test_a_secret_in_by_is_masked(self, pipeline: Pipeline, seed: Seed) -> None:
+        """A secret typed into --by is masked in the state and in the item.moved event."""
+        seed.task("t")
+        operations.move(
+            pipeline,
+            "t",
+            q.PAUSED,
+            ["a"],
+            by="alice hunter2",
+            now=NOW,
+            env={"OPS_SECRET": "hunter2"},
+        )
+        (move,) = seed.store.moves_of("t", "a")
+        assert "alice ***" == move.by
+        logs = pipeline.resolve_path(".runner/logs")
+        events = [
+            json.loads(line)
+            for p in logs.glob("runner-*.jsonl")
+            for line in p.read_text().splitlines()
+        ]
+        (moved,) = [e for e in events if e["event"] == "item.moved"]
+        assert "alice ***" == moved["by"]
+
     def test_needs_items_or_a_queue(self, pipeline: Pipeline, seed: Seed) -> None:
         """A move naming neither items nor --from-queue is a usage error."""
         seed.task("t")

@@ -173,6 +173,20 @@ class TestRequests:
         expected = [RunRequest("w", TRIGGER_SCHEDULE, fire, fire + 600)]
         assert expected == _due(pipeline, store, _at("2025-06-01T10:05:00"), tasks=["w"])
 
+    def test_the_window_closes_at_its_end(self, pipeline: Pipeline, store: StateStore) -> None:
+        """Looked at exactly 10:10 (10:00 + 10m), the 10:00 fire is missed: the end is not inside."""
+        record_tasks(pipeline, store, _at("2025-06-01T09:30:00"))
+        log = Recorder()
+        assert [] == _due(pipeline, store, _at("2025-06-01T10:10:00"), tasks=["w"], log=log)
+        assert ["run.missed"] == log.names()
+
+    def test_the_window_is_open_until_its_end(self, pipeline: Pipeline, store: StateStore) -> None:
+        """A millisecond before the window's end the fire is still requested."""
+        record_tasks(pipeline, store, _at("2025-06-01T09:30:00"))
+        fire = _at("2025-06-01T10:00:00")
+        expected = [RunRequest("w", TRIGGER_SCHEDULE, fire, fire + 600)]
+        assert expected == _due(pipeline, store, fire + 600 - 0.001, tasks=["w"])
+
     def test_a_busy_task_is_not_started_again(self, pipeline: Pipeline, store: StateStore) -> None:
         """A due task whose run is still going gets no request; `run.skipped` says why."""
         record_tasks(pipeline, store, _at("2025-06-01T09:30:00"))
