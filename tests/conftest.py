@@ -1,4 +1,5 @@
-"""Fixtures for every test package: a workspace, and logging reset after each test."""
+"""Fixtures for every test package: a workspace, logging reset after each test, and the
+Hypothesis profile of mutation runs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,20 @@ from pathlib import Path
 
 import pytest
 import structlog
+from hypothesis import HealthCheck, settings
 
 from runner.logging import close_logging
 from tests.support.workspace import Workspace
+
+settings.register_profile(
+    "mutation",
+    suppress_health_check=[HealthCheck.differing_executors],
+    database=None,
+    derandomize=True,
+)
+"""For `mutmut run` (pyproject.toml passes --hypothesis-profile=mutation): the mutation tool
+runs each test several times in one process, and a mutant must meet the same examples as
+the clean run, so the examples are derived from the test, not drawn at random."""
 
 
 @pytest.fixture(autouse=True)
