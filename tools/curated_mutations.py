@@ -37,27 +37,34 @@ class Mutation:
     tests: tuple[str, ...]
 
 
+STORE_TESTS = (
+    "tests/unit/test_operations.py",
+    "tests/unit/test_scheduler.py",
+    "tests/torture/test_concurrency.py::TestStoreMachine",
+)
+"""The fast tests that exercise the store's rules today (store-level rule tests join them)."""
+
 MUTATIONS = (
     Mutation(
         "dispatch: rescheduled ranked before run-now",
         "runner/state/store.py",
         "for rank, queue in enumerate(q.DISPATCH_ORDER):",
         "for rank, queue in enumerate(sorted(q.DISPATCH_ORDER, key=lambda n: n != q.RESCHEDULED)):",
-        ("tests/unit",),
+        STORE_TESTS,
     ),
     Mutation(
         "run opening: a recurring run keeps the retry counters",
         "runner/state/store.py",
         '"UPDATE items SET retries_used = 0, retry_at = NULL WHERE task = ? AND queue = ?",',
         '"UPDATE items SET retry_at = retry_at WHERE task = ? AND queue = ?",',
-        ("tests/unit",),
+        STORE_TESTS,
     ),
     Mutation(
         "attempt finishing: a move made while running keeps the retry count",
         "runner/state/store.py",
         "retries_used = 0 if moved else end.retries_used",
         "retries_used = end.retries_used",
-        ("tests/unit",),
+        STORE_TESTS,
     ),
     Mutation(
         "move: --by not masked",
@@ -91,11 +98,11 @@ MUTATIONS = (
         ("tests/integration/test_process.py::TestEachKillLayer::test_kill_tree_kills_every_layer",),
     ),
     Mutation(
-        "process: kill_tree skips the marker sweep",
+        "process: the marker finds nobody",
         "runner/process.py",
-        "    if marker:\n        sweep_marker(marker)\n    _wait_dead(targets, _DEAD_WAIT_S)",
-        "    _wait_dead(targets, _DEAD_WAIT_S)",
-        ("tests/integration/test_process.py::TestEachKillLayer::test_kill_tree_kills_every_layer",),
+        "if proc.pid != me and environ and environ.get(MARKER_ENV) == marker:",
+        "if False:",
+        ("tests/integration/test_process.py::TestEachKillLayer",),
     ),
     Mutation(
         "scheduler: a fire at its window's end still starts",
