@@ -365,7 +365,9 @@ tasks:
 
     def test_second_runner_exits_75(self, ws: Workspace) -> None:
         """While one runner holds the lock, a second one exits 75 naming the holder's pid."""
-        ws.script("slow.py", "import pathlib, time; pathlib.Path('started').touch(); time.sleep(30)\n")
+        ws.script(
+            "slow.py", "import pathlib, time; pathlib.Path('started').touch(); time.sleep(30)\n"
+        )
         ws.pipeline(
             """
             groups:
