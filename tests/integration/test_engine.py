@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 
 from runner import exitcodes
-from tests.integration.conftest import Workspace, settings, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workspace import Workspace, settings
 
 ECHO = """\
 import os, sys
@@ -364,7 +365,9 @@ tasks:
 
     def test_second_runner_exits_75(self, ws: Workspace) -> None:
         """While one runner holds the lock, a second one exits 75 naming the holder's pid."""
-        ws.script("slow.py", "import time; time.sleep(30)\n")
+        ws.script(
+            "slow.py", "import pathlib, time; pathlib.Path('started').touch(); time.sleep(30)\n"
+        )
         ws.pipeline(
             """
             groups:
@@ -377,7 +380,7 @@ tasks:
         )
         first = ws.spawn("run", "pipeline.yaml", "--now", "--log-format", "json")
         try:
-            _wait_for_attempt(ws)
+            wait_until(lambda: (ws.root / "started").exists())
             second = ws.runner("run", "pipeline.yaml", "--now")
             assert exitcodes.LOCKED == second.returncode
             assert str(first.pid) in second.stderr
@@ -390,8 +393,9 @@ tasks:
         ws.script(
             "slow.py",
             """\
-            import os, time
+            import os, pathlib, time
             if os.environ["RUNNER_ATTEMPT"] == "1":
+                pathlib.Path("started").touch()
                 time.sleep(60)
         """,
         )
@@ -408,7 +412,7 @@ tasks:
         """,
         )
         runner = ws.spawn("run", "pipeline.yaml", "--now", "--log-format", "json")
-        _wait_for_attempt(ws)
+        wait_until(lambda: (ws.root / "started").exists())
         runner.send_signal(signal.SIGTERM)
         _, stderr = runner.communicate(timeout=60)
         assert exitcodes.RUN_FAILED == runner.returncode, stderr
@@ -616,32 +620,20 @@ class TestAttemptsRecordedAhead:
         assert b.started_at >= a.started_at + 1.0
 
 
-def _wait_for_attempt(ws: Workspace) -> None:
-    def started() -> bool:
-        db = ws.root / ".runner" / "state.db"
-        if not db.exists():
-            return False
-        try:
-            with ws.store() as store:
-                return bool(store.open_attempts("default"))
-        except Exception:
-            return False
-
-    wait_until(started)
-
-
 class TestMovesOfQueuedAttempts:
     def test_move_of_an_attempt_not_yet_launched_withdraws_it(self, ws: Workspace) -> None:
         """An item recorded ahead of a free slot but not launched, moved to paused, never runs.
 
-        Before any attempt ended the run records one attempt ahead: b, while a runs.
+        Before any attempt ended the run records one attempt ahead: b, while a runs. a runs
+        until the test releases it, once the runner has withdrawn b's attempt.
         """
         ws.script(
             "slow.py",
             """\
             import sys, time, pathlib
             pathlib.Path("ran-" + sys.argv[1]).touch()
-            time.sleep(1.5 if sys.argv[1] == "a" else 0.05)
+            while sys.argv[1] == "a" and not pathlib.Path("release-a").exists():
+                time.sleep(0.02)
         """,
         )
         ws.pipeline(
@@ -658,13 +650,14 @@ class TestMovesOfQueuedAttempts:
         runner = ws.spawn("run", "pipeline.yaml", "--now", "--log-format", "json")
         try:
             wait_until(lambda: (ws.root / "ran-a").exists())
-            with ws.store() as store:
-                assert store.item("t", "b").running_attempt is not None  # type: ignore[union-attr]
+            wait_until(lambda: _running_attempt(ws, "b") is not None)
             moved = ws.runner(
                 "move", "pipeline.yaml", "--task", "t", "--to", "paused", "b", "--reason", "hold"
             )
             assert exitcodes.OK == moved.returncode, moved.stderr
+            wait_until(lambda: _running_attempt(ws, "b") is None, what="b's attempt withdrawn")
         finally:
+            (ws.root / "release-a").touch()
             _, stderr = runner.communicate(timeout=60)
         assert exitcodes.OK == runner.returncode, stderr
         assert not (ws.root / "ran-b").exists()
@@ -673,3 +666,11 @@ class TestMovesOfQueuedAttempts:
             assert "paused" == store.item("t", "b").queue  # type: ignore[union-attr]
             assert [m.applied_at is not None for m in store.moves_of("t", "b")] == [True]
             assert {"successful": 3, "paused": 1} == store.queue_counts("t")
+
+
+def _running_attempt(ws: Workspace, item: str) -> int | None:
+    """The attempt the state records as running for `item` of task t (None if none)."""
+    with ws.store() as store:
+        row = store.item("t", item)
+    assert row is not None
+    return row.running_attempt

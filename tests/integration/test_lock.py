@@ -15,8 +15,8 @@ import pytest
 
 from runner.errors import LockHeldError, RunnerError, UnsafePathError
 from runner.system.lock import RunnerLock, lock_path_for
+from tests.support.programs import PROGRAMS
 
-HELPERS = Path(__file__).parent / "helpers"
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -24,7 +24,7 @@ CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 def try_in_other_process(path: Path) -> dict[str, object]:
     """Try to take the lock from another process; its JSON report."""
     done = subprocess.run(
-        [sys.executable, str(HELPERS / "hold_lock.py"), str(path), "try"],
+        [sys.executable, str(PROGRAMS / "hold_lock.py"), str(path), "try"],
         env=CHILD_ENV,
         capture_output=True,
         check=True,
@@ -38,7 +38,7 @@ def try_in_other_process(path: Path) -> dict[str, object]:
 def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """Another process that holds the lock at tmp_path/held.lock."""
     process = subprocess.Popen(
-        [sys.executable, str(HELPERS / "hold_lock.py"), str(tmp_path / "held.lock"), "hold"],
+        [sys.executable, str(PROGRAMS / "hold_lock.py"), str(tmp_path / "held.lock"), "hold"],
         env=CHILD_ENV,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

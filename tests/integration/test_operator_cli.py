@@ -19,7 +19,7 @@ import pytest
 
 from runner import exitcodes
 from runner.state import open_store
-from tests.integration.conftest import Workspace, members, settings
+from tests.support.workspace import Workspace, members, settings
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
 
@@ -284,6 +284,25 @@ class TestMove:
         )
         assert exitcodes.OK == result.returncode, result.stderr
         assert b"s3cr3t-value" not in ran.all_files_text()
+
+    def test_secret_in_by_is_masked(self, ran: Workspace) -> None:
+        """A secret value typed into --by never reaches the state or the logs."""
+        result = ran.runner(
+            "move",
+            "pipeline.yaml",
+            "--task",
+            "t",
+            "--to",
+            "paused",
+            "--by",
+            "ops s3cr3t-value",
+            "exit-9",
+            env={"OPS_SECRET": "s3cr3t-value"},
+        )
+        assert exitcodes.OK == result.returncode, result.stderr
+        everything = ran.all_files_text()
+        assert b"s3cr3t-value" not in everything
+        assert b"ops ***" in everything
 
 
 SLOW = """\

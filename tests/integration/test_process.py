@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import select
@@ -11,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,15 +31,17 @@ from runner.process import (
     run_process,
     sweep_marker,
 )
+from tests.support.programs import PROGRAMS
+from tests.support.system import require_system
+from tests.support.waiting import wait_until
 
-HELPERS = Path(__file__).parent / "helpers"
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
 
 
 def helper(name: str, *args: str) -> list[str]:
     """The argv that runs one of the helper child programs."""
-    return [sys.executable, str(HELPERS / name), *args]
+    return [sys.executable, str(PROGRAMS / name), *args]
 
 
 def is_alive(pid: int) -> bool:
@@ -76,6 +80,20 @@ def reported_pids(result: ProcessResult) -> dict[str, int]:
     return {
         line.split()[0]: int(line.split()[1]) for line in result.stdout_tail.splitlines() if line
     }
+
+
+SCALED_TIMEOUTS = (0.7, 1.4, 2.8, 5.6, 11.2)
+"""Timeouts a timing-bound test tries in turn, until the machine kept up with one of them."""
+
+
+def _read_events(path: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _gaps(start: float, stamps: list[float]) -> list[float]:
+    """The intervals from `start` through each stamp (monotonic seconds)."""
+    points = [start, *stamps]
+    return [later - earlier for earlier, later in itertools.pairwise(points)]
 
 
 def in_thread(function: Callable[[], ProcessResult]) -> ProcessResult:
@@ -223,22 +241,29 @@ class TestKilling:
     def test_timeout_kills_the_whole_tree(
         self, tmp_path: Path, env: dict[str, str], marker: str
     ) -> None:
-        """A timeout kills three levels, a TERM-ignoring grandchild and a setsid one included."""
-        spec = LaunchSpec(
-            argv=helper("tree.py", "top"),
-            cwd=tmp_path,
-            env=env,
-            timeout=2.0,
-            grace=0.5,
-            marker=marker,
-        )
-        result = run_process(spec)
-        pids = reported_pids(result)
-        assert ("timeout", {"top", "middle", "stubborn", "escapee"}) == (
-            result.outcome,
-            set(pids),
-        )
-        assert ([], []) == ([pid for pid in pids.values() if is_alive(pid)], marked_alive(marker))
+        """A timeout kills three levels, a TERM-ignoring grandchild and a setsid one included.
+
+        The kill is checked on every try; a try whose timeout came before the whole tree had
+        started (a slow machine) is repeated with twice the timeout.
+        """
+        roles = {"top", "middle", "stubborn", "escapee"}
+        for timeout in SCALED_TIMEOUTS:
+            spec = LaunchSpec(
+                argv=helper("tree.py", "top"),
+                cwd=tmp_path,
+                env=env,
+                timeout=timeout,
+                grace=0.5,
+                marker=marker,
+            )
+            result = run_process(spec)
+            pids = reported_pids(result)
+            assert "timeout" == result.outcome
+            assert [] == [pid for pid in pids.values() if is_alive(pid)]
+            assert [] == marked_alive(marker)
+            if roles == set(pids):
+                break
+        assert roles == set(pids)
 
     def test_idle_child_is_hung(self, tmp_path: Path, env: dict[str, str]) -> None:
         """No output and no events for idle_timeout seconds gives `hung`, and the child dies."""
@@ -257,16 +282,28 @@ class TestKilling:
         )
 
     def test_events_growth_counts_as_activity(self, tmp_path: Path, env: dict[str, str]) -> None:
-        """A child that prints nothing but keeps appending events is not hung."""
+        """A child that prints nothing but keeps appending events is not hung.
+
+        The child appends an event every tenth of a second for longer than the idle timeout.
+        Only a try where the machine kept every gap (launch to first event included) under the
+        idle timeout says anything; another is repeated with twice the idle timeout.
+        """
         events = tmp_path / "events.jsonl"
-        spec = LaunchSpec(
-            argv=helper("events.py", str(events), "10", "0.1"),
-            cwd=tmp_path,
-            env=env,
-            idle_timeout=0.7,
-            events_path=events,
-        )
-        result = run_process(spec)
+        for idle in SCALED_TIMEOUTS:
+            events.unlink(missing_ok=True)
+            spec = LaunchSpec(
+                argv=helper("events.py", str(events), str(int(idle / 0.1) + 5), "0.1", "--stamped"),
+                cwd=tmp_path,
+                env=env,
+                idle_timeout=idle,
+                events_path=events,
+            )
+            launched = time.monotonic()
+            result = run_process(spec)
+            gaps = _gaps(launched, [event["at"] for event in _read_events(events)])
+            if max(gaps) < idle:
+                break
+        assert max(gaps) < idle, f"the machine never kept events {idle} s apart: {gaps}"
         assert ("exited", 0) == (result.outcome, result.exit_code)
 
     def test_cancel_interrupts(self, tmp_path: Path, env: dict[str, str], marker: str) -> None:
@@ -310,11 +347,12 @@ class TestKilling:
             run_process(spec)
         assert [] == marked_alive(marker)
 
-    @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux)")
     def test_normal_exit_kills_the_rest_of_the_group(
         self, tmp_path: Path, env: dict[str, str], leftovers: list[int]
     ) -> None:
         """When the child exits, what it left in its process group is killed."""
+        if not hasattr(os, "pidfd_open"):
+            require_system("pidfd_open", "the group clean-up watches the child through a pidfd")
         pidfile = tmp_path / "sleeper.pid"
         spec = LaunchSpec(argv=helper("launcher.py", str(pidfile), "0"), cwd=tmp_path, env=env)
         result = in_thread(lambda: run_process(spec))
@@ -383,6 +421,81 @@ class TestKilling:
         )
 
 
+LAYER_ROLES = {"top", "hidden", "stray", "runaway"}
+"""Members of layers.py's tree: each is found by one layer of the kill only."""
+
+
+def layer_pids(text: str) -> dict[str, int]:
+    """`role pid` lines printed by layers.py, as a mapping (the `ready` line left out)."""
+    return {line.split()[0]: int(line.split()[1]) for line in text.splitlines() if " " in line}
+
+
+@pytest.fixture
+def layered(leftovers: list[int]) -> Callable[[dict[str, int]], None]:
+    """Wait (bounded) until every member of a layers.py tree is dead; kill survivors at teardown."""
+
+    def all_dead(pids: dict[str, int]) -> None:
+        leftovers.extend(pids.values())
+        wait_until(
+            lambda: not [role for role, pid in pids.items() if is_alive(pid)],
+            timeout=10,
+            what=f"every member dead: {[r for r, p in pids.items() if is_alive(p)]} still run",
+        )
+
+    return all_dead
+
+
+class TestEachKillLayer:
+    """Each layer of the whole-tree kill is needed: a tree where no layer covers another.
+
+    Descendant collection alone finds `hidden`, the final group SIGKILL alone ends `stray`,
+    the marker sweep alone finds `runaway` (see tests/support/programs/layers.py).
+    """
+
+    def test_timeout_kills_every_layer(
+        self,
+        tmp_path: Path,
+        env: dict[str, str],
+        marker: str,
+        layered: Callable[[dict[str, int]], None],
+    ) -> None:
+        """A timed-out attempt leaves none of them running (retried longer until `ready`)."""
+        for timeout in SCALED_TIMEOUTS:
+            spec = LaunchSpec(
+                argv=helper("layers.py", "top"),
+                cwd=tmp_path,
+                env=env,
+                timeout=timeout,
+                grace=0.3,
+                marker=marker,
+            )
+            result = run_process(spec)
+            pids = layer_pids(result.stdout_tail)
+            assert "timeout" == result.outcome
+            layered(pids)
+            if "ready" in result.stdout_tail.split():
+                break
+        assert ("ready", LAYER_ROLES) == (result.stdout_tail.split()[-1], set(pids))
+
+    def test_kill_tree_kills_every_layer(
+        self, marker: str, layered: Callable[[dict[str, int]], None]
+    ) -> None:
+        """kill_tree on a tree that is fully up leaves none of them running."""
+        child = subprocess.Popen(
+            helper("layers.py", "top"),
+            stdout=subprocess.PIPE,
+            env={**os.environ, MARKER_ENV: marker},
+            start_new_session=True,
+        )
+        assert child.stdout is not None
+        with child, child.stdout:
+            lines = [child.stdout.readline().decode() for _ in range(len(LAYER_ROLES) + 1)]
+            pids = layer_pids("".join(lines))
+            assert ("ready\n", LAYER_ROLES) == (lines[-1], set(pids))
+            kill_tree(child.pid, child.pid, marker, grace=0.3)
+        layered(pids)
+
+
 class TestKillTreeAndReaping:
     def test_kill_tree_kills_group_descendants_and_marked(
         self, tmp_path: Path, marker: str
@@ -436,7 +549,7 @@ class TestKillTreeAndReaping:
     def test_subreaper_reaps_a_killed_tree(self, tmp_path: Path) -> None:
         """As a child subreaper, the runner kills an escaped tree and leaves no zombie."""
         done = subprocess.run(
-            [sys.executable, str(HELPERS / "subreaper_check.py"), str(HELPERS)],
+            [sys.executable, str(PROGRAMS / "subreaper_check.py"), str(PROGRAMS)],
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             capture_output=True,
             check=True,

@@ -9,7 +9,7 @@ import sys
 
 from runner import exitcodes
 from runner.progress import RunProgress, format_progress
-from tests.integration.conftest import Workspace, settings
+from tests.support.workspace import Workspace, settings
 
 PIPELINE = """
 groups:

@@ -16,21 +16,19 @@ from runner import exitcodes
 from runner.domain import queues as q
 from runner.schedule.taskinfo import modified_by, os_user, record_tasks
 from runner.state import open_store
-from tests.integration.conftest import Workspace, at, wait_until
+from tests.support.fakeclock import CLOCK_FILE, FILE_CLOCK, at, set_clock
+from tests.support.waiting import wait_until
+from tests.support.workspace import Workspace
 
-RUN_AT = """\
-import sys
-from pathlib import Path
+RUN_AT = (
+    FILE_CLOCK
+    + """\
 from runner import api
-
-clock_file = Path(sys.argv[2])
-
-def clock() -> float:
-    return float(clock_file.read_text())
 
 outcome = api.run(api.load(sys.argv[1]), log_format="json", clock=clock)
 raise SystemExit(outcome.exit_code)
 """
+)
 
 LEDGER = """\
 import os, sys, pathlib
@@ -48,18 +46,11 @@ pathlib.Path("ledger.txt").open("a").write(f"{os.environ['RUNNER_RUN_ID']} {item
 """
 
 
-def set_clock(ws: Workspace, instant: float) -> None:
-    """Move the fake clock (atomically: a reader never sees half a number)."""
-    tmp = ws.root / "clock.tmp"
-    tmp.write_text(repr(instant))
-    os.replace(tmp, ws.root / "clock.txt")
-
-
 def run_at(ws: Workspace, instant: float) -> subprocess.CompletedProcess[str]:
     """One `runner run` (no --now) whose clock says `instant`."""
-    set_clock(ws, instant)
+    set_clock(ws.root, instant)
     return subprocess.run(
-        [sys.executable, "-c", RUN_AT, "pipeline.yaml", "clock.txt"],
+        [sys.executable, "-c", RUN_AT, "pipeline.yaml", CLOCK_FILE],
         cwd=ws.root,
         capture_output=True,
         text=True,
@@ -69,9 +60,9 @@ def run_at(ws: Workspace, instant: float) -> subprocess.CompletedProcess[str]:
 
 
 def spawn_at(ws: Workspace, instant: float) -> subprocess.Popen[str]:
-    set_clock(ws, instant)
+    set_clock(ws.root, instant)
     return subprocess.Popen(
-        [sys.executable, "-c", RUN_AT, "pipeline.yaml", "clock.txt"],
+        [sys.executable, "-c", RUN_AT, "pipeline.yaml", CLOCK_FILE],
         cwd=ws.root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -186,7 +177,7 @@ def _window_closes_while_a_runs(ws: Workspace, mode: str) -> subprocess.Complete
     runner = spawn_at(ws, at("2025-06-02T10:00:05"))
     try:
         wait_until(lambda: (ws.root / "started-a").exists())
-        set_clock(ws, at("2025-06-02T10:31:00"))
+        set_clock(ws.root, at("2025-06-02T10:31:00"))
 
         def only_a_recorded() -> bool:  # the attempts recorded ahead for b and c are withdrawn
             with ws.store() as store:
@@ -240,7 +231,7 @@ class TestWindows:
         runner = spawn_at(ws, at("2025-06-02T10:00:05"))
         try:
             wait_until(lambda: (ws.root / "started-a").exists())
-            set_clock(ws, at("2025-06-02T10:31:00"))
+            set_clock(ws.root, at("2025-06-02T10:31:00"))
             (ws.root / "release-a").write_text("")
             runner.communicate(timeout=60)
         finally:

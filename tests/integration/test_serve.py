@@ -8,7 +8,6 @@ tests run the real `python -m runner.serve` on the real clock.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -22,18 +21,17 @@ from runner import exitcodes
 from runner.domain import queues as q
 from runner.domain.workers import STALE_AFTER, worker_state
 from runner.errors import StateError
+from runner.serve.source import WATCH_EVERY
 from runner.state import WorkerRow, open_store
-from tests.integration.conftest import Workspace, at, wait_until
+from tests.support.fakeclock import CLOCK_FILE, FILE_CLOCK, at, set_clock
+from tests.support.waiting import wait_until
+from tests.support.workspace import Workspace
 
-SERVE_AT = """\
-import sys, threading
-from pathlib import Path
+SERVE_AT = (
+    FILE_CLOCK
+    + """\
+import threading
 from runner.serve import ServeControl, serve
-
-clock_file = Path(sys.argv[2])
-
-def clock() -> float:
-    return float(clock_file.read_text())
 
 control = ServeControl()
 
@@ -51,6 +49,7 @@ def follow() -> None:
 threading.Thread(target=follow, daemon=True).start()
 raise SystemExit(serve(sys.argv[1], log_format="json", clock=clock, control=control))
 """
+)
 
 WAIT_FOR_RELEASE = """\
 import os, sys, pathlib, threading
@@ -72,15 +71,13 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def set_clock(self, text: str) -> None:
-        tmp = self.ws.root / "clock.tmp"
-        tmp.write_text(repr(at(text)))
-        os.replace(tmp, self.ws.root / "clock.txt")
+        set_clock(self.ws.root, at(text))
 
     def start(self, clock: str) -> None:
         self.set_clock(clock)
         with (self.ws.root / "serve.stderr").open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", SERVE_AT, "pipeline.yaml", "clock.txt"],
+                [sys.executable, "-c", SERVE_AT, "pipeline.yaml", CLOCK_FILE],
                 cwd=self.ws.root,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
@@ -329,9 +326,11 @@ class TestRealProcess:
         try:
             wait_until(lambda: _worker(ws) is not None)
             hourly(ws, cron="0 4 * * *")
-            edited = time.monotonic()
-            wait_until(lambda: '"config.reloaded"' in ws.log_text(), timeout=30)
-            assert time.monotonic() - edited < 30
+            wait_until(
+                lambda: '"config.reloaded"' in ws.log_text(),
+                timeout=30,
+                what=f"config.reloaded within 30 s of the edit (files looked at every {WATCH_EVERY} s)",
+            )
         finally:
             proc.send_signal(signal.SIGTERM)
             assert exitcodes.OK == proc.wait(timeout=60)

@@ -41,19 +41,12 @@ from runner.domain.statuses import FAILED, INTERRUPTED, OK, TIMEOUT
 from runner.errors import LockHeldError
 from runner.state import AttemptEnd, AttemptStart, RunRow, open_store
 from runner.system.lock import RunnerLock
-from tests.integration import conftest as integration
-from tests.torture.support import (
-    Workspace,
-    exited_within,
-    reaped,
-    record_figures,
-    runner_env,
-    size,
-    spawn_runner,
-    tagged,
-    traceback_free,
-    wait_until,
-)
+from tests.support import workspace
+from tests.support.sizes import record_figures, size
+from tests.support.spawning import exited_within, reaped, spawn_runner, traceback_free
+from tests.support.tagging import runner_env, tagged
+from tests.support.waiting import wait_until
+from tests.support.workspace import Workspace
 
 ROUNDS = size(5, 50)
 RUNNERS = 5
@@ -73,8 +66,8 @@ def race(ws: Workspace, tag: str, *, now: bool = True) -> tuple[int, str]:
     args = ["run", "pipeline.yaml", "--log-format", "json", *(["--now"] if now else [])]
     runners = [spawn_runner(ws, *args, env=runner_env(tag)) for _ in range(RUNNERS)]
     with reaped(*runners):
-        assert wait_until(
-            lambda: sum(r.proc.poll() is not None for r in runners) >= RUNNERS - 1, limit=120
+        wait_until(
+            lambda: sum(r.proc.poll() is not None for r in runners) >= RUNNERS - 1, timeout=120
         )
         losers = [r for r in runners if r.proc.poll() is not None]
         winners = [r for r in runners if r.proc.poll() is None]
@@ -99,7 +92,7 @@ def race_ws(ws: Workspace) -> Workspace:
     ws.write("work.sh", textwrap.dedent(WORK)).chmod(0o755)
     ws.write(
         "pipeline.yaml",
-        integration.settings(4)
+        workspace.settings(4)
         + textwrap.dedent(
             f"""
             groups:
@@ -145,7 +138,7 @@ class TestRunnersRace:
             ws, "run", "pipeline.yaml", "--now", "--log-format", "json", env=runner_env(tag)
         )
         with reaped(holder):
-            assert wait_until(lambda: len(ledger_keys(ws)) >= 4, limit=120)
+            wait_until(lambda: len(ledger_keys(ws)) >= 4, timeout=120)
             os.kill(holder.pid, signal.SIGKILL)
             assert exited_within(holder.proc, 60)
         code, err = race(ws, tag, now=False)

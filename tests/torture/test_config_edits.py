@@ -17,18 +17,11 @@ from runner import exitcodes
 from runner.config import load_pipeline
 from runner.domain import queues as q
 from runner.domain.statuses import INTERRUPTED, OK
-from tests.integration.conftest import settings
-from tests.torture.support import (
-    Workspace,
-    reaped,
-    record_figures,
-    runner_env,
-    size,
-    spawn_runner,
-    tagged,
-    traceback_free,
-    wait_until,
-)
+from tests.support.sizes import record_figures, size
+from tests.support.spawning import reaped, spawn_runner, traceback_free
+from tests.support.tagging import runner_env, tagged
+from tests.support.waiting import wait_until
+from tests.support.workspace import Workspace, settings
 
 ITEMS = size(40, 400)
 DONE_BEFORE_KILL = size(8, 80)
@@ -88,7 +81,7 @@ def killed_run(ws: Workspace, tag: str) -> dict[str, set[str]]:
         ws, "run", "pipeline.yaml", "--now", "--log-format", "json", env=runner_env(tag)
     )
     with reaped(runner):
-        assert wait_until(lambda: done_count(ws) >= DONE_BEFORE_KILL, limit=120)
+        wait_until(lambda: done_count(ws) >= DONE_BEFORE_KILL, timeout=120)
         os.kill(runner.pid, signal.SIGKILL)
         runner.finish(timeout=60)
     with ws.store() as store:

@@ -26,20 +26,11 @@ from runner import exitcodes
 from runner.domain import queues as q
 from runner.domain.statuses import INTERRUPTED, OK
 from runner.system import failpoints
-from tests.integration.conftest import settings
-from tests.torture.support import (
-    Workspace,
-    exited_within,
-    reaped,
-    record_figures,
-    runner_env,
-    size,
-    spawn_python,
-    spawn_runner,
-    tagged,
-    traceback_free,
-    wait_until,
-)
+from tests.support.sizes import record_figures, size
+from tests.support.spawning import exited_within, reaped, spawn_python, spawn_runner, traceback_free
+from tests.support.tagging import runner_env, tagged
+from tests.support.waiting import wait_until
+from tests.support.workspace import Workspace, settings
 
 ITEMS = 1000
 KILLS = size(15, 200)
@@ -153,7 +144,7 @@ class CrashLab:
         """While a runner runs, a separate process moves items and dies inside its nth move."""
         runner = spawn_runner(self.ws, *self.args(), env=runner_env(self.tag))
         with reaped(runner):
-            assert wait_until(lambda: (self.ws.root / "ledger.txt").exists(), limit=60)
+            wait_until(lambda: (self.ws.root / "ledger.txt").exists(), timeout=60)
             mover = spawn_python(
                 self.ws, "mover.py", *items, env={"RUNNER_FAILPOINT": f"{MOVE_FAULT_POINT}:{nth}"}
             )

@@ -24,8 +24,10 @@ from runner.domain import queues as q
 from runner.launch import item_prefix
 from runner.state import open_store
 from runner.system.fs import ensure_private_dir
-from tests.integration.conftest import settings
-from tests.torture.support import Workspace, record_figures, traceback_free
+from tests.support.sizes import record_figures
+from tests.support.spawning import traceback_free
+from tests.support.system import require_system
+from tests.support.workspace import Workspace, settings
 
 VICTIM_TEXT = "precious: must never change\n"
 
@@ -196,11 +198,11 @@ DISK_ITEMS = 20
 
 @pytest.fixture
 def small_disk(ws: Workspace) -> Iterator[Path]:
-    """An 8 MiB tmpfs at <workspace>/disk (skipped where mounting is not allowed)."""
+    """An 8 MiB tmpfs at <workspace>/disk (skipped where mounting is not allowed, except under CI)."""
     disk = ws.root / "disk"
     disk.mkdir(mode=0o700)
     if shutil.which("mount") is None:
-        pytest.skip("no mount command here: the full-disk case needs a small tmpfs")
+        require_system("mount", "the full-disk case needs a small tmpfs")
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(disk)],
         capture_output=True,
@@ -208,9 +210,7 @@ def small_disk(ws: Workspace) -> Iterator[Path]:
         check=False,
     )
     if mounted.returncode != 0:
-        pytest.skip(
-            f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root or CAP_SYS_ADMIN"
-        )
+        require_system("tmpfs mount", f"{mounted.stderr.strip()} (needs root or CAP_SYS_ADMIN)")
     try:
         yield disk
     finally:

@@ -16,8 +16,10 @@ import pytest
 from runner import exitcodes
 from runner.domain import queues as q
 from runner.domain.statuses import START_FAILED
-from tests.integration.conftest import settings
-from tests.torture.support import Workspace, record_figures, traceback_free, tree_snapshot
+from tests.support.sizes import record_figures
+from tests.support.snapshots import tree_snapshot
+from tests.support.spawning import traceback_free
+from tests.support.workspace import Workspace, settings
 
 CANARIES = ("CANARY1", "CANARY2", "CANARY3", "CANARY4", "CANARY5")
 

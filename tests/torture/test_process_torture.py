@@ -21,20 +21,13 @@ from pathlib import Path
 from runner import exitcodes
 from runner.domain import queues as q
 from runner.domain.statuses import FAILED, OK, TIMEOUT
-from tests.integration.conftest import settings
-from tests.torture.support import (
-    Sampler,
-    Workspace,
-    reaped,
-    record_figures,
-    runner_env,
-    size,
-    spawn_runner,
-    tagged,
-    traceback_free,
-)
+from tests.support.programs import PROGRAMS
+from tests.support.sampling import Sampler
+from tests.support.sizes import record_figures, size
+from tests.support.spawning import reaped, spawn_runner, traceback_free
+from tests.support.tagging import runner_env, tagged
+from tests.support.workspace import Workspace, settings
 
-HELPERS = Path(__file__).resolve().parent.parent / "integration" / "helpers"
 MiB = 1024 * 1024
 
 TREES = size(20, 100)
@@ -78,7 +71,7 @@ class TestTreeTimeouts:
                   g: {{members: [{", ".join(f"tree-{n:03d}" for n in range(TREES))}]}}
                 definitions:
                   d:
-                    command: ["{sys.executable}", "{HELPERS / "tree.py"}", "top"]
+                    command: ["{sys.executable}", "{PROGRAMS / "tree.py"}", "top"]
                     timeout: 3s
                 policies:
                   p: {{max_retries: 0}}
@@ -180,7 +173,7 @@ class TestOutputFloods:
     ) -> None:
         """Hundreds of MB on both streams and a 50 MB line: no deadlock, capped files, bounded RSS."""
         half = FLOOD_BYTES // 2
-        spew = HELPERS / "spew.py"
+        spew = PROGRAMS / "spew.py"
         members = [
             {"id": "flood", "out": str(half), "err": str(half), "flag": "--lines"},
             {"id": "line", "out": str(LONG_LINE), "err": "0", "flag": "--no-newline"},

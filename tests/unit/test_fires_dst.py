@@ -116,7 +116,11 @@ class TestTheRule:
             assert 4 == len(_transitions(name)), name
             assert ({1800.0} if name == "Australia/Lord_Howe" else {3600.0}) == shifts, name
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+    )
     @given(near_a_change())
     def test_fires_near_a_change_follow_the_rule(self, case: tuple[str, str, float]) -> None:
         """Around every DST change, the fires (listed or walked one by one) are those the rule gives."""
@@ -131,7 +135,11 @@ class TestTheRule:
             instant = fires.next_after(instant)
         assert expected == walked
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+    )
     @given(near_a_change(), st.integers(0, 2 * 24 * 3600))
     def test_latest_and_next_agree(self, case: tuple[str, str, float], later: int) -> None:
         """The latest fire at an instant and the next fire after the one before it are the same fire."""

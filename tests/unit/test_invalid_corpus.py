@@ -8,7 +8,6 @@ list of keys allowed comes from the models and may grow).
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -104,16 +103,7 @@ class TestLoader:
         assert len(expected) == len(caught.value.issues)
 
 
-def _cli_available() -> bool:
-    try:
-        importlib.import_module("runner.cli")
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _cli_available(), reason="runner.cli cannot be imported yet")
 class TestCli:
     """`runner validate` prints the expected lines, exits 2, and never shows a traceback."""
 

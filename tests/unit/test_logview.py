@@ -7,12 +7,10 @@ import io
 import json
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from runner.errors import UsageError
 from runner.logs import (
@@ -29,13 +27,6 @@ from runner.logs import (
 
 DAY1 = "runner-2026-11-21.jsonl"
 DAY2 = "runner-2026-11-22.jsonl"
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    yield
-    close_logging()
-    structlog.reset_defaults()
 
 
 @pytest.fixture

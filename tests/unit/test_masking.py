@@ -21,6 +21,14 @@ class TestBuilding:
         assert () == masker.secrets
         assert not masker
 
+    def test_an_empty_value_does_not_stop_the_ones_after_it(self) -> None:
+        """An empty value is skipped; the values after it are still masked."""
+        assert f"a {MASK} b" == Masker(["", "hunter2"]).mask_text("a hunter2 b")
+
+    def test_a_masker_is_true_only_when_it_has_a_secret(self) -> None:
+        """Callers skip masking on a false masker: only one without secrets may be false."""
+        assert (True, False, False) == (bool(Masker(["s3"])), bool(Masker([])), bool(Masker([""])))
+
     def test_secrets_are_ordered_longest_first(self) -> None:
         """The alternation tries longer secrets first."""
         assert ("abcdef", "abc") == Masker(["abc", "abcdef"]).secrets
@@ -138,6 +146,11 @@ class TestMaskValue:
 
 
 class TestStreamMasker:
+    def test_without_secrets_the_stream_passes_through(self) -> None:
+        """A stream masker over a masker with no secrets holds nothing back and changes nothing."""
+        stream = StreamMasker(Masker([]))
+        assert (b"abc", b"def", b"") == (stream.feed(b"abc"), stream.feed(b"def"), stream.flush())
+
     @pytest.mark.parametrize(
         "text",
         [

@@ -22,7 +22,6 @@ from runner.domain import queues as q
 from runner.domain.statuses import OK
 from runner.domain.workers import STALE_AFTER
 from runner.errors import UsageError
-from runner.logs import close_logging
 from runner.state import (
     AttemptEnd,
     AttemptStart,
@@ -200,12 +199,6 @@ def seed(pipeline: Pipeline) -> Iterator[Seed]:
     state = Seed(pipeline)
     yield state
     state.close()
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    yield
-    close_logging()
 
 
 def explain(pipeline: Pipeline, task: str, item: str) -> operations.Explanation:
@@ -660,6 +653,29 @@ class TestMove:
             "pending": False,
         }
         assert expected == {k: moved[k] for k in expected}
+
+    def test_a_secret_in_by_is_masked(self, pipeline: Pipeline, seed: Seed) -> None:
+        """A secret typed into --by is masked in the state and in the item.moved event."""
+        seed.task("t")
+        operations.move(
+            pipeline,
+            "t",
+            q.PAUSED,
+            ["a"],
+            by="alice hunter2",
+            now=NOW,
+            env={"OPS_SECRET": "hunter2"},
+        )
+        (move,) = seed.store.moves_of("t", "a")
+        assert "alice ***" == move.by
+        logs = pipeline.resolve_path(".runner/logs")
+        events = [
+            json.loads(line)
+            for p in logs.glob("runner-*.jsonl")
+            for line in p.read_text().splitlines()
+        ]
+        (moved,) = [e for e in events if e["event"] == "item.moved"]
+        assert "alice ***" == moved["by"]
 
     def test_needs_items_or_a_queue(self, pipeline: Pipeline, seed: Seed) -> None:
         """A move naming neither items nor --from-queue is a usage error."""

@@ -217,6 +217,24 @@ class TestAfterAttempt:
         expected = "corrupt"
         assert expected == decision.queue
 
+    def test_a_single_retry_allowed_is_taken_once(self) -> None:
+        """max_retries 1: the first failure is retried, the second goes to the exhausted queue."""
+        first = after_attempt(
+            status="failed", rule_queue=None, policy=policy(max_retries=1), retries_used=0, now=NOW
+        )
+        second = after_attempt(
+            status="failed", rule_queue=None, policy=policy(max_retries=1), retries_used=1, now=NOW
+        )
+        assert Decision("retry", NOW + 60, "retry 1 of 1 in 1m") == first
+        assert ("awaiting-intervention", None) == (second.queue, second.retry_at)
+
+    def test_ok_routed_elsewhere_says_where(self) -> None:
+        """Status ok that a rule routes to another queue is never retried; the reason says why."""
+        expected = Decision("corrupt", None, "status ok routes to corrupt")
+        assert expected == after_attempt(
+            status="ok", rule_queue="corrupt", policy=policy(), retries_used=0, now=NOW
+        )
+
     def test_status_not_in_retry_on_routes_to_rule_queue(self) -> None:
         """A status the policy does not retry goes straight to its rule's queue."""
         decision = after_attempt(

@@ -169,6 +169,26 @@ class TestRequests:
         expected = [RunRequest("w", TRIGGER_SCHEDULE, fire, fire + 600)]
         assert expected == _due(pipeline, store, _at("2025-06-01T10:05:00"), tasks=["w"])
 
+    def test_the_window_closes_at_its_end(self, pipeline: Pipeline, store: StateStore) -> None:
+        """Looked at exactly 10:10 (10:00 + 10m), the 10:00 fire is missed: the end is not inside."""
+        record_tasks(pipeline, store, _at("2025-06-01T09:30:00"))
+        log = Recorder()
+        assert [] == _due(pipeline, store, _at("2025-06-01T10:10:00"), tasks=["w"], log=log)
+        expected = {
+            "task": "w",
+            "fire_time": "2025-06-01T10:00:00Z",
+            "window_end": "2025-06-01T10:10:00Z",
+            "reason": "its window closed before the runner could start it",
+        }
+        assert [("run.missed", expected)] == log.events
+
+    def test_the_window_is_open_until_its_end(self, pipeline: Pipeline, store: StateStore) -> None:
+        """A millisecond before the window's end the fire is still requested."""
+        record_tasks(pipeline, store, _at("2025-06-01T09:30:00"))
+        fire = _at("2025-06-01T10:00:00")
+        expected = [RunRequest("w", TRIGGER_SCHEDULE, fire, fire + 600)]
+        assert expected == _due(pipeline, store, fire + 600 - 0.001, tasks=["w"])
+
     def test_a_busy_task_is_not_started_again(self, pipeline: Pipeline, store: StateStore) -> None:
         """A due task whose run is still going gets no request; `run.skipped` says why."""
         record_tasks(pipeline, store, _at("2025-06-01T09:30:00"))
@@ -176,8 +196,22 @@ class TestRequests:
         assert [] == _due(
             pipeline, store, _at("2025-06-01T10:01:00"), tasks=["t"], busy={"t"}, log=log
         )
-        assert ["run.skipped"] == log.names()
+        expected = {
+            "task": "t",
+            "fire_time": "2025-06-01T10:00:00Z",
+            "reason": "its previous run is still going; the fire starts when it ends",
+        }
+        assert [("run.skipped", expected)] == log.events
         assert 1 == len(_due(pipeline, store, _at("2025-06-01T10:02:00"), tasks=["t"]))
+
+    def test_a_busy_task_does_not_hold_up_the_others(
+        self, pipeline: Pipeline, store: StateStore
+    ) -> None:
+        """With no task list every task of the site is looked at; a busy one is passed over."""
+        record_tasks(pipeline, store, _at("2025-06-01T09:30:00"))
+        fire = _at("2025-06-01T10:00:00")
+        expected = [RunRequest("w", TRIGGER_SCHEDULE, fire, fire + 600)]
+        assert expected == _due(pipeline, store, _at("2025-06-01T10:01:00"), busy={"t"})
 
     def test_run_now_items_start_a_run_without_a_schedule(
         self, pipeline: Pipeline, store: StateStore

@@ -1,4 +1,4 @@
-"""Helpers for tests that drive the real `runner` CLI against real files and processes."""
+"""A pipeline directory in a temporary path, and the CLI run on it for real."""
 
 from __future__ import annotations
 
@@ -6,15 +6,29 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from runner.state import StateStore, open_store
+
+SETTINGS = """\
+version: 1
+settings:
+  state: .runner/state.db
+  logs: .runner/logs
+  concurrency: {concurrency}
+"""
+
+
+def settings(concurrency: int = 4, extra: str = "") -> str:
+    """The common settings section of a test pipeline, then `extra`."""
+    return SETTINGS.format(concurrency=concurrency) + extra
+
+
+def members(ids: Sequence[str]) -> str:
+    """A YAML flow list of quoted ids."""
+    return "[" + ", ".join(f'"{i}"' for i in ids) + "]"
 
 
 @dataclass
@@ -77,40 +91,3 @@ class Workspace:
             if path.is_file():
                 data += path.read_bytes()
         return data
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Workspace]:
-    yield Workspace(tmp_path)
-
-
-SETTINGS = """\
-version: 1
-settings:
-  state: .runner/state.db
-  logs: .runner/logs
-  concurrency: {concurrency}
-"""
-
-
-def settings(concurrency: int = 4, extra: str = "") -> str:
-    return SETTINGS.format(concurrency=concurrency) + extra
-
-
-def members(ids: Sequence[str]) -> str:
-    return "[" + ", ".join(f'"{i}"' for i in ids) + "]"
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 60.0) -> None:
-    """Poll `predicate` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def at(text: str) -> float:
-    """An ISO time (UTC) as epoch seconds."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
