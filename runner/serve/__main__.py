@@ -37,5 +37,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.report(), file=sys.stderr)
         return exc.exit_code
 
+
 if __name__ == "__main__":
     raise SystemExit(main())
