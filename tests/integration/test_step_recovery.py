@@ -8,7 +8,8 @@ import signal
 import psutil
 
 from runner import exitcodes
-from tests.integration.conftest import Workspace, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workspace import Workspace
 
 STEP = """\
 import os, pathlib, time
