@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from runner import exitcodes
 from runner.domain.timefmt import iso
@@ -60,11 +60,15 @@ def check_tasks(pipeline: Pipeline, names: Sequence[str]) -> None:
 def plan(
     pipeline: Pipeline, *, at: datetime | None = None, tasks: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """What would run at `at` (default now): per task, its next fire, item counts and first commands."""
+    """What would run at `at` (default now): per task, its next fire, item counts and first commands.
+
+    Secret values (`settings.secrets`) are masked everywhere in the report, as in the logs.
+    """
     from runner.domain import queues as q
     from runner.errors import GroupResolutionError, TemplateRenderError
     from runner.groups import resolve_group
     from runner.launch import display_command, run_context, task_context
+    from runner.masking import Masker
     from runner.schedule.due import task_due
     from runner.schedule.fires import describe_next
     from runner.state import open_store
@@ -144,7 +148,8 @@ def plan(
     finally:
         if store is not None:
             store.close()
-    return report
+    masker = Masker.from_env(pipeline.settings.secrets, os.environ)
+    return cast("dict[str, Any]", masker.mask_value(report))
 
 
 # -- run -----------------------------------------------------------------------
