@@ -41,6 +41,18 @@ def schema_text() -> str:
     return render_schema_text()
 
 
+def warnings(pipeline: Pipeline, env: Mapping[str, str] | None = None) -> list[str]:
+    """What `runner validate` warns about in a valid pipeline (with the environment `env`)."""
+    from runner.masking import WHOLE_VALUE_BELOW, short_secrets
+
+    names = short_secrets(pipeline.settings.secrets, os.environ if env is None else env)
+    return [
+        f"secret {name} is shorter than {WHOLE_VALUE_BELOW} characters: it is masked only where "
+        "it stands alone, not inside longer words; use a longer secret"
+        for name in names
+    ]
+
+
 def check_tasks(pipeline: Pipeline, names: Sequence[str]) -> None:
     """Refuse task names the pipeline does not define, suggesting the nearest one."""
     for name in names:

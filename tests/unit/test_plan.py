@@ -49,3 +49,24 @@ class TestSecrets:
         out = capsys.readouterr().out
         assert "--token=***" in out
         assert SECRET not in out
+
+
+class TestShortSecretWarning:
+    def test_validate_warns_about_a_short_secret(
+        self,
+        pipeline_dir: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setenv("PLAN_TOKEN", "x")
+        assert main(["validate", str(pipeline_dir)]) == 0
+        err = capsys.readouterr().err
+        assert "warning: secret PLAN_TOKEN is shorter than 3 characters" in err
+        assert main(["validate", "--json", str(pipeline_dir)]) == 0
+        assert len(json.loads(capsys.readouterr().out)["warnings"]) == 1
+
+    def test_no_warning_for_a_real_secret(
+        self, pipeline_dir: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["validate", "--json", str(pipeline_dir)]) == 0
+        assert json.loads(capsys.readouterr().out)["warnings"] == []
