@@ -13,6 +13,7 @@ from runner.domain.runs import TRIGGER_NOW, TRIGGER_RUN_NOW
 from runner.launch import AttemptFiles
 from runner.progress import RunProgress
 from runner.state import ItemRow, RunRow
+from runner.templating import FixedView
 
 
 @dataclass(slots=True)
@@ -51,8 +52,8 @@ class ActiveRun:
     policy: Policy
     row: RunRow
     fingerprint: str
-    task_ctx: dict[str, object]
-    run_ctx: dict[str, object]
+    task_ctx: FixedView
+    run_ctx: FixedView
     phase: str
     failed: bool = False
     failure: str = ""

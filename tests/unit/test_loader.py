@@ -416,3 +416,27 @@ class TestCollectingEveryIssue:
         assert "2 errors in the pipeline configuration" == lines[0]
         assert lines[1].startswith(f"  {path}:11:11: tasks.ping-hosts.mode:")
         assert lines[2].startswith(f"  {path}:12:18: tasks.ping-hosts.concurrency:")
+
+
+class TestFixedTemplateNames:
+    """An attribute `task`, `run` or `attempt` cannot have is found at load, with its place."""
+
+    def test_unknown_run_attribute_is_a_located_config_error(self, write: Write) -> None:
+        path = write(
+            """\
+            version: 1
+            groups:
+              g: {members: [a]}
+            definitions:
+              d:
+                command:
+                  - /bin/echo
+                  - "{{ run.nosuch }}"
+            tasks:
+              t: {definition: d, group: g}
+            """
+        )
+        (message,) = issues_of(path)
+        assert "definitions.d.command[1]" in message
+        assert "run.nosuch is not allowed" in message
+        assert places_of(path) == [(8, 9)]
