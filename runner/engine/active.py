@@ -30,6 +30,8 @@ class ActiveAttempt:
     render_error: str | None = None
     had_events: bool = False
     wrote_processed: bool = False
+    invalid_events: int = 0
+    first_invalid_event: str | None = None
 
 
 @dataclass(slots=True)

@@ -324,3 +324,41 @@ class TestDefects:
                 assert engine.runs_in_rotation() == 0
             finally:
                 engine.close()
+
+
+class TestEvents:
+    PIPELINE = """
+        groups: {g: {members: "a; b"}}
+        definitions: {d: {command: ["x", "{{ item.id }}"]}}
+        tasks: {t: {definition: d, group: g}}
+    """
+
+    def test_malformed_event_lines_are_counted_and_logged(self, bench: Bench) -> None:
+        """Lines that are not events are not dropped silently: one warning per attempt."""
+        bench.launcher.script(
+            "a",
+            Script(
+                events=[
+                    '{"processed": "one"}',
+                    "not json at all",
+                    '{"processed": ""}',
+                    '{"processed": "two\\nlines"}',
+                    '{"progress": 0.5}',
+                ]
+            ),
+        )
+        bench.pipeline(self.PIPELINE)
+        [report] = bench.run("t")
+        assert report.status == RUN_OK
+        [logged] = bench.log.named("attempt.events_invalid")
+        assert logged["log_level"] == "warning"
+        assert (logged["item"], logged["attempt"], logged["count"]) == ("a", 1, 3)
+        assert logged["first_line"] == "not json at all"
+        with bench.store() as store:
+            assert list(store.processed_subids("t", "a")) == ["one"]
+
+    def test_no_warning_without_malformed_lines(self, bench: Bench) -> None:
+        bench.launcher.script("a", Script(events=['{"processed": "one"}']))
+        bench.pipeline(self.PIPELINE)
+        bench.run("t")
+        assert bench.log.named("attempt.events_invalid") == []
