@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from runner.errors import UsageError
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
     from runner.engine import RunReport
+    from runner.state import ItemRow
 
 DEFAULT_PATH = "pipelines"
 
@@ -77,6 +79,7 @@ def plan(
     Secret values (`settings.secrets`) are masked everywhere in the report, as in the logs.
     """
     from runner.domain import queues as q
+    from runner.domain.policy import after_rediscovery
     from runner.errors import GroupResolutionError, TemplateRenderError
     from runner.groups import resolve_group
     from runner.launch import display_command, run_context, task_context
@@ -104,13 +107,14 @@ def plan(
                 "mode": task.mode,
                 "schedule": task.schedule,
                 "next_fire": None,
+                "next_fire_local": None,
                 "due": False,
                 "group": task.group,
             }
             row = store.task(name) if store is not None else None
             if task.schedule is not None:
                 schedule = pipeline.schedules[task.schedule]
-                entry["next_fire"] = describe_next(schedule, instant)
+                entry["next_fire"], entry["next_fire_local"] = describe_next(schedule, instant)
                 # the same rule as `runner run`: a fire after the task's watermark with no run yet
                 due = (
                     task_due(pipeline, store, name, instant)
@@ -124,15 +128,26 @@ def plan(
                 entry["error"] = str(exc)
                 report["tasks"].append(entry)
                 continue
-            incomplete = sum(
-                1 for it in items if any(not it.attributes.get(r) for r in definition.requires)
-            )
+            missing = {
+                it.id: any(not it.attributes.get(r) for r in definition.requires) for it in items
+            }
             entry["members"] = len(items)
-            entry["queues"] = (
-                store.queue_counts(name)
-                if store is not None and row is not None
-                else {q.UNATTEMPTED: len(items) - incomplete, q.INCOMPLETE: incomplete}
-            )
+            # the queues the next run would find: the state's, after the group as it is now
+            known: Mapping[str, ItemRow] = {}
+            queues: Counter[str] = Counter({q.UNATTEMPTED: 0, q.INCOMPLETE: 0})
+            if store is not None and row is not None:
+                known = store.find_items(name, [it.id for it in items])
+                queues.clear()
+            for it in items:
+                stored = known.get(it.id)
+                queues[
+                    after_rediscovery(
+                        stored.queue if stored is not None else None,
+                        missing_attributes=missing[it.id],
+                        running=stored is not None and stored.running_attempt is not None,
+                    )
+                ] += 1
+            entry["queues"] = {queue: queues[queue] for queue in sorted(queues)}
             commands: list[list[str] | str] = []
             context_task = task_context(name, pipeline.task_site(name), task.mode)
             context_run = run_context(f"{name}@plan", name, "plan", iso(instant))
