@@ -232,6 +232,34 @@ class TestSteps:
         [finished] = bench.log.named("step.finished")[:1]
         assert finished["log_level"] == "error"
 
+    def test_steps_skipped_after_a_failed_error_step_are_logged(self, bench: Bench) -> None:
+        """The start steps after a failed `on_failure: error` one leave a `step.skipped` each."""
+        bench.launcher.script("before[0]", Script(exit_code=1))
+        bench.pipeline(
+            """
+            groups: {g: {members: "a"}}
+            definitions: {d: {command: ["x", "{{ item.id }}"]}}
+            tasks:
+              t:
+                definition: d
+                group: g
+                before:
+                  - {run: ["prepare"], on_failure: error}
+                  - {run: ["second"]}
+                  - {run: ["third"]}
+            """
+        )
+        [report] = bench.run("t")
+        assert report.status == RUN_FAILED
+        assert bench.keys() == ["before[0]"]
+        skipped = bench.log.named("step.skipped")
+        assert [(e["step"], e["log_level"]) for e in skipped] == [
+            ("before[1]", "warning"),
+            ("before[2]", "warning"),
+        ]
+        assert skipped[0]["reason"] == "before[0] failed (on_failure: error)"
+        assert skipped[0]["task"] == "t"
+
     def test_a_failed_warn_step_is_logged_and_the_run_goes_on(self, bench: Bench) -> None:
         bench.launcher.script("before[0]", Script(exit_code=1))
         bench.pipeline(self.PIPELINE.format(on_failure="warn"))
