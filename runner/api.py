@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from runner import exitcodes
 from runner.domain.timefmt import iso
@@ -23,6 +24,7 @@ from runner.errors import UsageError
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
     from runner.engine import RunReport
+    from runner.state import ItemRow
 
 DEFAULT_PATH = "pipelines"
 
@@ -39,6 +41,18 @@ def schema_text() -> str:
     from runner.config.schema import render_schema_text
 
     return render_schema_text()
+
+
+def warnings(pipeline: Pipeline, env: Mapping[str, str] | None = None) -> list[str]:
+    """What `runner validate` warns about in a valid pipeline (with the environment `env`)."""
+    from runner.masking import WHOLE_VALUE_BELOW, short_secrets
+
+    names = short_secrets(pipeline.settings.secrets, os.environ if env is None else env)
+    return [
+        f"secret {name} is shorter than {WHOLE_VALUE_BELOW} characters: it is masked only where "
+        "it stands alone, not inside longer words; use a longer secret"
+        for name in names
+    ]
 
 
 def check_tasks(pipeline: Pipeline, names: Sequence[str]) -> None:
@@ -60,11 +74,16 @@ def check_tasks(pipeline: Pipeline, names: Sequence[str]) -> None:
 def plan(
     pipeline: Pipeline, *, at: datetime | None = None, tasks: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """What would run at `at` (default now): per task, its next fire, item counts and first commands."""
+    """What would run at `at` (default now): per task, its next fire, item counts and first commands.
+
+    Secret values (`settings.secrets`) are masked everywhere in the report, as in the logs.
+    """
     from runner.domain import queues as q
+    from runner.domain.policy import after_rediscovery
     from runner.errors import GroupResolutionError, TemplateRenderError
     from runner.groups import resolve_group
     from runner.launch import display_command, run_context, task_context
+    from runner.masking import Masker
     from runner.schedule.due import task_due
     from runner.schedule.fires import describe_next
     from runner.state import open_store
@@ -88,13 +107,14 @@ def plan(
                 "mode": task.mode,
                 "schedule": task.schedule,
                 "next_fire": None,
+                "next_fire_local": None,
                 "due": False,
                 "group": task.group,
             }
             row = store.task(name) if store is not None else None
             if task.schedule is not None:
                 schedule = pipeline.schedules[task.schedule]
-                entry["next_fire"] = describe_next(schedule, instant)
+                entry["next_fire"], entry["next_fire_local"] = describe_next(schedule, instant)
                 # the same rule as `runner run`: a fire after the task's watermark with no run yet
                 due = (
                     task_due(pipeline, store, name, instant)
@@ -108,15 +128,26 @@ def plan(
                 entry["error"] = str(exc)
                 report["tasks"].append(entry)
                 continue
-            incomplete = sum(
-                1 for it in items if any(not it.attributes.get(r) for r in definition.requires)
-            )
+            missing = {
+                it.id: any(not it.attributes.get(r) for r in definition.requires) for it in items
+            }
             entry["members"] = len(items)
-            entry["queues"] = (
-                store.queue_counts(name)
-                if store is not None and row is not None
-                else {q.UNATTEMPTED: len(items) - incomplete, q.INCOMPLETE: incomplete}
-            )
+            # the queues the next run would find: the state's, after the group as it is now
+            known: Mapping[str, ItemRow] = {}
+            queues: Counter[str] = Counter({q.UNATTEMPTED: 0, q.INCOMPLETE: 0})
+            if store is not None and row is not None:
+                known = store.find_items(name, [it.id for it in items])
+                queues.clear()
+            for it in items:
+                stored = known.get(it.id)
+                queues[
+                    after_rediscovery(
+                        stored.queue if stored is not None else None,
+                        missing_attributes=missing[it.id],
+                        running=stored is not None and stored.running_attempt is not None,
+                    )
+                ] += 1
+            entry["queues"] = {queue: queues[queue] for queue in sorted(queues)}
             commands: list[list[str] | str] = []
             context_task = task_context(name, pipeline.task_site(name), task.mode)
             context_run = run_context(f"{name}@plan", name, "plan", iso(instant))
@@ -144,7 +175,8 @@ def plan(
     finally:
         if store is not None:
             store.close()
-    return report
+    masker = Masker.from_env(pipeline.settings.secrets, os.environ)
+    return cast("dict[str, Any]", masker.mask_value(report))
 
 
 # -- run -----------------------------------------------------------------------

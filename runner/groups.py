@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from runner.config.sources import csv_header_problem
 from runner.domain.timefmt import format_duration
 from runner.errors import GroupResolutionError
 from runner.process import run_capture
@@ -276,27 +277,9 @@ def _csv_entries(handle: Iterable[str], path: Path, label: str) -> Iterator[_Ent
 
 def _check_header(columns: list[str], path: Path, label: str) -> None:
     """A csv header needs an ``id`` column and unique, non-empty column names."""
-    if "id" not in columns:
-        lowered = {column.lower(): column for column in reversed(columns)}
-        close = difflib.get_close_matches("id", list(lowered), n=1, cutoff=0.5)
-        hint = f" (is '{lowered[close[0]]}' meant to be 'id'?)" if close else ""
-        raise GroupResolutionError(
-            f"{label}: {path}:1: the header has no 'id' column{hint}; "
-            f"columns found: {', '.join(columns)}; name the id column 'id'"
-        )
-    seen: set[str] = set()
-    for position, name in enumerate(columns, 1):
-        if not name:
-            raise GroupResolutionError(
-                f"{label}: {path}:1: column {position} of the header has no name; name it or "
-                "remove the column"
-            )
-        if name in seen:
-            raise GroupResolutionError(
-                f"{label}: {path}:1: column '{name}' is named twice in the header; "
-                "rename one of them"
-            )
-        seen.add(name)
+    problem = csv_header_problem(columns)
+    if problem is not None:
+        raise GroupResolutionError(f"{label}: {path}:1: {problem}")
 
 
 def _jsonl_entries(handle: Iterable[str], path: Path, label: str) -> Iterator[_Entry]:

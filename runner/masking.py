@@ -4,10 +4,12 @@ A `Masker` is built from secret VALUES (usually the values of the environment
 variables named in ``settings.secrets``) and is applied to everything the
 runner writes: log events, per-attempt output files, state.
 
-Every non-empty value is masked, however short. A very short secret therefore
-masks aggressively: a one-character secret ``x`` turns every ``x`` of every
-log line into ``***``. That is the price of never leaking it; operators should
-use real secrets.
+A secret of `WHOLE_VALUE_BELOW` characters or more is masked wherever it occurs,
+inside longer words too. A shorter one (one or two characters) is masked only
+where it stands as a whole value: not directly preceded or followed by an ASCII
+letter, digit or underscore. Otherwise a one-character secret ``x`` would turn
+every ``x`` of every log line into ``***``. `runner validate` warns about such
+secrets (`short_secrets`).
 
 Where occurrences of two secrets overlap (``abcd`` and ``cdef`` in ``abcdef``)
 the whole overlapping stretch is masked, so no fragment of either leaks. A
@@ -21,10 +23,41 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import AnyStr
 
-__all__ = ["MASK", "Masker"]
+__all__ = ["MASK", "WHOLE_VALUE_BELOW", "Masker", "short_secrets"]
 
 MASK = "***"
 """What every occurrence of a secret is replaced by."""
+
+WHOLE_VALUE_BELOW = 3
+"""Secrets shorter than this many characters are masked only as whole values."""
+
+_WORD_BEFORE = r"(?<![A-Za-z0-9_])"
+_WORD_AFTER = r"(?![A-Za-z0-9_])"
+
+
+def _text_pattern(value: str) -> str:
+    """The regular expression one secret is found by in text (whole values only if short)."""
+    if len(value) >= WHOLE_VALUE_BELOW:
+        return re.escape(value)
+    return _WORD_BEFORE + re.escape(value) + _WORD_AFTER
+
+
+def _byte_pattern(value: str) -> bytes:
+    """The regular expression one secret's UTF-8 bytes are found by (whole values only if short)."""
+    escaped = re.escape(_encode(value))
+    if len(value) >= WHOLE_VALUE_BELOW:
+        return escaped
+    return _WORD_BEFORE.encode() + escaped + _WORD_AFTER.encode()
+
+
+def short_secrets(names: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """The names among `names` whose value in `env` is masked only as a whole value (too short)."""
+    return [
+        name
+        for name in names
+        if env.get(name) and len(env[name].strip() or env[name]) < WHOLE_VALUE_BELOW
+    ]
+
 
 _MASK_BYTES = MASK.encode("ascii")
 
@@ -101,14 +134,14 @@ class Masker:
         self._longest = 0
         if not ordered:
             return
-        text_alternation = "|".join(re.escape(v) for v in ordered)
-        encoded = sorted({_encode(v) for v in ordered}, key=lambda b: (-len(b), b))
-        byte_alternation = b"|".join(re.escape(b) for b in encoded)
+        text_alternation = "|".join(_text_pattern(v) for v in ordered)
+        by_bytes = sorted(ordered, key=lambda v: (-len(_encode(v)), _encode(v)))
+        byte_alternation = b"|".join(_byte_pattern(v) for v in by_bytes)
         self._text_find = re.compile(text_alternation)
         self._text_scan = re.compile(f"(?=({text_alternation}))")
         self._byte_find = re.compile(byte_alternation)
         self._byte_scan = re.compile(b"(?=(" + byte_alternation + b"))")
-        self._longest = len(encoded[0])
+        self._longest = len(_encode(by_bytes[0]))
 
     @classmethod
     def from_env(cls, names: Sequence[str], env: Mapping[str, str]) -> Masker:
@@ -193,30 +226,46 @@ class Masker:
 class StreamMasker:
     """Masks a byte stream fed piece by piece: a secret split across two pieces is still masked.
 
-    Holds back the last `longest - 1` bytes of each piece (they may start a secret) until the
-    next piece or `flush()`. Not thread-safe: one per stream.
+    Holds back the last `longest` bytes of each piece (they may start a secret, and a short
+    secret's whole-value test reads the byte after it) until the next piece or `flush()`, and
+    remembers the byte before what it holds back (the test reads the byte before too).
+    Not thread-safe: one per stream.
     """
 
-    __slots__ = ("_carry", "_find", "_keep")
+    __slots__ = ("_before", "_carry", "_find", "_keep")
 
     def __init__(self, masker: Masker) -> None:
         self._find = masker._byte_find
-        self._keep = max(masker.longest - 1, 0)
+        self._keep = masker.longest
         self._carry = b""
+        self._before = b""
 
     def feed(self, data: bytes) -> bytes:
         """Mask the next piece; returns what is safe to write now."""
-        find = self._find
-        if find is None:
+        if self._find is None:
             return data
-        buf = self._carry + data
-        cut = len(buf) - self._keep
-        if cut <= 0:
-            self._carry = buf
+        return self._emit(data, final=False)
+
+    def flush(self) -> bytes:
+        """The stream ended: mask and return what was held back."""
+        if self._find is None:
+            rest, self._carry = self._carry, b""
+            return rest
+        return self._emit(b"", final=True)
+
+    def _emit(self, data: bytes, *, final: bool) -> bytes:
+        """Mask what can be written now (all of it when `final`); keep the rest back."""
+        assert self._find is not None
+        before = self._before
+        buf = before + self._carry + data
+        start = len(before)
+        cut = len(buf) if final else len(buf) - self._keep
+        if cut <= start:
+            self._carry = buf[start:]
             return b""
         out: list[bytes] = []
-        pos = 0
-        for match in find.finditer(buf):
+        pos = start
+        for match in self._find.finditer(buf, start):
             if match.start() >= cut:
                 break
             out.append(buf[pos : match.start()])
@@ -226,10 +275,5 @@ class StreamMasker:
             out.append(buf[pos:cut])
             pos = cut
         self._carry = buf[pos:]
+        self._before = buf[pos - 1 : pos]
         return b"".join(out)
-
-    def flush(self) -> bytes:
-        """The stream ended: mask and return what was held back."""
-        rest, self._carry = self._carry, b""
-        find = self._find
-        return find.sub(_MASK_BYTES, rest) if find is not None else rest

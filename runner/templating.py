@@ -23,8 +23,10 @@ from jinja2.utils import missing
 from runner.errors import TemplateRenderError
 
 __all__ = [
+    "FIXED_FIELDS",
     "ITEM_NAMES",
     "STEP_NAMES",
+    "FixedView",
     "ItemView",
     "compile_template",
     "render_argv",
@@ -38,6 +40,55 @@ ITEM_NAMES: Final = frozenset(_NAME_ORDER)
 
 STEP_NAMES: Final = frozenset({"task", "run", "env"})
 """Names a before/after step's `run` and `env` templates may use (a step has no item)."""
+
+
+FIXED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "task": ("name", "site", "mode"),
+    "run": ("id", "task", "trigger", "fire_time"),
+    "attempt": (),
+}
+"""The names whose attributes are the same for every template, and those attributes.
+
+`{{ task }}` renders the first one (the task's name, the run's id); `attempt` is the attempt
+number and has none. A template reading any other attribute of these names is refused when the
+pipeline is loaded. `item` is not here: its attributes come from the group (only `item.id` is
+always there).
+"""
+
+
+class FixedView(Mapping[str, str]):
+    """`task` or `run` as templates see it: `run.id`, `run['id']`, and `{{ run }}` is the run's id."""
+
+    __slots__ = ("_kind", "_values")
+
+    def __init__(self, kind: str, values: Mapping[str, str]) -> None:
+        if tuple(values) != FIXED_FIELDS[kind]:
+            raise ValueError(f"{kind} needs exactly the fields {FIXED_FIELDS[kind]}")
+        self._kind = kind
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"FixedView({self._kind!r}, {self._values!r})"
+
+    def __str__(self) -> str:
+        return self._values[FIXED_FIELDS[self._kind][0]]
 
 
 class ItemView(Mapping[str, str]):
@@ -152,6 +203,9 @@ def _compile(source: str, allowed: frozenset[str]) -> jinja2.Template:
             f"template {source!r}: {refused} is not allowed; templates may only read item, task, run, "
             "attempt and env values (names starting with '_' and the attr filter are refused)"
         )
+    unknown_field = _unknown_fixed_field(tree)
+    if unknown_field:
+        raise ValueError(f"template {source!r}: {unknown_field}")
     unknown = sorted(undeclared - allowed - set(_ENVIRONMENT.globals))
     if unknown:
         available = ", ".join(_ordered(allowed))
@@ -185,6 +239,34 @@ def _private_access(tree: nodes.Template) -> str | None:
             return f"the key {node.arg.value!r}"
         if isinstance(node, nodes.Filter) and node.name == "attr":
             return "the attr filter"
+    return None
+
+
+def _unknown_fixed_field(tree: nodes.Template) -> str | None:
+    """The first read of an attribute `task`, `run` or `attempt` does not have, explained; else None."""
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
+        target = node.node
+        if not isinstance(target, nodes.Name) or target.name not in FIXED_FIELDS:
+            continue
+        if isinstance(node, nodes.Getattr):
+            field = node.attr
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            field = node.arg.value
+        else:
+            continue
+        owner = target.name
+        fields = FIXED_FIELDS[owner]
+        if field in fields:
+            continue
+        if not fields:
+            return f"{owner}.{field} is not allowed: {owner} is a number and has no attributes"
+        message = (
+            f"{owner}.{field} is not allowed: {owner} has no attribute {field!r}; "
+            f"available: {', '.join(fields)}"
+        )
+        close = difflib.get_close_matches(field, fields, n=1)
+        return message + (f"; did you mean {owner}.{close[0]}?" if close else "")
     return None
 
 

@@ -20,11 +20,15 @@ from runner.errors import UsageError
 def _validate(args: argparse.Namespace) -> int:
     from runner import api
 
-    summary = render.validation(api.load(args.path))
+    pipeline = api.load(args.path)
+    summary = render.validation(pipeline)
+    summary["warnings"] = api.warnings(pipeline)
     if args.json:
         render.print_json(summary)
     else:
         print(render.validation_text(args.path, summary))
+        for warning in summary["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
     return exitcodes.OK
 
 

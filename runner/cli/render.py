@@ -95,7 +95,10 @@ def plan_text(report: dict[str, Any]) -> str:
             + (f"  [{', '.join(flags)}]" if flags else "")
         )
         if task["schedule"]:
-            lines.append(f"  schedule {task['schedule']}: next fire {task['next_fire']}")
+            lines.append(
+                f"  schedule {task['schedule']}: next fire {task['next_fire']} "
+                f"({task['next_fire_local']})"
+            )
         else:
             lines.append("  no schedule: runs with `runner run --now` or for items in run-now")
         if "error" in task:

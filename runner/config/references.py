@@ -2,18 +2,21 @@
 
 A task's schedule, definition, group and policy must name entries that exist; a group's
 `include` must name groups that exist and must not form a cycle; a group's member `file` must
-exist, and a relative one must stay inside the pipeline directory. A misspelt name gets the
-nearest defined one as a suggestion.
+exist, and a relative one must stay inside the pipeline directory; a CSV member file needs an
+`id` column; a resolver `command`'s program must exist. A misspelt name gets the nearest
+defined one as a suggestion.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from runner.config.sources import csv_file_problem, program_problem
 from runner.config.yamlread import KeyPath
 from runner.errors import ConfigIssue, Location
 
@@ -73,6 +76,7 @@ def check_references(catalog: Catalog) -> list[ConfigIssue]:
     issues.extend(_task_references(catalog))
     issues.extend(_group_includes(catalog))
     issues.extend(_group_files(catalog))
+    issues.extend(_group_commands(catalog))
     return issues
 
 
@@ -180,8 +184,26 @@ def _group_files(catalog: Catalog) -> list[ConfigIssue]:
         if not isinstance(written, str) or not written:
             continue
         problem = _file_problem(root, written)
+        if problem is None and written.lower().endswith(".csv"):
+            problem = csv_file_problem(
+                Path(written) if Path(written).is_absolute() else root / written
+            )
         if problem is not None:
             issues.append(ConfigIssue(catalog.locate("groups", name, ("file",)), problem))
+    return issues
+
+
+def _group_commands(catalog: Catalog) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for name, group in catalog.names("groups").items():
+        command = group.get("command")
+        if not isinstance(command, list) or not command or not isinstance(command[0], str):
+            continue
+        if not command[0]:
+            continue
+        problem = program_problem(catalog.root, command[0], os.environ.get("PATH"))
+        if problem is not None:
+            issues.append(ConfigIssue(catalog.locate("groups", name, ("command", 0)), problem))
     return issues
 
 

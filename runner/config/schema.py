@@ -54,7 +54,7 @@ from runner.config.policies import Backoff, ExhaustedQueue, Policy, RetryStatus
 from runner.config.schedules import CronExpression, Schedule, TimeZoneName
 from runner.config.settings import Settings
 from runner.config.tasks import AfterStep, Step, Task
-from runner.templating import ITEM_NAMES, STEP_NAMES
+from runner.templating import FIXED_FIELDS, ITEM_NAMES, STEP_NAMES
 
 __all__ = [
     "REFERENCE_PATH",
@@ -314,7 +314,16 @@ def _vocabulary() -> Iterator[str]:
         f"- **template**: a Jinja2 template rendered in a sandbox; an undefined name is an "
         f"error. Definitions may use {item_names}; steps may use {step_names}. Templates "
         "are compiled by `runner validate`. The `shquote` filter quotes a value for a "
-        "`shell: true` script."
+        "`shell: true` script. "
+        + "; ".join(
+            f"`{name}` has {', '.join(f'`{f}`' for f in fields)}"
+            if fields
+            else f"`{name}` is the attempt number"
+            for name, fields in FIXED_FIELDS.items()
+        )
+        + ": reading any other attribute of these is refused by `runner validate`; `{{ task }}` "
+        "renders the task's name and `{{ run }}` the run's id. `item` has `id` and the "
+        "attributes its group gives it."
     )
     yield (
         "- **regular expression**: Python `re` syntax, searched for (not anchored) in the "

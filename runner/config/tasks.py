@@ -35,7 +35,8 @@ class Step(BaseModel):
     wait: Literal["completion", "timeout"] = Field(
         default="completion",
         description="completion: go on when the process exits. timeout: wait the whole timeout "
-        "even if it exits early (for launchers); nothing it left behind is killed.",
+        "even if it exits 0 early (for launchers); a failure (non-zero exit, a signal) is "
+        "reported at once; nothing it left behind is killed.",
     )
     on_failure: Literal["error", "warn"] = Field(
         default="warn",

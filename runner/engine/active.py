@@ -13,6 +13,7 @@ from runner.domain.runs import TRIGGER_NOW, TRIGGER_RUN_NOW
 from runner.launch import AttemptFiles
 from runner.progress import RunProgress
 from runner.state import ItemRow, RunRow
+from runner.templating import FixedView
 
 
 @dataclass(slots=True)
@@ -29,6 +30,8 @@ class ActiveAttempt:
     render_error: str | None = None
     had_events: bool = False
     wrote_processed: bool = False
+    invalid_events: int = 0
+    first_invalid_event: str | None = None
 
 
 @dataclass(slots=True)
@@ -51,8 +54,8 @@ class ActiveRun:
     policy: Policy
     row: RunRow
     fingerprint: str
-    task_ctx: dict[str, object]
-    run_ctx: dict[str, object]
+    task_ctx: FixedView
+    run_ctx: FixedView
     phase: str
     failed: bool = False
     failure: str = ""

@@ -143,6 +143,17 @@ class Lifecycle:
             if not run.failed:
                 run.failed, run.failure = True, f"{step.phase} step {step.index} failed: {error}"
             if step.phase == PHASE_BEFORE:
+                for later in range(step.index + 1, len(run.task.before)):
+                    ctx.after_commit.log(
+                        "warning",
+                        "step.skipped",
+                        {
+                            "task": run.name,
+                            "run_id": run.row.id,
+                            "step": f"{PHASE_BEFORE}[{later}]",
+                            "reason": f"{label} failed (on_failure: error)",
+                        },
+                    )
                 self.set_phase(run, PHASE_AFTER)
         else:
             ctx.after_commit.log("warning", "step.finished", fields)

@@ -15,7 +15,7 @@ from runner.engine.context import EngineContext
 from runner.engine.hooks import Housekeeping
 from runner.engine.inbox import EventsArrived, ItemFinished, Message, StepFinished, Withdrawn
 from runner.engine.verdicts import judge
-from runner.launch import parse_event
+from runner.launch import INVALID_EVENT, parse_event
 from runner.process import ProcessResult
 from runner.state import AttemptEnd, Checkpoint
 from runner.system import failpoints
@@ -41,13 +41,18 @@ class Recorder:
         ctx = self._ctx
         if isinstance(message, EventsArrived):
             owner = ctx.owner(message.attempt_id)
-            if owner is not None:
-                owner.running[message.attempt_id].had_events = True
-            self._checkpoints.extend(
-                (message.attempt_id, ctx.masked(parse_event(line.strip())), message.at)
-                for line in message.lines
-                if line.strip()
-            )
+            running = owner.running.get(message.attempt_id) if owner is not None else None
+            if running is not None:
+                running.had_events = True
+            for line in message.lines:
+                if not line.strip():
+                    continue
+                event = ctx.masked(parse_event(line.strip()))
+                self._checkpoints.append((message.attempt_id, event, message.at))
+                if event.kind == INVALID_EVENT and running is not None:
+                    running.invalid_events += 1
+                    if running.first_invalid_event is None:
+                        running.first_invalid_event = event.value
         elif isinstance(message, ItemFinished):
             owner = ctx.owner(message.attempt_id)
             if owner is not None:
@@ -104,6 +109,19 @@ class Recorder:
                     "error": end.error,
                 },
             )
+            if attempt.invalid_events:
+                ctx.after_commit.log(
+                    "warning",
+                    "attempt.events_invalid",
+                    {
+                        "task": attempt.run.name,
+                        "run_id": attempt.run.row.id,
+                        "item": attempt.item.item_id,
+                        "attempt": attempt.number,
+                        "count": attempt.invalid_events,
+                        "first_line": attempt.first_invalid_event,
+                    },
+                )
             if attempt.had_events or attempt.wrote_processed:
                 ctx.after_commit.add(attempt.files.discard_protocol_files)
 

@@ -11,6 +11,7 @@ from runner.launch.builder import LaunchBuilder, display_command, run_context, t
 from runner.launch.files import step_files, write_processed
 from runner.launch.merge import read_events_file
 from runner.launch.protocol import (
+    INVALID_EVENT,
     AttemptFiles,
     attempt_marker,
     item_env,
@@ -21,6 +22,7 @@ from runner.launch.protocol import (
 )
 
 __all__ = [
+    "INVALID_EVENT",
     "AttemptFiles",
     "LaunchBuilder",
     "attempt_marker",

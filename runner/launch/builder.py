@@ -16,17 +16,19 @@ from runner.config.pipeline import Pipeline
 from runner.config.tasks import Step
 from runner.launch.protocol import EVENTS_ENV, PROCESSED_ENV, AttemptFiles
 from runner.process import LaunchSpec
-from runner.templating import ItemView, render_argv
+from runner.templating import FixedView, ItemView, render_argv
 
 
-def run_context(run_id: str, task: str, trigger: str, fire_time_iso: str) -> dict[str, object]:
-    """The `run` name available to templates."""
-    return {"id": run_id, "task": task, "trigger": trigger, "fire_time": fire_time_iso}
+def run_context(run_id: str, task: str, trigger: str, fire_time_iso: str) -> FixedView:
+    """The `run` name available to templates (`{{ run }}` is its id)."""
+    return FixedView(
+        "run", {"id": run_id, "task": task, "trigger": trigger, "fire_time": fire_time_iso}
+    )
 
 
-def task_context(name: str, site: str, mode: str) -> dict[str, object]:
-    """The `task` name available to templates."""
-    return {"name": name, "site": site, "mode": mode}
+def task_context(name: str, site: str, mode: str) -> FixedView:
+    """The `task` name available to templates (`{{ task }}` is its name)."""
+    return FixedView("task", {"name": name, "site": site, "mode": mode})
 
 
 def display_command(argv: Sequence[str]) -> str:

@@ -71,21 +71,37 @@ def step_marker(run_id: str, phase: str, index: int) -> str:
     return attempt_marker(run_id, f"{phase}-{index}")
 
 
+INVALID_EVENT = "invalid"
+"""The kind of a recorded events-file line that is not a valid event."""
+
+
 def parse_event(line: bytes) -> Checkpoint:
     """Turn one line of an events file into a checkpoint record."""
     try:
         data = json.loads(line)
     except (ValueError, UnicodeDecodeError):
-        return Checkpoint("invalid", line[:200].decode("utf-8", "replace"))
+        return _invalid(line)
     if isinstance(data, dict) and len(data) == 1:
         ((kind, value),) = data.items()
+        if kind == "processed" and isinstance(value, str) and not _usable_sub_id(value):
+            return _invalid(line)
         if kind in ("processed", "detail") and isinstance(value, str):
             return Checkpoint(kind, value[:MAX_VALUE])
         if kind == "progress" and isinstance(value, int | float) and not isinstance(value, bool):
             return Checkpoint(kind, repr(float(value)))
         if kind == "metric" and isinstance(value, dict):
             return Checkpoint(kind, json.dumps(value, sort_keys=True)[:MAX_VALUE])
-    return Checkpoint("invalid", line[:200].decode("utf-8", "replace"))
+    return _invalid(line)
+
+
+def _invalid(line: bytes) -> Checkpoint:
+    """The record of a line that is not a valid event: its start, as text."""
+    return Checkpoint(INVALID_EVENT, line[:200].decode("utf-8", "replace"))
+
+
+def _usable_sub_id(value: str) -> bool:
+    """A processed sub-id must be non-empty and on one line (RUNNER_PROCESSED lists one a line)."""
+    return bool(value) and "\n" not in value and "\r" not in value
 
 
 def processed_lines(sub_ids: Iterable[str]) -> Iterator[str]:

@@ -263,7 +263,10 @@ class Attempt:
         if self._exited:
             if spec.wait_full_timeout and self._deadline is not None:
                 _reap(proc)
-                self._phase = _WAIT_FULL
+                if proc.returncode == 0:
+                    self._phase = _WAIT_FULL  # a launcher that succeeded: the whole timeout
+                else:
+                    self._drain_from(now)  # a failure is reported when it happens
                 return
             if not spec.wait_full_timeout:
                 # The leader is an unreaped zombie: its group id cannot have been reused.
@@ -365,6 +368,8 @@ def run_process(spec: LaunchSpec, cancel: threading.Event | None = None) -> Proc
     `interrupted`. In `wait_full_timeout` mode only the main child is ever
     signalled (when it still runs at the timeout); what it left behind is not
     touched, and its output pipes are closed at the timeout, so a background
-    process should not keep writing to the inherited stdout/stderr.
+    process should not keep writing to the inherited stdout/stderr. A main child
+    that exits 0 early is followed by the rest of the timeout; one that fails
+    (non-zero exit, killed by a signal) ends the wait at once.
     """
     return Attempt(spec, cancel, capture_limit=None).run()

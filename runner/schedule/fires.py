@@ -185,8 +185,12 @@ def scheduled_run_id(task: str, fire: float) -> str:
 # -- text ----------------------------------------------------------------------
 
 
-def describe_next(schedule: Schedule, after: float) -> str:
-    """The next fire as an ISO instant in UTC and in the schedule's zone, for `plan`."""
+def describe_next(schedule: Schedule, after: float) -> tuple[str, str]:
+    """The next fire, for `plan`: the ISO instant in UTC, and its local time in the schedule's zone.
+
+    The local rendering is for people (``2026-01-05T23:00+01:00 Europe/Paris``); the first
+    value is the machine one.
+    """
     fire = next_fire(schedule, after)
     local = datetime.fromtimestamp(fire, UTC).astimezone(ZoneInfo(schedule.timezone))
-    return f"{iso(fire)} ({local.isoformat(timespec='minutes')} {schedule.timezone})"
+    return iso(fire), f"{local.isoformat(timespec='minutes')} {schedule.timezone}"

@@ -379,10 +379,10 @@ class TestKilling:
     def test_wait_full_timeout_waits_and_leaves_background_alive(
         self, tmp_path: Path, env: dict[str, str], leftovers: list[int]
     ) -> None:
-        """`wait: timeout` waits the whole timeout after an early exit and kills nothing."""
+        """`wait: timeout` waits the whole timeout after an early success and kills nothing."""
         pidfile = tmp_path / "sleeper.pid"
         spec = LaunchSpec(
-            argv=helper("launcher.py", str(pidfile), "3"),
+            argv=helper("launcher.py", str(pidfile), "0"),
             cwd=tmp_path,
             env=env,
             timeout=1.0,
@@ -391,10 +391,32 @@ class TestKilling:
         result = run_process(spec)
         sleeper = int(pidfile.read_text())
         leftovers.append(sleeper)
-        assert ("exited", 3, True, True) == (
+        assert ("exited", 0, True, True) == (
             result.outcome,
             result.exit_code,
             result.duration_s >= 1.0,
+            is_alive(sleeper),
+        )
+
+    def test_wait_full_timeout_reports_a_failure_at_once(
+        self, tmp_path: Path, env: dict[str, str], leftovers: list[int]
+    ) -> None:
+        """`wait: timeout` does not sit out the timeout after a failed exit, and kills nothing."""
+        pidfile = tmp_path / "sleeper.pid"
+        spec = LaunchSpec(
+            argv=helper("launcher.py", str(pidfile), "3"),
+            cwd=tmp_path,
+            env=env,
+            timeout=60.0,
+            wait_full_timeout=True,
+        )
+        result = run_process(spec)
+        sleeper = int(pidfile.read_text())
+        leftovers.append(sleeper)
+        assert ("exited", 3, True, True) == (
+            result.outcome,
+            result.exit_code,
+            result.duration_s < 30.0,
             is_alive(sleeper),
         )
 

@@ -232,6 +232,34 @@ class TestSteps:
         [finished] = bench.log.named("step.finished")[:1]
         assert finished["log_level"] == "error"
 
+    def test_steps_skipped_after_a_failed_error_step_are_logged(self, bench: Bench) -> None:
+        """The start steps after a failed `on_failure: error` one leave a `step.skipped` each."""
+        bench.launcher.script("before[0]", Script(exit_code=1))
+        bench.pipeline(
+            """
+            groups: {g: {members: "a"}}
+            definitions: {d: {command: ["x", "{{ item.id }}"]}}
+            tasks:
+              t:
+                definition: d
+                group: g
+                before:
+                  - {run: ["prepare"], on_failure: error}
+                  - {run: ["second"]}
+                  - {run: ["third"]}
+            """
+        )
+        [report] = bench.run("t")
+        assert report.status == RUN_FAILED
+        assert bench.keys() == ["before[0]"]
+        skipped = bench.log.named("step.skipped")
+        assert [(e["step"], e["log_level"]) for e in skipped] == [
+            ("before[1]", "warning"),
+            ("before[2]", "warning"),
+        ]
+        assert skipped[0]["reason"] == "before[0] failed (on_failure: error)"
+        assert skipped[0]["task"] == "t"
+
     def test_a_failed_warn_step_is_logged_and_the_run_goes_on(self, bench: Bench) -> None:
         bench.launcher.script("before[0]", Script(exit_code=1))
         bench.pipeline(self.PIPELINE.format(on_failure="warn"))
@@ -324,3 +352,41 @@ class TestDefects:
                 assert engine.runs_in_rotation() == 0
             finally:
                 engine.close()
+
+
+class TestEvents:
+    PIPELINE = """
+        groups: {g: {members: "a; b"}}
+        definitions: {d: {command: ["x", "{{ item.id }}"]}}
+        tasks: {t: {definition: d, group: g}}
+    """
+
+    def test_malformed_event_lines_are_counted_and_logged(self, bench: Bench) -> None:
+        """Lines that are not events are not dropped silently: one warning per attempt."""
+        bench.launcher.script(
+            "a",
+            Script(
+                events=[
+                    '{"processed": "one"}',
+                    "not json at all",
+                    '{"processed": ""}',
+                    '{"processed": "two\\nlines"}',
+                    '{"progress": 0.5}',
+                ]
+            ),
+        )
+        bench.pipeline(self.PIPELINE)
+        [report] = bench.run("t")
+        assert report.status == RUN_OK
+        [logged] = bench.log.named("attempt.events_invalid")
+        assert logged["log_level"] == "warning"
+        assert (logged["item"], logged["attempt"], logged["count"]) == ("a", 1, 3)
+        assert logged["first_line"] == "not json at all"
+        with bench.store() as store:
+            assert list(store.processed_subids("t", "a")) == ["one"]
+
+    def test_no_warning_without_malformed_lines(self, bench: Bench) -> None:
+        bench.launcher.script("a", Script(events=['{"processed": "one"}']))
+        bench.pipeline(self.PIPELINE)
+        bench.run("t")
+        assert bench.log.named("attempt.events_invalid") == []

@@ -11,6 +11,7 @@ from runner.launch import (
     AttemptFiles,
     LaunchBuilder,
     item_env,
+    parse_event,
     read_events_file,
     step_env,
     write_processed,
@@ -128,3 +129,11 @@ class TestFiles:
     def test_merge_of_a_missing_file_is_empty(self, tmp_path: Path) -> None:
         """A child that never wrote an events file has nothing to merge."""
         assert [] == list(read_events_file(tmp_path / "absent", skip_lines=0))
+
+
+class TestEvents:
+    def test_a_processed_sub_id_must_be_one_non_empty_line(self) -> None:
+        """An empty sub-id or one with a line break cannot be listed in RUNNER_PROCESSED."""
+        assert parse_event(b'{"processed": "a"}') == Checkpoint("processed", "a")
+        for line in (b'{"processed": ""}', b'{"processed": "a\\nb"}', b'{"processed": "a\\rb"}'):
+            assert parse_event(line) == Checkpoint("invalid", line.decode())

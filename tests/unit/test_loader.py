@@ -416,3 +416,80 @@ class TestCollectingEveryIssue:
         assert "2 errors in the pipeline configuration" == lines[0]
         assert lines[1].startswith(f"  {path}:11:11: tasks.ping-hosts.mode:")
         assert lines[2].startswith(f"  {path}:12:18: tasks.ping-hosts.concurrency:")
+
+
+class TestFixedTemplateNames:
+    """An attribute `task`, `run` or `attempt` cannot have is found at load, with its place."""
+
+    def test_unknown_run_attribute_is_a_located_config_error(self, write: Write) -> None:
+        path = write(
+            """\
+            version: 1
+            groups:
+              g: {members: [a]}
+            definitions:
+              d:
+                command:
+                  - /bin/echo
+                  - "{{ run.nosuch }}"
+            tasks:
+              t: {definition: d, group: g}
+            """
+        )
+        (message,) = issues_of(path)
+        assert "definitions.d.command[1]" in message
+        assert "run.nosuch is not allowed" in message
+        assert places_of(path) == [(8, 9)]
+
+
+class TestGroupSourcesOutsideTheYaml:
+    """A group that could never resolve is found by validate: a CSV without `id`, a missing resolver."""
+
+    def test_csv_file_without_an_id_column(self, write: Write, tmp_path: Path) -> None:
+        (tmp_path / "g.csv").write_text("ID,server\na,ex01\n")
+        path = write(
+            """\
+            version: 1
+            groups:
+              g: {file: g.csv}
+            """
+        )
+        (message,) = issues_of(path)
+        assert message.startswith("groups.g.file: ")
+        assert "g.csv:1: the header has no 'id' column (is 'ID' meant to be 'id'?)" in message
+
+    def test_empty_csv_file(self, write: Write, tmp_path: Path) -> None:
+        (tmp_path / "g.csv").write_text("")
+        path = write("version: 1\ngroups:\n  g: {file: g.csv}\n")
+        (message,) = issues_of(path)
+        assert "is empty; its first line must name the columns" in message
+
+    def test_csv_file_with_an_id_column_loads(self, write: Write, tmp_path: Path) -> None:
+        (tmp_path / "g.csv").write_text("server,id\nex01,a\n")
+        load_pipeline(write("version: 1\ngroups:\n  g: {file: g.csv}\n"))
+
+    @pytest.mark.parametrize(
+        ("program", "expected"),
+        [
+            ("./no-such-resolver", "the resolver program './no-such-resolver' does not exist"),
+            ("no-such-resolver-on-path", "'no-such-resolver-on-path' is not found on PATH"),
+            ("./not-executable", "the resolver program './not-executable' is not executable"),
+        ],
+    )
+    def test_missing_resolver_program(
+        self, write: Write, tmp_path: Path, program: str, expected: str
+    ) -> None:
+        (tmp_path / "not-executable").write_text("#!/bin/sh\necho a\n")
+        path = write(f'version: 1\ngroups:\n  g: {{command: ["{program}", "--all"]}}\n')
+        (message,) = issues_of(path)
+        assert message.startswith("groups.g.command[0]: ")
+        assert expected in message
+        assert places_of(path) == [(3, 17)]
+
+    def test_resolver_found_by_path_or_on_path_loads(self, write: Write, tmp_path: Path) -> None:
+        resolver = tmp_path / "bin" / "resolve"
+        resolver.parent.mkdir()
+        resolver.write_text("#!/bin/sh\necho a\n")
+        resolver.chmod(0o755)
+        load_pipeline(write('version: 1\ngroups:\n  g: {command: ["./bin/resolve"]}\n'))
+        load_pipeline(write('version: 1\ngroups:\n  g: {command: ["sh", "-c", "echo a"]}\n'))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.masking import MASK, Masker, StreamMasker
+from runner.masking import MASK, WHOLE_VALUE_BELOW, Masker, StreamMasker, short_secrets
 
 
 class TestBuilding:
@@ -83,12 +83,33 @@ class TestMaskText:
         masker = Masker(["a.b*c(d"])
         assert "axbbbcd ***" == masker.mask_text("axbbbcd a.b*c(d")
 
-    def test_short_secrets_mask_aggressively(self) -> None:
-        """A one-character secret masks that character everywhere (documented)."""
-        assert "b***n***n***" == Masker(["a"]).mask_text("banana")
+    def test_short_secrets_are_masked_only_as_whole_values(self) -> None:
+        """A secret of one or two characters is masked where it stands alone, not inside words."""
+        masker = Masker(["a", "z9"])
+        assert "banana ***=*** ***, (***) z99 xz9" == masker.mask_text(
+            "banana a=a z9, (z9) z99 xz9"
+        )
+        assert b"banana ***" == masker.mask_bytes(b"banana a")
+
+    def test_short_secret_at_either_end_is_masked(self) -> None:
+        assert "*** and ***" == Masker(["q"]).mask_text("q and q")
 
     @given(
-        secret=st.text(min_size=1, max_size=12),
+        secret=st.text(alphabet="ab_1-+ \u00e9", min_size=1, max_size=2),
+        before=st.text(max_size=20),
+        after=st.text(max_size=20),
+    )
+    def test_a_short_secret_standing_alone_never_survives(
+        self, secret: str, before: str, after: str
+    ) -> None:
+        """A short secret between non-word characters (or the ends) is always masked."""
+        text = before + "\n" + secret + "\n" + after
+        masked = Masker([secret]).mask_text(text)
+        if MASK not in secret and secret not in MASK and secret.strip():
+            assert "\n" + secret + "\n" not in masked
+
+    @given(
+        secret=st.text(min_size=WHOLE_VALUE_BELOW, max_size=12),
         before=st.text(max_size=20),
         after=st.text(max_size=20),
     )
@@ -170,9 +191,24 @@ class TestStreamMasker:
             actual = masker.feed(text[:cut]) + masker.feed(text[cut:]) + masker.flush()
             assert expected == actual
 
+    @pytest.mark.parametrize("text", [b"banana a", b"a ab a", b"xa a_ a", b"aaa"])
+    def test_short_secret_rule_holds_at_every_split(self, text: bytes) -> None:
+        """The whole-value test of a short secret sees across the split."""
+        expected = Masker(["a", "hunter2"]).mask_bytes(text)
+        for cut in range(len(text) + 1):
+            masker = StreamMasker(Masker(["a", "hunter2"]))
+            actual = masker.feed(text[:cut]) + masker.feed(text[cut:]) + masker.flush()
+            assert expected == actual
+
     def test_masker_byte_by_byte(self) -> None:
         """Fed one byte at a time, the output equals masking the whole text."""
         text = b"a hunter2-and-more b hunter2 c hunter"
         masker = StreamMasker(Masker(["hunter2", "hunter2-and-more"]))
         actual = b"".join(masker.feed(text[i : i + 1]) for i in range(len(text))) + masker.flush()
         assert b"a *** b *** c hunter" == actual
+
+
+class TestShortSecrets:
+    def test_names_of_secrets_masked_only_as_whole_values(self) -> None:
+        env = {"ONE": "x", "TWO": "ab\n", "LONG": "abc", "EMPTY": ""}
+        assert ["ONE", "TWO"] == short_secrets(["ONE", "TWO", "LONG", "EMPTY", "UNSET"], env)

@@ -10,6 +10,7 @@ from runner.errors import RunnerError, TemplateRenderError
 from runner.templating import (
     ITEM_NAMES,
     STEP_NAMES,
+    FixedView,
     ItemView,
     compile_template,
     render_argv,
@@ -246,3 +247,52 @@ class TestItemView:
     def test_str_is_the_id(self) -> None:
         """`{{ item }}` renders the id."""
         assert ["a"] == render_argv(["{{ item }}"], {"item": ItemView("a")})
+
+
+class TestFixedNames:
+    @pytest.mark.parametrize(
+        ("source", "names"),
+        [
+            ("{{ run.nosuch }}", ITEM_NAMES),
+            ("{{ run['nosuch'] }}", ITEM_NAMES),
+            ("{{ task.nmae }}", STEP_NAMES),
+            ("{{ attempt.number }}", ITEM_NAMES),
+        ],
+    )
+    def test_unknown_attribute_of_a_fixed_name_is_refused_when_compiled(
+        self, source: str, names: frozenset[str]
+    ) -> None:
+        """task, run and attempt have the same attributes for every item: a typo is a config error."""
+        with pytest.raises(ValueError, match=r"is not allowed: (run|task|attempt) "):
+            compile_template(source, names)
+
+    def test_refusal_names_what_there_is_and_the_nearest(self) -> None:
+        with pytest.raises(ValueError) as caught:
+            compile_template("{{ run.fire_tme }}", ITEM_NAMES)
+        assert "available: id, task, trigger, fire_time; did you mean run.fire_time?" in str(
+            caught.value
+        )
+
+    def test_known_attributes_and_item_attributes_compile(self) -> None:
+        compile_template(
+            "{{ task.name }} {{ task.site }} {{ task.mode }} {{ run.id }} {{ run.task }} "
+            "{{ run.trigger }} {{ run.fire_time }} {{ item.id }} {{ item.anything }} {{ env.X }}",
+            ITEM_NAMES,
+        )
+
+    def test_fixed_objects_render_their_name(self) -> None:
+        """`{{ task }}` is the task's name and `{{ run }}` the run's id, not a Python dict."""
+        context = {
+            "task": FixedView("task", {"name": "nightly", "site": "default", "mode": "recurring"}),
+            "run": FixedView(
+                "run", {"id": "nightly@1", "task": "nightly", "trigger": "now", "fire_time": ""}
+            ),
+            "env": {},
+        }
+        assert ["nightly", "nightly@1", "nightly default"] == render_argv(
+            ["{{ task }}", "{{ run }}", "{{ task.name }} {{ task['site'] }}"], context
+        )
+
+    def test_a_fixed_view_holds_exactly_its_fields(self) -> None:
+        with pytest.raises(ValueError, match="exactly the fields"):
+            FixedView("task", {"name": "t"})
