@@ -9,15 +9,15 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
 
 from runner.process import MARKER_ENV, kill_tree
 from runner.process.kill import TreeKill
+from tests.support.programs import PROGRAMS
 
-TREE = Path(__file__).resolve().parents[1] / "integration" / "helpers" / "tree.py"
+TREE = PROGRAMS / "tree.py"
 
 ESCAPE = textwrap.dedent(
     """
