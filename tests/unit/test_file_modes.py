@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from runner.config import load_pipeline
 from runner.errors import UnsafePathError
+from runner.serve.reload import reload_config
+from runner.state import open_store
 from runner.system.fs import (
     current_modes,
     ensure_runner_dir,
@@ -19,6 +22,7 @@ from runner.system.fs import (
     make_read_only,
     open_runner_file,
 )
+from runner.testing import LogCapture
 
 PACKAGE = Path(__file__).resolve().parents[2] / "runner"
 
@@ -119,3 +123,34 @@ def test_no_mode_is_spelled_outside_the_one_module() -> None:
         if literal.search(line)
     ]
     assert [] == found
+
+
+def test_serve_reports_a_changed_file_mode_as_needing_a_restart(tmp_path: Path) -> None:
+    """The modes are chosen when a session starts: a reload says a restart applies the change."""
+    path = tmp_path / "pipeline.yaml"
+    body = (
+        "version: 1\nsettings: {{state: state.db, logs: logs, file_mode: {mode}}}\n"
+        "groups: {{g: {{members: a}}}}\ndefinitions: {{d: {{command: [x]}}}}\n"
+        "tasks: {{t: {{definition: d, group: g}}}}\n"
+    )
+    path.write_text(body.format(mode="private"))
+    old = load_pipeline(path)
+    path.write_text(body.format(mode="group"))
+    log = LogCapture()
+    with open_store(tmp_path / "state.db") as store:
+        new = reload_config(
+            path,
+            old,
+            store=store,
+            site="default",
+            site_fixed=False,
+            running=set(),
+            log=log,
+            now=0.0,
+            forced=True,
+        )
+    assert new is not None
+    assert ("group", ["file_mode"]) == (
+        new.settings.file_mode,
+        log.named("config.reloaded")[0]["restart_needed"],
+    )
