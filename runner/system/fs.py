@@ -11,7 +11,7 @@ state file and its directory. A reader of a WAL database (`runner status`)
 needs write access to the state's `-shm` file and, when no runner has the file
 open, must create `-wal` and `-shm` in the state directory; SQLite gives both
 the state file's own mode. So under `group` the state file is 0660 and its
-directory 0770: the group may change the state, as `runner move` does.
+directory 0770: members of the group are trusted with the state.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`settings.file_mode: group`: real runs leave group-readable files, and another user of the
-group runs `runner status` on the state, with no runner open and while one runs.
+group runs `runner status`, `items` and `logs`, with no runner open and while one runs.
 
 The second half needs root (it creates a user and a group); it is skipped elsewhere, and fails
 instead when CI is set, where it must run.
@@ -36,6 +36,7 @@ tasks:
 """
 GROUP = "runnerfmgrp"
 READER = "runnerfmreader"
+VERBS = (("status",), ("items", "--task", "t"), ("logs",))
 STATE_SIDE = {"state.db", "state.db-wal", "state.db-shm"}
 
 
@@ -116,8 +117,8 @@ def shared_ws(reader: tuple[int, int]) -> Iterator[Workspace]:
         shutil.rmtree(root)
 
 
-def status_as(user: tuple[int, int], pipeline: Path) -> tuple[int, str]:
-    """`runner status` run by `user` (uid, gid) in a forked child: (exit code, stdout)."""
+def verb_as(user: tuple[int, int], *argv: str) -> tuple[int, str]:
+    """A `runner` verb run by `user` (uid, gid) in a forked child: (exit code, its output)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: drop to the reader, run the verb, exit
@@ -129,7 +130,7 @@ def status_as(user: tuple[int, int], pipeline: Path) -> tuple[int, str]:
             os.setuid(user[0])
             out = io.StringIO()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                code = main(["status", str(pipeline)])
+                code = main(list(argv))
             os.write(write_end, out.getvalue().encode())
         finally:
             os._exit(code)
@@ -140,7 +141,7 @@ def status_as(user: tuple[int, int], pipeline: Path) -> tuple[int, str]:
     return os.waitstatus_to_exitcode(wait_status), text
 
 
-def test_a_group_member_runs_status_with_no_runner_and_while_one_runs(
+def test_a_group_member_reads_the_state_and_logs_with_no_runner_and_while_one_runs(
     shared_ws: Workspace, reader: tuple[int, int]
 ) -> None:
     ws = shared_ws
@@ -151,14 +152,16 @@ def test_a_group_member_runs_status_with_no_runner_and_while_one_runs(
     warm = ws.root.with_name(ws.root.name + "-warm")  # a copy, so its reader leaves ours untouched
     shutil.copytree(ws.root, warm)
     try:  # as root first: loads every module the child will need
-        assert exitcodes.OK == main(["status", str(warm / "pipeline.yaml")])
+        for verb in VERBS:
+            assert exitcodes.OK == main([*verb, str(warm / "pipeline.yaml")])
     finally:
         shutil.rmtree(warm)
 
     state = ws.root / ".runner" / "state.db"
     assert not state.with_name("state.db-shm").exists()  # no runner open: the reader must create it
-    code, text = status_as(reader, pipeline)
-    assert (exitcodes.OK, True) == (code, "t" in text), text
+    for verb, shows in zip(VERBS, ("task t", "one", "run.finished"), strict=True):
+        code, text = verb_as(reader, *verb, str(pipeline))
+        assert (exitcodes.OK, True) == (code, shows in text), text
     for side in ("state.db-wal", "state.db-shm"):  # made by the reader: the runner must write them
         path = state.with_name(side)
         if path.exists():
@@ -167,8 +170,8 @@ def test_a_group_member_runs_status_with_no_runner_and_while_one_runs(
     serving = ws.spawn("serve", "pipeline.yaml", "--log-format", "json")
     try:
         wait_until(lambda: (ws.root / ".runner" / "state.db.default.lock").read_text().strip())
-        code, text = status_as(reader, pipeline)
-        assert (exitcodes.OK, True) == (code, "t" in text), text
+        code, text = verb_as(reader, "status", str(pipeline))
+        assert (exitcodes.OK, True) == (code, "task t" in text), text
     finally:
         serving.terminate()
         serving.communicate(timeout=60)
