@@ -15,7 +15,7 @@ from pathlib import Path
 
 from runner.masking import Masker, StreamMasker
 from runner.process.spec import TAIL_BYTES
-from runner.system.fs import current_modes, give_mode
+from runner.system.fs import current_modes, give_mode, make_dirs
 
 _COPY_SIZE = 1024 * 1024
 
@@ -44,7 +44,7 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
 def _open_output(path: Path | str) -> int:
     """Open (create, truncate) an output file with the file mode, refusing symlinks."""
     modes = current_modes()
-    os.makedirs(os.path.dirname(path) or ".", mode=modes.directory, exist_ok=True)
+    make_dirs(Path(path).parent)
     flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, modes.file)
     give_mode(fd, modes.file, exact=True)

@@ -78,7 +78,7 @@ def ensure_runner_dir(path: Path, *, state: bool = False) -> Path:
     if path.is_symlink():
         raise UnsafePathError(f"{path} is a symbolic link; point the setting at a real directory")
     if not path.exists():
-        _make_dirs(path, modes.directory)
+        make_dirs(path)
     info = path.stat()
     if not stat.S_ISDIR(info.st_mode):
         raise UnsafePathError(
@@ -93,8 +93,10 @@ def ensure_runner_dir(path: Path, *, state: bool = False) -> Path:
     return path
 
 
-def _make_dirs(path: Path, mode: int) -> None:
-    """Create `path` and each missing ancestor with `mode` (`mkdir(parents=True)` would use 0777)."""
+def make_dirs(path: Path) -> None:
+    """Create `path` and each missing ancestor with the directory mode, whatever the umask
+    (`mkdir(parents=True)` would make them 0777 less the umask)."""
+    mode = current_modes().directory
     missing: list[Path] = []
     probe = path
     while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
