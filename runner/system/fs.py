@@ -107,9 +107,8 @@ def make_dirs(path: Path) -> None:
             directory.mkdir(mode=mode)
         except FileExistsError:
             continue  # created meanwhile by someone else: checked like any existing directory
-        directory.chmod(
-            mode | (directory.stat().st_mode & stat.S_ISGID)
-        )  # the umask may have cut it
+        # the umask may have cut the mode; a setgid bit inherited from the parent stays
+        directory.chmod(mode | (directory.stat().st_mode & stat.S_ISGID))
 
 
 def open_runner_file(path: Path, flags: int = os.O_RDWR, *, state: bool = False) -> int:
