@@ -151,43 +151,47 @@ def open_session(
     from runner.masking import Masker
     from runner.process import become_subreaper
     from runner.state import open_store
+    from runner.system.fs import file_modes
     from runner.system.lock import RunnerLock, lock_path_for
 
-    environment = dict(os.environ if env is None else env)
-    masker = Masker.from_env(pipeline.settings.secrets, environment)
-    configure_logging(
-        log_dir=pipeline.logs_dir, stderr_format=log_format, masker=masker, level=log_level
-    )
-    log = get_logger(site=site)
-    lock = RunnerLock(lock_path_for(pipeline.state_file, site))
-    try:
-        lock.acquire()
-        become_subreaper()
-        store = open_store(pipeline.state_file)
+    with file_modes(pipeline.settings.file_mode):
+        environment = dict(os.environ if env is None else env)
+        masker = Masker.from_env(pipeline.settings.secrets, environment)
+        configure_logging(
+            log_dir=pipeline.logs_dir, stderr_format=log_format, masker=masker, level=log_level
+        )
+        log = get_logger(site=site)
+        lock = RunnerLock(lock_path_for(pipeline.state_file, site))
         try:
-            with _signals(control):
-                log.info("runner.started", pid=os.getpid(), pipeline=str(pipeline.root), **started)
-                engine = Engine(
-                    pipeline,
-                    store,
-                    site=site,
-                    log=log,
-                    cancel=control.cancel,
-                    now=clock,
-                    env=environment,
-                    status_line=status_line,
-                )
-                control.bind(engine.wake)
-                try:
-                    recovered = engine.recover()
-                    yield Session(pipeline, site, store, log, engine, recovered)
-                finally:
-                    control.bind(None)
-                    engine.set_offline()
-                    engine.close()
-                    log.info("runner.stopped", **stopped())
+            lock.acquire()
+            become_subreaper()
+            store = open_store(pipeline.state_file)
+            try:
+                with _signals(control):
+                    log.info(
+                        "runner.started", pid=os.getpid(), pipeline=str(pipeline.root), **started
+                    )
+                    engine = Engine(
+                        pipeline,
+                        store,
+                        site=site,
+                        log=log,
+                        cancel=control.cancel,
+                        now=clock,
+                        env=environment,
+                        status_line=status_line,
+                    )
+                    control.bind(engine.wake)
+                    try:
+                        recovered = engine.recover()
+                        yield Session(pipeline, site, store, log, engine, recovered)
+                    finally:
+                        control.bind(None)
+                        engine.set_offline()
+                        engine.close()
+                        log.info("runner.stopped", **stopped())
+            finally:
+                store.close()
         finally:
-            store.close()
-    finally:
-        lock.release()
-        close_logging()
+            lock.release()
+            close_logging()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from runner.config.durations import Duration
@@ -27,6 +29,14 @@ class Settings(BaseModel):
         min_length=1,
         description="Directory for the JSON log files and the per-attempt output, relative to the "
         "pipeline directory.",
+    )
+    file_mode: Literal["private", "group"] = Field(
+        default="private",
+        description="Who may read the state and the logs. `private`: this runner's user only "
+        "(files 0600, directories 0700). `group`: also the files' group, such as a log shipper "
+        "or operators running `runner status` (files 0640, directories 0750; the state file 0660 "
+        "and its directory 0770, as readers of the SQLite file must write beside it). A "
+        "directory every user can write to is refused either way.",
     )
     site: Name = Field(
         default="default",

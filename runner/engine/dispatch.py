@@ -30,7 +30,7 @@ from runner.launch import (
 from runner.process import LaunchSpec
 from runner.state import AttemptStart, ItemRow
 from runner.system import failpoints
-from runner.system.fs import ensure_private_dir
+from runner.system.fs import ensure_runner_dir, make_read_only
 
 COMMAND_REFRESH = 1.0
 """Seconds between updates of a task's "command in progress" in the state."""
@@ -194,15 +194,15 @@ class Dispatcher:
 
     def _ensure_dir(self, directory: str) -> None:
         if directory not in self._dirs:
-            ensure_private_dir(Path(directory))
+            ensure_runner_dir(Path(directory))
             self._dirs.add(directory)
 
     def _make_empty_processed(self) -> Path:
         """One read-only empty RUNNER_PROCESSED file shared by every attempt with nothing processed."""
-        path = ensure_private_dir(self._ctx.logs_dir / "attempts") / "nothing-processed"
+        path = ensure_runner_dir(self._ctx.logs_dir / "attempts") / "nothing-processed"
         if not path.exists():
             write_processed(path, ())
-        path.chmod(0o400)
+        make_read_only(path)
         return path
 
     def _events_sink(self, attempt_id: int) -> Callable[[list[bytes]], None]:

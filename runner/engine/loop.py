@@ -47,7 +47,7 @@ from runner.masking import Masker
 from runner.state import StateStore
 from runner.state.launches import LaunchJournal, journal_path, read_launched
 from runner.system import failpoints
-from runner.system.fs import ensure_private_dir
+from runner.system.fs import ensure_runner_dir
 
 MAX_WAIT = 1.0
 MAX_IDLE_WAIT = 60.0
@@ -81,7 +81,7 @@ class Engine:
     ) -> None:
         settings = pipeline.settings
         environment = dict(os.environ if env is None else env)
-        logs_dir = ensure_private_dir(pipeline.logs_dir)
+        logs_dir = ensure_runner_dir(pipeline.logs_dir)
         self.ctx = EngineContext(
             pipeline=pipeline,
             store=store,

@@ -7,17 +7,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from runner.launch.protocol import processed_lines
-from runner.system.fs import ensure_private_dir, open_private_file, safe_name
+from runner.system.fs import ensure_runner_dir, open_runner_file, safe_name
 
 
 def step_files(logs_dir: Path, task: str, run_id: str, phase: str, index: int) -> tuple[Path, Path]:
     """Output files (stdout, stderr) of one start or finish step of a run; creates their directory."""
-    directory = ensure_private_dir(logs_dir / "steps" / safe_name(task) / safe_name(run_id))
+    directory = ensure_runner_dir(logs_dir / "steps" / safe_name(task) / safe_name(run_id))
     return directory / f"{phase}-{index}.stdout", directory / f"{phase}-{index}.stderr"
 
 
 def write_processed(path: Path | str, sub_ids: Iterable[str]) -> None:
-    """Write a RUNNER_PROCESSED file (mode 0600): every sub-id already processed."""
-    fd = open_private_file(Path(path), os.O_WRONLY | os.O_TRUNC)
+    """Write a RUNNER_PROCESSED file (with the file mode): every sub-id already processed."""
+    fd = open_runner_file(Path(path), os.O_WRONLY | os.O_TRUNC)
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
         handle.writelines(processed_lines(sub_ids))

@@ -35,7 +35,7 @@ from runner.logs.journald import journald_priority
 from runner.logs.levels import LEVEL_ALIASES, LEVELS
 from runner.logs.render import format_event
 from runner.masking import Masker
-from runner.system.fs import ensure_private_dir, open_private_file
+from runner.system.fs import ensure_runner_dir, open_runner_file
 
 CLEAR_LINE: Final = "\r\x1b[K"
 """Carriage return and erase-line: what rewrites the status line on a terminal."""
@@ -226,7 +226,7 @@ class Sink:
         """Create the log directory and open today's file; raise if either is impossible."""
         assert self.log_dir is not None
         try:
-            ensure_private_dir(self.log_dir)
+            ensure_runner_dir(self.log_dir)
         except OSError as exc:
             raise LogSetupError(
                 f"cannot create the log directory {self.log_dir}: {exc.strerror}; "
@@ -235,7 +235,7 @@ class Sink:
         today = self.timestamp()[:10]
         path = self.log_dir / log_file_name(today)
         try:
-            self._fd = open_private_file(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+            self._fd = open_runner_file(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
             self._path = path
         except OSError as exc:
             raise LogSetupError(
@@ -254,7 +254,7 @@ class Sink:
         self._date = date  # a failed open is retried at the next date change
         path = self._path = self.log_dir / log_file_name(date)
         try:
-            self._fd = open_private_file(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+            self._fd = open_runner_file(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
         except (RunnerError, OSError) as exc:
             self._complain("log.file_failed", path, exc)
 

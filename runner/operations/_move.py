@@ -13,6 +13,7 @@ from runner.domain.timefmt import iso
 from runner.errors import UsageError
 from runner.operations._common import check_queue_name, check_task
 from runner.state import ItemRow, StateStore, open_store
+from runner.system.fs import file_modes
 from runner.system.user import os_user
 
 if TYPE_CHECKING:
@@ -114,53 +115,54 @@ def move(
             f"(run it first: runner run --task {task} --now)"
         )
     site = pipeline.task_site(task) if task in pipeline.tasks else pipeline.settings.site
-    configure_logging(
-        log_dir=pipeline.logs_dir,
-        stderr_format="json",
-        masker=masker,
-        level="warning",  # the file gets `info` and above; stderr stays quiet
-    )
-    try:
-        store = open_store(path)
+    with file_modes(pipeline.settings.file_mode):
+        configure_logging(
+            log_dir=pipeline.logs_dir,
+            stderr_format="json",
+            masker=masker,
+            level="warning",  # the file gets `info` and above; stderr stays quiet
+        )
         try:
-            check_task(pipeline, store, task)
-            with store.batch():
-                rows = _rows_to_move(store, task, item_ids, from_queue)
-                _refuse(task, to_queue, rows, from_queue if item_ids else None)
-                moved = [
-                    store.move_item(
-                        task, row.item_id, to_queue=to_queue, by=who, reason=why, now=instant
-                    )
-                    for row in rows
-                ]
+            store = open_store(path)
+            try:
+                check_task(pipeline, store, task)
+                with store.batch():
+                    rows = _rows_to_move(store, task, item_ids, from_queue)
+                    _refuse(task, to_queue, rows, from_queue if item_ids else None)
+                    moved = [
+                        store.move_item(
+                            task, row.item_id, to_queue=to_queue, by=who, reason=why, now=instant
+                        )
+                        for row in rows
+                    ]
+            finally:
+                store.close()
+            log = get_logger(site=site)
+            records = []
+            for done in moved:
+                record = MoveRecord(
+                    item=done.item_id,
+                    from_queue=done.from_queue,
+                    to_queue=done.to_queue,
+                    at=done.at,
+                    by=done.by,
+                    reason=done.reason,
+                    pending=done.applied_at is None,
+                )
+                records.append(record)
+                log.info(
+                    "item.moved",
+                    task=task,
+                    item=record.item,
+                    from_queue=record.from_queue,
+                    to_queue=record.to_queue,
+                    by=record.by,
+                    reason=record.reason,
+                    pending=record.pending,
+                )
+            return MoveOutcome(task, to_queue, records)
         finally:
-            store.close()
-        log = get_logger(site=site)
-        records = []
-        for done in moved:
-            record = MoveRecord(
-                item=done.item_id,
-                from_queue=done.from_queue,
-                to_queue=done.to_queue,
-                at=done.at,
-                by=done.by,
-                reason=done.reason,
-                pending=done.applied_at is None,
-            )
-            records.append(record)
-            log.info(
-                "item.moved",
-                task=task,
-                item=record.item,
-                from_queue=record.from_queue,
-                to_queue=record.to_queue,
-                by=record.by,
-                reason=record.reason,
-                pending=record.pending,
-            )
-        return MoveOutcome(task, to_queue, records)
-    finally:
-        close_logging()
+            close_logging()
 
 
 def _rows_to_move(

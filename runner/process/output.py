@@ -15,6 +15,7 @@ from pathlib import Path
 
 from runner.masking import Masker, StreamMasker
 from runner.process.spec import TAIL_BYTES
+from runner.system.fs import current_modes, give_mode, make_dirs
 
 _COPY_SIZE = 1024 * 1024
 
@@ -40,13 +41,13 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
         offset += written
 
 
-def _open_private(path: Path | str) -> int:
-    """Open (create, truncate) an output file with mode 0600, refusing symlinks."""
-    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+def _open_output(path: Path | str) -> int:
+    """Open (create, truncate) an output file with the file mode, refusing symlinks."""
+    modes = current_modes()
+    make_dirs(Path(path).parent)
     flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, 0o600)
-    if os.fstat(fd).st_mode & 0o777 != 0o600:
-        os.fchmod(fd, 0o600)
+    fd = os.open(path, flags, modes.file)
+    give_mode(fd, modes.file, exact=True)
     return fd
 
 
@@ -67,7 +68,7 @@ class _RingFile:
             return
         try:
             if self._fd is None:
-                self._fd = _open_private(self._path)
+                self._fd = _open_output(self._path)
             self._total += len(data)
             if self._limit == 0:
                 return
@@ -102,7 +103,8 @@ class _RingFile:
         path = Path(self._path)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        out = os.open(tmp, flags, 0o600)
+        out = os.open(tmp, flags, current_modes().file)
+        give_mode(out, current_modes().file)
         try:
             os.write(out, f"[... {dropped} bytes truncated ...]\n".encode("ascii"))
             for start, end in ((self._pos, self._limit), (0, self._pos)):

@@ -20,7 +20,7 @@ from runner.schedule.due import site_tasks
 from runner.schedule.taskinfo import record_tasks
 from runner.state import StateStore
 
-RESTART_SETTINGS: Final = ("state", "logs", "concurrency", "secrets")
+RESTART_SETTINGS: Final = ("state", "logs", "file_mode", "concurrency", "secrets")
 """Settings a running runner cannot change: a reload that changes them says a restart is needed."""
 
 

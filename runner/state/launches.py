@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from runner.errors import UnsafePathError
-from runner.system.fs import open_private_file, site_file
+from runner.system.fs import open_runner_file, site_file
 
 COMPACT_AT = 1024 * 1024
 """Bytes after which the journal is rewritten with only the attempts still open."""
@@ -49,7 +49,7 @@ class LaunchJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._fd = open_private_file(path, os.O_WRONLY | os.O_APPEND)
+        self._fd = open_runner_file(path, os.O_WRONLY | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
 
     def record(self, attempt_id: int) -> None:
@@ -77,7 +77,7 @@ class LaunchJournal:
         data = b"".join(b"%d\n" % attempt_id for attempt_id in keep)
         fresh = self.path.with_name(self.path.name + ".new")
         try:
-            fd = open_private_file(fresh, os.O_WRONLY | os.O_TRUNC | os.O_APPEND)
+            fd = open_runner_file(fresh, os.O_WRONLY | os.O_TRUNC | os.O_APPEND)
         except UnsafePathError:
             return False
         try:

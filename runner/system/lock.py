@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from runner.errors import LockHeldError, StateError, UnsafePathError
-from runner.system.fs import ensure_private_dir, site_file
+from runner.system.fs import current_modes, ensure_runner_dir, give_mode, site_file
 
 
 def lock_path_for(state_path: Path, site: str) -> Path:
@@ -137,12 +137,13 @@ class RunnerLock:
         self.release()
 
     def _open(self) -> int:
-        """Open (create, mode 0600) the lock file, refusing symlinks and non-regular files."""
+        """Open (create, with the file mode) the lock file, refusing symlinks and non-regular files."""
         if self.path.is_symlink():
             raise self._unsafe("is a symbolic link")
         try:
-            ensure_private_dir(self.path.parent)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            ensure_runner_dir(self.path.parent, state=True)
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(self.path, flags, current_modes().file)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise self._unsafe("is a symbolic link") from exc
@@ -153,6 +154,7 @@ class RunnerLock:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise self._unsafe("is not a regular file")
+        give_mode(fd, current_modes().file)
         return fd
 
     def _unsafe(self, what: str) -> UnsafePathError:

@@ -30,12 +30,9 @@ pytestmark = pytest.mark.slow
 
 
 def _require(module: str) -> None:
-    """Skip without `module` (the test extra brings it); under CI its absence is a failure."""
+    """Fail without `module`: the test extra brings it, so its absence is breakage, not a skip."""
     if importlib.util.find_spec(module) is None:
-        message = f"{module} is not installed (pip install -e '.[test]')"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail(f"{module} is not installed (pip install -e '.[test]')", pytrace=False)
 
 
 def _run(argv: Sequence[str | Path], cwd: Path, timeout: float = 120) -> str:

@@ -8,13 +8,12 @@ verify exits 0 even for unknown keys and bad values, so any message it prints fa
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.support.system import require_system
 
 UNITS = Path(__file__).resolve().parents[2] / "contrib" / "systemd"
 INSTALLED_RUNNER = "/srv/ops/.venv/bin/runner"
@@ -24,10 +23,9 @@ def _systemd_analyze() -> str:
     """The systemd-analyze program; skipped where it is absent, a failure under CI."""
     found = shutil.which("systemd-analyze")
     if found is None:
-        reason = "systemd-analyze is not installed (Debian package `systemd`; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        require_system(
+            "systemd-analyze", "the Debian package `systemd` provides it; .ci/run installs it"
+        )
     return found
 
 

@@ -23,7 +23,7 @@ from runner import exitcodes
 from runner.domain import queues as q
 from runner.launch import item_prefix
 from runner.state import open_store
-from runner.system.fs import ensure_private_dir
+from runner.system.fs import ensure_runner_dir
 from tests.support.sizes import record_figures
 from tests.support.spawning import traceback_free
 from tests.support.system import require_system
@@ -175,8 +175,8 @@ class TestModes:
         assert 6 <= sum(1 for p in found if p.endswith((".stdout", ".stderr")))
 
     def test_private_dir_creates_every_missing_parent_0700(self, tmp_path: Path) -> None:
-        """ensure_private_dir makes each missing ancestor 0700, not only the last one."""
-        ensure_private_dir(tmp_path / "a" / "b" / "c")
+        """ensure_runner_dir makes each missing ancestor 0700, not only the last one."""
+        ensure_runner_dir(tmp_path / "a" / "b" / "c")
         assert ["0o700", "0o700", "0o700"] == [
             oct(stat.S_IMODE((tmp_path / p).stat().st_mode)) for p in ("a", "a/b", "a/b/c")
         ]

@@ -235,6 +235,7 @@ class TestSettings:
         expected = {
             "state": ".runner/state.db",
             "logs": ".runner/logs",
+            "file_mode": "private",
             "site": "default",
             "concurrency": 8,
             "secrets": [],
@@ -243,6 +244,12 @@ class TestSettings:
             "min_free_disk": 100 * 1024 * 1024,
         }
         assert expected == Settings().model_dump()
+
+    def test_file_mode_is_private_or_group(self) -> None:
+        """file_mode takes `private` or `group` only."""
+        assert "group" == Settings.model_validate({"file_mode": "group"}).file_mode
+        with pytest.raises(ValidationError):
+            Settings.model_validate({"file_mode": "world"})
 
     def test_grace_is_a_duration(self) -> None:
         """grace is written as a duration."""

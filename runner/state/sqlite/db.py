@@ -18,7 +18,7 @@ from typing import Self
 
 from runner.errors import DiskFullError, StateError, UnsafePathError
 from runner.state.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
-from runner.system.fs import ensure_private_dir, ensure_private_file
+from runner.system.fs import ensure_runner_dir, ensure_runner_file
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -46,8 +46,8 @@ class Database:
             except sqlite3.Error as exc:
                 raise StateError(f"cannot open state file {path}: {exc}") from exc
         else:
-            ensure_private_dir(path.parent)
-            ensure_private_file(path)
+            ensure_runner_dir(path.parent, state=True)
+            ensure_runner_file(path, state=True)
             try:
                 self._db = sqlite3.connect(path, isolation_level=None)
             except sqlite3.Error as exc:
