@@ -255,6 +255,22 @@ class TestWorkerState:
         """A runner that died shows offline once its heartbeat is older than STALE_AFTER."""
         assert "offline" == worker_state(self._row("running", 100.0), 100.0 + STALE_AFTER + 1)
 
+    def test_a_heartbeat_exactly_stale_after_old_is_still_fresh(self) -> None:
+        """Offline means older than STALE_AFTER: a runner at the limit keeps its state."""
+        assert "running" == worker_state(self._row("running", 100.0), 100.0 + STALE_AFTER)
+
+    def test_a_runner_whose_process_is_gone_is_offline(self) -> None:
+        """The liveness check is asked about this runner's record and wins over a fresh beat."""
+        row = self._row("running", 100.0)
+        asked: list[WorkerRow] = []
+
+        def alive(seen: WorkerRow) -> bool:
+            asked.append(seen)
+            return seen.pid != row.pid
+
+        assert "offline" == worker_state(row, 101.0, alive=alive)
+        assert [row] == asked
+
     def test_a_clean_exit_is_offline_at_once(self) -> None:
         """A runner that stopped cleanly recorded offline."""
         assert "offline" == worker_state(self._row("offline", 100.0), 100.5)
