@@ -31,5 +31,9 @@ class TestRunIdFor:
 
     def test_a_manual_run_is_named_by_its_utc_start(self, far_from_utc: None) -> None:
         """A manual run's id is its UTC start time to the microsecond, then its trigger."""
-        actual = run_id_for("nightly", INSTANT + 0.25, TRIGGER_NOW)
-        assert "nightly@20261121T090000.250000Z-now" == actual
+        actual = run_id_for("nightly", INSTANT + 1.25, TRIGGER_NOW)
+        assert "nightly@20261121T090001.250000Z-now" == actual
+
+    def test_the_microseconds_keep_six_digits_up_to_the_last_one(self) -> None:
+        """A start in the last microsecond of a second still reads `.999999`, never 7 digits."""
+        assert "t@19700101T000000.999999Z-now" == run_id_for("t", 0.9999994, TRIGGER_NOW)
