@@ -152,6 +152,22 @@ class TestCatchUp:
         assert changed == watermark(store, "t", _at("2025-06-01T10:40:00"))
         assert None is task_due(pipeline, store, "t", _at("2025-06-01T10:40:00"))
 
+    def test_a_task_seen_at_the_instant_of_a_fire_waits_for_the_next(
+        self, pipeline: Pipeline, store: StateStore
+    ) -> None:
+        """Seen first at exactly 10:00:00, the task does not run the 10:00 fire, then or later."""
+        record_tasks(pipeline, store, _at("2025-06-01T10:00:00"))
+        assert [] == _due(pipeline, store, _at("2025-06-01T10:00:00"), tasks=["t"])
+        assert [] == _due(pipeline, store, _at("2025-06-01T10:00:30"), tasks=["t"])
+
+    def test_with_every_stamp_ahead_of_the_clock_the_latest_fire_is_due(
+        self, pipeline: Pipeline, store: StateStore
+    ) -> None:
+        """The clock went back before the task was first seen: no stamp holds the 09:00 fire back."""
+        record_tasks(pipeline, store, _at("2025-06-01T10:05:00"))
+        due = _due(pipeline, store, _at("2025-06-01T09:30:00"), tasks=["t"])
+        assert [_at("2025-06-01T09:00:00")] == [r.fire_time for r in due]
+
 
 class TestRequests:
     def test_a_closed_window_is_missed_not_run(self, pipeline: Pipeline, store: StateStore) -> None:
