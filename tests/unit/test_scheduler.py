@@ -168,6 +168,10 @@ class TestCatchUp:
         due = _due(pipeline, store, _at("2025-06-01T09:30:00"), tasks=["t"])
         assert [_at("2025-06-01T09:00:00")] == [r.fire_time for r in due]
 
+    def test_a_fire_run_is_named_by_its_task_and_utc_instant(self) -> None:
+        """The run a fire starts is `task@YYYYMMDDTHHMMSSZ`: the id `runner logs --run` takes."""
+        assert "t@20250601T100000Z" == scheduled_run_id("t", _at("2025-06-01T10:00:00"))
+
 
 class TestRequests:
     def test_a_closed_window_is_missed_not_run(self, pipeline: Pipeline, store: StateStore) -> None:
