@@ -157,6 +157,15 @@ class TestDurationTypes:
         with pytest.raises(ValidationError, match=r"longer than zero"):
             TypeAdapter(PositiveDuration).validate_python("0s")
 
+    def test_positive_duration_accepts_one_second(self) -> None:
+        """The shortest positive duration an operator can write, `1s`, is accepted."""
+        assert 1.0 == TypeAdapter(PositiveDuration).validate_python("1s")
+
+    def test_a_value_of_another_type_is_named_by_its_type(self) -> None:
+        """`timeout: 1.5` in YAML is refused with the type it was read as."""
+        with pytest.raises(ValueError, match=r"got a value of type float;"):
+            parse_duration(1.5)  # type: ignore[arg-type]
+
     def test_duration_refuses_numeric_text(self) -> None:
         """A quoted number of seconds is not coerced: write the int or a unit."""
         with pytest.raises(ValidationError, match=r"not a duration"):

@@ -135,6 +135,20 @@ class TestMaskBytes:
         """Overlap handling is the same for bytes."""
         assert b"***" == Masker(["abcd", "cdef"]).mask_bytes(b"abcdef")
 
+    def test_a_three_character_secret_is_masked_inside_words(self) -> None:
+        """At WHOLE_VALUE_BELOW characters a secret is masked inside longer words in bytes too."""
+        assert WHOLE_VALUE_BELOW == 3
+        assert b"x***y" == Masker(["abc"]).mask_bytes(b"xabcy")
+
+    def test_an_undecodable_environment_byte_is_masked_as_that_byte(self) -> None:
+        """A secret read from the environment with a non-UTF-8 byte is found in raw output."""
+        secret = b"pass\xffword".decode("utf-8", "surrogateescape")
+        assert b"pw=*** ok" == Masker([secret]).mask_bytes(b"pw=pass\xffword ok")
+
+    def test_a_secret_with_a_lone_surrogate_is_still_masked_in_text(self) -> None:
+        """A surrogate no decoding produces does not stop the masker from being built."""
+        assert "pw=***" == Masker(["ab\ud800cd"]).mask_text("pw=ab\ud800cd")
+
 
 class TestMaskValue:
     def test_nested_strings_are_masked(self) -> None:
@@ -149,6 +163,12 @@ class TestMaskValue:
         value = {"argv": ["hunter22"]}
         Masker(["hunter22"]).mask_value(value)
         assert {"argv": ["hunter22"]} == value
+
+    def test_non_string_keys_are_kept_as_they_are(self) -> None:
+        """A dict keyed by numbers (exit codes, counts) is masked in its values only."""
+        assert {3: "***", None: "ok"} == Masker(["hunter22"]).mask_value(
+            {3: "hunter22", None: "ok"}
+        )
 
     def test_other_values_pass_through(self) -> None:
         """Numbers, None and objects are returned as they are."""
@@ -199,6 +219,34 @@ class TestStreamMasker:
             masker = StreamMasker(Masker(["a", "hunter2"]))
             actual = masker.feed(text[:cut]) + masker.feed(text[cut:]) + masker.flush()
             assert expected == actual
+
+    @pytest.mark.parametrize("text", [b"-xy", b"ax-y", b"ax-", b"-x-y"])
+    def test_short_secret_rule_holds_for_every_piecing(self, text: bytes) -> None:
+        """A short secret next to a split is judged by the bytes on both sides, never twice.
+
+        Each way of cutting the text into pieces (every byte a possible cut) gives the
+        output of masking the whole text at once.
+        """
+        expected = Masker(["x"]).mask_bytes(text)
+        for cuts in range(2 ** (len(text) - 1)):
+            pieces: list[bytes] = []
+            start = 0
+            for i in range(1, len(text)):
+                if cuts >> (i - 1) & 1:
+                    pieces.append(text[start:i])
+                    start = i
+            pieces.append(text[start:])
+            masker = StreamMasker(Masker(["x"]))
+            actual = b"".join(masker.feed(p) for p in pieces) + masker.flush()
+            assert expected == actual, pieces
+
+    @pytest.mark.parametrize("secrets", [[], ["hunter2"]])
+    def test_a_second_flush_gives_nothing_more(self, secrets: list[str]) -> None:
+        """Flushing an ended stream again writes nothing, with or without secrets."""
+        stream = StreamMasker(Masker(secrets))
+        stream.feed(b"tail hunter2")
+        stream.flush()
+        assert b"" == stream.flush()
 
     def test_masker_byte_by_byte(self) -> None:
         """Fed one byte at a time, the output equals masking the whole text."""

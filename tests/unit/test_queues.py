@@ -456,6 +456,26 @@ class TestCheckMove:
         assert message is not None
         assert "did you mean 'paused'?" in message
 
+    def test_unknown_queue_far_from_every_name_lists_the_queues(self) -> None:
+        """A name close to no queue gets no guess: the message lists every queue, in order."""
+        message = check_move("paused", "zzzz")
+        assert message is not None
+        head, _, listed = message.partition("queues are: ")
+        assert "unknown target queue 'zzzz'; " == head
+        assert list(queues.ALL_QUEUES) == listed.split(", ")
+
+    def test_unknown_source_is_named_as_the_source(self) -> None:
+        """The refusal says it is the source queue (`--from-queue`) that is unknown."""
+        message = check_move("pasued", "run-now")
+        assert message is not None
+        assert message.startswith("unknown source queue 'pasued'; ")
+
+    def test_error_queue_refusal_says_how_to_hold_the_item(self) -> None:
+        """Moving into an error queue is refused with the way out: paused or disabled."""
+        message = check_move("paused", "corrupt")
+        assert message is not None
+        assert message.endswith("; move it to paused or disabled to hold it")
+
     def test_missing_attributes_limit_the_targets(self) -> None:
         """An item lacking required attributes may not be queued to run."""
         message = check_move("incomplete", "run-now", missing_attributes=["server", "db"])

@@ -152,6 +152,26 @@ class TestCatchUp:
         assert changed == watermark(store, "t", _at("2025-06-01T10:40:00"))
         assert None is task_due(pipeline, store, "t", _at("2025-06-01T10:40:00"))
 
+    def test_a_task_seen_at_the_instant_of_a_fire_waits_for_the_next(
+        self, pipeline: Pipeline, store: StateStore
+    ) -> None:
+        """Seen first at exactly 10:00:00, the task does not run the 10:00 fire, then or later."""
+        record_tasks(pipeline, store, _at("2025-06-01T10:00:00"))
+        assert [] == _due(pipeline, store, _at("2025-06-01T10:00:00"), tasks=["t"])
+        assert [] == _due(pipeline, store, _at("2025-06-01T10:00:30"), tasks=["t"])
+
+    def test_with_every_stamp_ahead_of_the_clock_the_latest_fire_is_due(
+        self, pipeline: Pipeline, store: StateStore
+    ) -> None:
+        """The clock went back before the task was first seen: no stamp holds the 09:00 fire back."""
+        record_tasks(pipeline, store, _at("2025-06-01T10:05:00"))
+        due = _due(pipeline, store, _at("2025-06-01T09:30:00"), tasks=["t"])
+        assert [_at("2025-06-01T09:00:00")] == [r.fire_time for r in due]
+
+    def test_a_fire_run_is_named_by_its_task_and_utc_instant(self) -> None:
+        """The run a fire starts is `task@YYYYMMDDTHHMMSSZ`: the id `runner logs --run` takes."""
+        assert "t@20250601T100000Z" == scheduled_run_id("t", _at("2025-06-01T10:00:00"))
+
 
 class TestRequests:
     def test_a_closed_window_is_missed_not_run(self, pipeline: Pipeline, store: StateStore) -> None:
@@ -254,6 +274,22 @@ class TestWorkerState:
     def test_stale_heartbeat_is_offline(self) -> None:
         """A runner that died shows offline once its heartbeat is older than STALE_AFTER."""
         assert "offline" == worker_state(self._row("running", 100.0), 100.0 + STALE_AFTER + 1)
+
+    def test_a_heartbeat_exactly_stale_after_old_is_still_fresh(self) -> None:
+        """Offline means older than STALE_AFTER: a runner at the limit keeps its state."""
+        assert "running" == worker_state(self._row("running", 100.0), 100.0 + STALE_AFTER)
+
+    def test_a_runner_whose_process_is_gone_is_offline(self) -> None:
+        """The liveness check is asked about this runner's record and wins over a fresh beat."""
+        row = self._row("running", 100.0)
+        asked: list[WorkerRow] = []
+
+        def alive(seen: WorkerRow) -> bool:
+            asked.append(seen)
+            return seen.pid != row.pid
+
+        assert "offline" == worker_state(row, 101.0, alive=alive)
+        assert [row] == asked
 
     def test_a_clean_exit_is_offline_at_once(self) -> None:
         """A runner that stopped cleanly recorded offline."""
