@@ -157,6 +157,13 @@ class TestDurationTypes:
         with pytest.raises(ValidationError, match=r"longer than zero"):
             TypeAdapter(PositiveDuration).validate_python("0s")
 
+    def test_positive_duration_refusal_says_what_to_write(self) -> None:
+        """The refusal of zero says what is wrong and gives durations to write instead."""
+        with pytest.raises(ValidationError) as caught:
+            TypeAdapter(PositiveDuration).validate_python("0s")
+        (error,) = caught.value.errors()
+        assert "Value error, must be longer than zero; write for example 30s or 10m" == error["msg"]
+
     def test_positive_duration_accepts_one_second(self) -> None:
         """The shortest positive duration an operator can write, `1s`, is accepted."""
         assert 1.0 == TypeAdapter(PositiveDuration).validate_python("1s")

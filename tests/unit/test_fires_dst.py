@@ -238,3 +238,14 @@ class TestExamples:
         fires = Fires("30 1 * * *", "America/Chicago")
         second_pass = _at("America/Chicago", "2025-11-02 01:40", fold=1)
         assert _at("America/Chicago", "2025-11-02 01:30", fold=0) == fires.latest_at(second_pass)
+
+    def test_the_jump_is_found_to_the_second(self) -> None:
+        """The search for a spring-forward instant narrows to the second, from any bracket.
+
+        Chicago jumps at 2025-03-09 08:00:00 UTC; a bracket one second either side must
+        give that second, not the end of the bracket.
+        """
+        jump = datetime(2025, 3, 9, 8, 0, tzinfo=UTC).timestamp()
+        fires = Fires("30 2 * * *", "America/Chicago")
+        assert jump == fires._jump(jump - 1, jump + 1)
+        assert jump == fires._jump(jump - 3601, jump + 1799)
