@@ -10,11 +10,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from runner import exitcodes, operations
 from runner.cli import render
 from runner.cli.parser import one_item, split_targets
 from runner.errors import UsageError
+
+if TYPE_CHECKING:
+    from runner.config.pipeline import Pipeline
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -139,28 +143,35 @@ def _move(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _history(args: argparse.Namespace) -> int:
+def _one_item_verb(
+    args: argparse.Namespace,
+    verb: str,
+    query: Callable[[Pipeline, str, str], Any],
+    text: Callable[[Any, str, str], str],
+) -> int:
+    """`history` and `explain`: one item of one task, as JSON or as text."""
     from runner import api
 
-    path, item = one_item(args.targets, "history")
-    report = operations.history(api.load(path), args.task, item)
+    path, item = one_item(args.targets, verb)
+    report = query(api.load(path), args.task, item)
     if args.json:
         render.print_json(report.to_json())
     else:
-        print(render.history_text(report, args.task, item))
+        print(text(report, args.task, item))
     return exitcodes.OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    return _one_item_verb(args, "history", operations.history, render.history_text)
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from runner import api
-
-    path, item = one_item(args.targets, "explain")
-    report = operations.explain(api.load(path), args.task, item)
-    if args.json:
-        render.print_json(report.to_json())
-    else:
-        print(render.explain_text(report))
-    return exitcodes.OK
+    return _one_item_verb(
+        args,
+        "explain",
+        operations.explain,
+        lambda report, _task, _item: render.explain_text(report),
+    )
 
 
 def _logs(args: argparse.Namespace) -> int:
