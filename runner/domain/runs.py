@@ -39,8 +39,8 @@ TASK_INTERRUPTED: Final = "interrupted"
 
 def run_id_for(task: str, instant: float, trigger: str) -> str:
     """The id of a run: the scheduled UTC instant for a fire (one fire, one run), else the start time."""
-    stamp = datetime.fromtimestamp(instant, UTC).strftime("%Y%m%dT%H%M%S")
+    moment = datetime.fromtimestamp(instant, UTC)  # rounded to the microsecond, once
+    stamp = moment.strftime("%Y%m%dT%H%M%S")
     if trigger == TRIGGER_SCHEDULE:
         return f"{task}@{stamp}Z"
-    micro = int((instant % 1) * 1_000_000)
-    return f"{task}@{stamp}.{micro:06d}Z-{trigger}"
+    return f"{task}@{stamp}.{moment.microsecond:06d}Z-{trigger}"

@@ -37,3 +37,8 @@ class TestRunIdFor:
     def test_the_microseconds_keep_six_digits_up_to_the_last_one(self) -> None:
         """A start in the last microsecond of a second still reads `.999999`, never 7 digits."""
         assert "t@19700101T000000.999999Z-now" == run_id_for("t", 0.9999994, TRIGGER_NOW)
+
+    def test_the_last_half_microsecond_of_a_second_rounds_up_whole(self) -> None:
+        """A start at x.9999996 s reads as the next second's .000000, never nearly a second late."""
+        start = datetime(2026, 11, 21, 9, 0, 0, tzinfo=UTC).timestamp() - 0.0000004
+        assert "t@20261121T090000.000000Z-now" == run_id_for("t", start, TRIGGER_NOW)
