@@ -29,7 +29,6 @@ from runner.state import StateStore
 class Due:
     """A fire that should start a run: its instant and when its window closes (None: never)."""
 
-    task: str
     fire: float
     window_end: float | None
 
@@ -38,13 +37,13 @@ class Due:
         return self.window_end is None or now < self.window_end
 
 
-def due_fire(schedule: Schedule, *, since: float, now: float, task: str = "") -> Due | None:
+def due_fire(schedule: Schedule, *, since: float, now: float) -> Due | None:
     """The latest fire in (since, now], if any: the one run to make up."""
     fire = previous_fire(schedule, now)
     if fire <= since:
         return None
     window_end = fire + schedule.window if schedule.window else None
-    return Due(task=task, fire=fire, window_end=window_end)
+    return Due(fire=fire, window_end=window_end)
 
 
 def watermark(store: StateStore, task: str, now: float) -> float:
@@ -68,7 +67,7 @@ def task_due(pipeline: Pipeline, store: StateStore, task: str, now: float) -> Du
     name = pipeline.tasks[task].schedule
     if name is None:
         return None
-    due = due_fire(pipeline.schedules[name], since=watermark(store, task, now), now=now, task=task)
+    due = due_fire(pipeline.schedules[name], since=watermark(store, task, now), now=now)
     if due is None or run_exists(store, task, due.fire):
         return None
     return due

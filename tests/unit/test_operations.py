@@ -66,6 +66,15 @@ def always_alive(_worker: WorkerRow) -> bool:
     return True
 
 
+def logged_events(pipeline: Pipeline, name: str) -> list[dict[str, object]]:
+    """The events called `name` in the pipeline's JSON log files."""
+    logs = pipeline.resolve_path(".runner/logs")
+    events = (
+        json.loads(line) for p in logs.glob("runner-*.jsonl") for line in p.read_text().splitlines()
+    )
+    return [e for e in events if e["event"] == name]
+
+
 class Seed:
     """Writes a state file through StateStore the way the engine does, at chosen times."""
 
@@ -636,13 +645,7 @@ class TestMove:
         )
         (move,) = seed.store.moves_of("t", "a")
         assert "token *** leaked" == move.reason
-        logs = pipeline.resolve_path(".runner/logs")
-        events = [
-            json.loads(line)
-            for p in logs.glob("runner-*.jsonl")
-            for line in p.read_text().splitlines()
-        ]
-        (moved,) = [e for e in events if e["event"] == "item.moved"]
+        (moved,) = logged_events(pipeline, "item.moved")
         expected = {
             "task": "t",
             "item": "a",
@@ -668,13 +671,7 @@ class TestMove:
         )
         (move,) = seed.store.moves_of("t", "a")
         assert "alice ***" == move.by
-        logs = pipeline.resolve_path(".runner/logs")
-        events = [
-            json.loads(line)
-            for p in logs.glob("runner-*.jsonl")
-            for line in p.read_text().splitlines()
-        ]
-        (moved,) = [e for e in events if e["event"] == "item.moved"]
+        (moved,) = logged_events(pipeline, "item.moved")
         assert "alice ***" == moved["by"]
 
     def test_needs_items_or_a_queue(self, pipeline: Pipeline, seed: Seed) -> None:
