@@ -143,6 +143,18 @@ def _move(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _control(args: argparse.Namespace) -> int:
+    from runner import api
+
+    act = operations.pause if args.verb == "pause" else operations.resume
+    outcome = act(api.load(args.path), args.task, args.reason, args.by)
+    if args.json:
+        render.print_json(outcome.to_json())
+    else:
+        print(render.control_text(outcome))
+    return exitcodes.OK
+
+
 def _one_item_verb(
     args: argparse.Namespace,
     verb: str,
@@ -240,6 +252,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": _status,
     "items": _items,
     "move": _move,
+    "pause": _control,
+    "resume": _control,
     "history": _history,
     "explain": _explain,
     "logs": _logs,

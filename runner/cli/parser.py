@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _log_options(p)
 
     _operator_verbs(verb)
+    _control_verbs(verb)
 
     p = verb(
         "serve",
@@ -355,6 +356,42 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     )
     p.add_argument("--until", metavar="TIME", help="events at or before TIME (same forms)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    _json_flag(p)
+
+
+def _control_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """The controls of a task: pause, resume."""
+    p = verb(
+        "pause",
+        "halt a task by hand: no new item starts, running ones finish (audited)",
+        "Halt the task: from the serving or running runner's next cycle no new item of it\n"
+        "starts (items already running finish normally; a run left with nothing running stays\n"
+        "open and resumes later); no new run of it opens; `run --now --task T` refuses it\n"
+        "(exit 4). Recorded with who, when and why, shown by `status` and `explain`, logged as\n"
+        "`task.paused`. Safe while a runner works; takes no lock. Pausing a task that is\n"
+        "already halted or paused changes nothing. `runner resume` lets it go on.",
+    )
+    _path_argument(p)
+    _task_option(p, required=True)
+    p.add_argument(
+        "--reason", required=True, metavar="TEXT", help="why (required; kept in the audit)"
+    )
+    p.add_argument("--by", metavar="NAME", help="who pauses it (default: the OS user)")
+    _json_flag(p)
+
+    p = verb(
+        "resume",
+        "let a halted or paused task start items again (audited)",
+        "Clear the halt of a task, whether its brake (halt_on) tripped or `runner pause` held it:\n"
+        "the runner starts its items again from its next cycle, a run it left open resumes, and\n"
+        "its brake counts afresh from now. Recorded with who, when and why, logged as\n"
+        "`task.resumed`. Safe while a runner works; takes no lock. Resuming a task that is not\n"
+        "held changes nothing.",
+    )
+    _path_argument(p)
+    _task_option(p, required=True)
+    p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the audit)")
+    p.add_argument("--by", metavar="NAME", help="who resumes it (default: the OS user)")
     _json_flag(p)
 
 

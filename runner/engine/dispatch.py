@@ -58,7 +58,14 @@ class Dispatcher:
         """Record the next attempts of each run, up to its cap plus its lookahead ready to start."""
         ctx = self._ctx
         outstanding = sum(len(r.running) for r in ctx.active)
-        runs = [r for r in ctx.active if r.phase == PHASE_ITEMS and not r.failed and r.step is None]
+        runs = [
+            r
+            for r in ctx.active
+            if r.phase == PHASE_ITEMS
+            and not r.failed
+            and r.step is None
+            and ctx.halts.get(r.name) is None
+        ]
         if not runs:
             return
         self._round_robin = (self._round_robin + 1) % len(runs)

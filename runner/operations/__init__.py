@@ -1,4 +1,5 @@
-"""The library behind the operators' verbs: status, items, move, history, explain, logs.
+"""The library behind the operators' verbs: status, items, move, history, explain, logs,
+pause, resume.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -25,6 +26,7 @@ from runner.operations._common import (
     check_queue_name,
     process_alive,
 )
+from runner.operations._control import ControlOutcome, control_json, pause, resume
 from runner.operations._explain import (
     EXPLAIN_REASONS,
     R_ABOUT_TO_LAUNCH,
@@ -32,6 +34,7 @@ from runner.operations._explain import (
     R_CONCURRENCY,
     R_DONE,
     R_ERROR_QUEUE,
+    R_HALTED,
     R_HELD,
     R_INTERRUPTED,
     R_LEFT_GROUP,
@@ -68,6 +71,7 @@ __all__ = [
     "R_CONCURRENCY",
     "R_DONE",
     "R_ERROR_QUEUE",
+    "R_HALTED",
     "R_HELD",
     "R_INTERRUPTED",
     "R_LEFT_GROUP",
@@ -87,6 +91,7 @@ __all__ = [
     "TASK_RUNNING",
     "WORKER_OFFLINE",
     "AttemptEntry",
+    "ControlOutcome",
     "Explanation",
     "ItemEntry",
     "ItemHistory",
@@ -99,6 +104,7 @@ __all__ = [
     "TaskStatus",
     "WorkerStatus",
     "check_queue_name",
+    "control_json",
     "explain",
     "history",
     "iso",
@@ -107,6 +113,8 @@ __all__ = [
     "move",
     "os_user",
     "parse_when",
+    "pause",
     "process_alive",
+    "resume",
     "status",
 ]

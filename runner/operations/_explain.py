@@ -23,6 +23,7 @@ from runner.operations._common import (
     read_item,
     run_json,
 )
+from runner.operations._control import control_json
 from runner.state import ItemRow, StateStore, WorkerRow, read_under_way
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ R_HELD = "held"
 R_ERROR_QUEUE = "error-queue"
 R_DONE = "done"
 R_TASK_DISABLED = "task-disabled"
+R_HALTED = "task-halted"
 R_BACKOFF = "backoff"
 R_OUT_OF_SCHEDULE = "out-of-schedule"
 R_NO_SCHEDULE = "no-schedule"
@@ -59,6 +61,7 @@ EXPLAIN_REASONS: tuple[str, ...] = (
     R_ERROR_QUEUE,
     R_DONE,
     R_TASK_DISABLED,
+    R_HALTED,
     R_BACKOFF,
     R_OUT_OF_SCHEDULE,
     R_NO_SCHEDULE,
@@ -117,7 +120,7 @@ def explain(
 ) -> Explanation:
     """Why the item is or is not running now, checked in this order: running (or about to
     launch); left the group; task no longer in the pipeline; its queue (incomplete, held,
-    error, done); task disabled; backoff; schedule; no runner up; concurrency full; else
+    error, done); task disabled; task halted or paused; backoff; schedule; no runner up; concurrency full; else
     waiting its turn.
     """
     instant = time.time() if now is None else now
@@ -166,6 +169,7 @@ class _Explainer:
         )
         self.policy = pipeline.policy_for(item.task) if self.config is not None else None
         self.ahead: int | None = None
+        self.halt = store.task_halt(item.task)
 
     # -- the facts, in JSON and as detail lines -----------------------------------------------
 
@@ -196,6 +200,7 @@ class _Explainer:
             },
             "worker": {"site": self.site, "state": self.worker_state},
             "ahead": self.ahead,
+            "halted": control_json(self.halt),
         }
 
     def detail_lines(self, schedule: _ScheduleView | None) -> list[str]:
@@ -242,6 +247,9 @@ class _Explainer:
             lines.append("no run yet")
         if self.config is not None and not self.config.enabled:
             lines.append("task: disabled (enabled: false)")
+        if self.halt is not None:
+            h = self.halt
+            lines.append(f"task: {h.action} by {h.by} at {iso(h.at)}: {h.reason or '-'}")
         if schedule is not None:
             lines.append(f"schedule: {schedule.text}")
         lines.append(
@@ -307,6 +315,15 @@ class _Explainer:
                 R_TASK_DISABLED,
                 f"Not running: task {item.task} is disabled (enabled: false in the pipeline); "
                 f"the item waits in {queue}.",
+                schedule,
+            )
+        if self.halt is not None:
+            h = self.halt
+            return self.result(
+                R_HALTED,
+                f"Not running: task {item.task} is {h.action} (by {h.by} at {iso(h.at)}: "
+                f"{h.reason or 'no reason given'}); no item of it starts until "
+                f"`runner resume --task {item.task}`; the item waits in {queue}.",
                 schedule,
             )
         if queue == q.RETRY and item.retry_at is not None and item.retry_at > self.now:

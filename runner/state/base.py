@@ -25,11 +25,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol, Self
 
+from runner.domain.brakes import BrakeWindow
 from runner.state.records import (
     AttemptEnd,
     AttemptRow,
     AttemptStart,
     Checkpoint,
+    ControlRow,
     ItemQuery,
     ItemRow,
     MoveRow,
@@ -341,4 +343,36 @@ class StateStore(Protocol):
 
     def items_ahead(self, item: ItemRow, *, now: float, in_schedule: bool) -> int:
         """How many waiting items of the item's task would be dispatched before it."""
+        ...
+
+    # -- task controls: halts, pauses, resumes, brake windows -------------------
+
+    def control_task(
+        self, task: str, *, action: str, by: str, reason: str, now: float
+    ) -> ControlRow:
+        """Record a halt, pause or resume of a task (runner.domain.brakes actions), audited with
+        who, when and why; the task's brake window starts again. One transaction. Durable."""
+        ...
+
+    def task_halts(self) -> dict[str, ControlRow]:
+        """The tasks halted or paused now (their latest control holds them), each with it.
+
+        Cheap: the engine reads it whenever another process changed the state."""
+        ...
+
+    def task_halt(self, task: str) -> ControlRow | None:
+        """The control holding this task now (halted or paused), or None."""
+        ...
+
+    def task_controls(self, task: str) -> list[ControlRow]:
+        """Every halt, pause and resume of a task, oldest first."""
+        ...
+
+    def brake_window(self, task: str) -> BrakeWindow:
+        """The attempts the task's brake counted since its window opened (its last halt or resume)."""
+        ...
+
+    def count_brake_outcomes(self, task: str, outcomes: Sequence[bool]) -> BrakeWindow:
+        """Add ended attempts (True: failed, in the order they ended) to the task's brake window;
+        returns the window after them. One transaction. Durable."""
         ...

@@ -201,6 +201,7 @@ class TestSchema:
             "Definition",
             "DurationText",
             "Group",
+            "HaltOn",
             "Member",
             "OutcomeRule",
             "OutcomeWhen",

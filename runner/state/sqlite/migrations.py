@@ -152,6 +152,28 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    # version 2: task controls (halts, pauses, resumes) and each task's brake window
+    (
+        """
+        CREATE TABLE task_controls (
+            id               INTEGER PRIMARY KEY,
+            task             TEXT NOT NULL,
+            at               REAL NOT NULL,
+            by               TEXT NOT NULL,
+            action           TEXT NOT NULL,
+            reason           TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        "CREATE INDEX task_controls_task ON task_controls (task, id)",
+        """
+        CREATE TABLE brake_windows (
+            task             TEXT PRIMARY KEY,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            failed           INTEGER NOT NULL DEFAULT 0,
+            consecutive      INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

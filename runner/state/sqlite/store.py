@@ -10,6 +10,7 @@ from pathlib import Path
 
 from runner.state.sqlite.attempts import AttemptRecords
 from runner.state.sqlite.checkpoints import CheckpointRecords
+from runner.state.sqlite.controls import ControlRecords
 from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.reports import ReportQueries
@@ -27,6 +28,7 @@ class SQLiteStore(
     MoveRecords,
     WorkerRecords,
     ReportQueries,
+    ControlRecords,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
