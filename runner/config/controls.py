@@ -1,14 +1,25 @@
-"""A task's controls for a big migration: its brake (`halt_on`)."""
+"""A task's controls for a big migration: its brake (`halt_on`) and its limits per attribute."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from runner.config.fields import STRICT
 from runner.domain.brakes import Brake
+from runner.domain.limits import Limit
+
+ATTRIBUTE_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+"""What an attribute a limit is per may look like."""
 
 PERCENT_PATTERN: Final = r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$"
 
@@ -73,3 +84,37 @@ class HaltOn(BaseModel):
     def brake(self) -> Brake:
         """The domain rule this configuration stands for."""
         return Brake(self.failed, self.min_attempts, self.consecutive)
+
+
+class LimitPer(BaseModel):
+    """At most `max` items of the task at once per value of one item attribute."""
+
+    model_config = STRICT
+
+    per: str = Field(
+        pattern=ATTRIBUTE_PATTERN,
+        description="The item attribute whose values are limited (e.g. server). An item without "
+        "it counts under the empty value: all such items share one cap.",
+    )
+    max: int = Field(
+        ge=1,
+        description="The most items with the same value running at once, across every run of "
+        "the task (counted from open attempts).",
+    )
+
+    def limit(self) -> Limit:
+        """The domain rule this configuration stands for."""
+        return Limit(self.per, self.max)
+
+
+def _no_repeated_attribute(limits: list[LimitPer]) -> list[LimitPer]:
+    seen: set[str] = set()
+    for entry in limits:
+        if entry.per in seen:
+            raise ValueError(f"two limits per {entry.per!r}: keep one (the smaller max)")
+        seen.add(entry.per)
+    return limits
+
+
+Limits = Annotated[list[LimitPer], AfterValidator(_no_repeated_attribute)]
+"""A task's limits per attribute, each attribute at most once."""

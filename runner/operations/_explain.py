@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
+from runner.domain.limits import count_running, describe, holding
 from runner.domain.runs import TRIGGER_NOW, TRIGGER_SCHEDULE
 from runner.domain.statuses import MODE_ONCE
 from runner.domain.timefmt import format_duration, iso
@@ -48,6 +49,7 @@ R_NO_SCHEDULE = "no-schedule"
 R_NEXT_RUN = "next-run"
 R_NO_RUNNER = "no-runner"
 R_CONCURRENCY = "concurrency-full"
+R_LIMIT = "limit-full"
 R_WAITING = "waiting"
 
 EXPLAIN_REASONS: tuple[str, ...] = (
@@ -67,6 +69,7 @@ EXPLAIN_REASONS: tuple[str, ...] = (
     R_NO_SCHEDULE,
     R_NEXT_RUN,
     R_NO_RUNNER,
+    R_LIMIT,
     R_CONCURRENCY,
     R_WAITING,
 )
@@ -120,8 +123,8 @@ def explain(
 ) -> Explanation:
     """Why the item is or is not running now, checked in this order: running (or about to
     launch); left the group; task no longer in the pipeline; its queue (incomplete, held,
-    error, done); task disabled; task halted or paused; backoff; schedule; no runner up; concurrency full; else
-    waiting its turn.
+    error, done); task disabled; task halted or paused; backoff; schedule; no runner up; a limit
+    per attribute full; concurrency full; else waiting its turn.
     """
     instant = time.time() if now is None else now
     with read_item(pipeline, task, item_id) as (store, row):
@@ -482,6 +485,14 @@ class _Explainer:
                     schedule,
                 )
             self.ahead = self.store.items_ahead(item, now=self.now, in_schedule=in_schedule)
+            held = self._held_by_limit(config)
+            if held is not None:
+                return self.result(
+                    R_LIMIT,
+                    f"Waiting: {held}; it starts when one of those ends (items with other "
+                    f"values may start before it){_ahead(self.ahead)}.",
+                    schedule,
+                )
             if self.running_task >= self.cap or self.running_all >= self.runner_cap:
                 full = (
                     f"{self.running_task} of {self.cap} for this task"
@@ -507,6 +518,15 @@ class _Explainer:
                 schedule,
             )
         return self._not_in_schedule(config, schedule)
+
+    def _held_by_limit(self, config: Task) -> str | None:
+        """`limit server=imap1: 2 of 2 running` when a full limit per attribute holds the item."""
+        if not config.limits:
+            return None
+        limits = [entry.limit() for entry in config.limits]
+        running = count_running(self.store.running_attributes(self.item.task), limits)
+        found = holding(self.item.attributes, limits, running)
+        return describe(*found) if found is not None else None
 
     def _not_in_schedule(self, config: Task, schedule: _ScheduleView | None) -> Explanation:
         item = self.item

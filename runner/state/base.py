@@ -20,7 +20,7 @@ Contracts common to every method:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol, Self
@@ -183,13 +183,26 @@ class StateStore(Protocol):
         ...
 
     def eligible_items(
-        self, task: str, *, now: float, in_schedule: bool, limit: int
+        self,
+        task: str,
+        *,
+        now: float,
+        in_schedule: bool,
+        limit: int,
+        exclude: Mapping[str, Collection[str]] | None = None,
     ) -> list[ItemRow]:
         """At most `limit` items to dispatch next, in SPEC §3 order (queue rank, then FIFO).
 
         Only in-group items without a running attempt; `retry` items only once due; out of
         schedule only `run-now`. Its cost must not grow with the number of waiting items.
+        `exclude` maps an attribute to values whose items are left out (limits per attribute
+        that are full; an item without the attribute has the value '').
         """
+        ...
+
+    def running_attributes(self, task: str) -> list[dict[str, str]]:
+        """The attributes of the task's items that have an open attempt (started, not ended),
+        whichever runner started it: what limits per attribute count."""
         ...
 
     def next_retry_at(self, task: str) -> float | None:

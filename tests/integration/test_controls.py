@@ -265,3 +265,60 @@ class TestPauseResume:
         assert exitcodes.OK == code, (ws.root / "serve.stderr").read_text()
         assert ["ok-a", "ok-b", "ok-c"] == sorted(ledger(ws))
         assert [e["task"] for e in events(ws, "task.resumed")] == ["t"]
+
+
+TRACKED = """\
+import os, pathlib, sys, threading
+item, server = sys.argv[1], sys.argv[2]
+here = pathlib.Path("running")
+here.mkdir(exist_ok=True)
+mine = here / f"{server}--{item}"
+mine.write_text("")
+now = sorted(p.name for p in here.iterdir() if p.name.startswith(server + "--"))
+pathlib.Path("seen.txt").open("a").write(f"{item} {len(now)}\\n")
+if pathlib.Path(f"hold-{server}").exists():
+    while not pathlib.Path(f"release-{server}").exists():
+        threading.Event().wait(0.02)
+mine.unlink()
+pathlib.Path("ledger.txt").open("a").write(item + "\\n")
+"""
+
+
+class TestLimits:
+    def test_at_most_max_per_value_and_other_values_are_not_starved(self, ws: Workspace) -> None:
+        """limits [{per: server, max: 2}] with concurrency 6: at most 2 items of one server run at
+        once, and the items of server b, listed after six of server a, start while a is full."""
+        ws.script("item.py", TRACKED)
+        ids = [f"a{n}" for n in range(6)] + ["b0", "b1"]
+        group = ", ".join(f"{{id: {i}, server: {i[0]}}}" for i in ids)
+        body = f"""
+        groups:
+          g: {{members: [{group}]}}
+        definitions:
+          d: {{command: ["./item.py", "{{{{ item.id }}}}", "{{{{ item.server }}}}"]}}
+        tasks:
+          t: {{definition: d, group: g, mode: once, concurrency: 6,
+              limits: [{{per: server, max: 2}}]}}
+        """
+        ws.write("pipeline.yaml", settings(6) + textwrap.dedent(body))
+        (ws.root / "hold-a").write_text("")
+        proc = ws.spawn("run", "pipeline.yaml", "--now", "--task", "t")
+        try:
+            # b's items finish although every a item is held: they were not starved
+            wait_until(lambda: {"b0", "b1"} <= set(ledger(ws)) or proc.poll() is not None)
+            assert proc.poll() is None
+            why = cli_json(ws, "explain", "pipeline.yaml", "--task", "t", "a5")
+            validate("explain", why)
+            assert "limit-full" == why["reason"]
+            assert "limit server=a: 2 of 2 running" in why["summary"]
+            (ws.root / "release-a").write_text("")
+            _out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert exitcodes.OK == proc.returncode, err
+        assert sorted(ids) == sorted(ledger(ws))
+        seen = [line.split() for line in (ws.root / "seen.txt").read_text().splitlines()]
+        assert max(int(count) for _item, count in seen) <= 2
+        assert ["a0", "a1"] == [item for item, _ in seen if item.startswith("a")][:2]

@@ -202,6 +202,7 @@ class TestSchema:
             "DurationText",
             "Group",
             "HaltOn",
+            "LimitPer",
             "Member",
             "OutcomeRule",
             "OutcomeWhen",

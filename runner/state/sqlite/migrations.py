@@ -152,7 +152,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
-    # version 2: task controls (halts, pauses, resumes) and each task's brake window
+    # version 2: task controls (halts, pauses, resumes), brake windows, running items by task
     (
         """
         CREATE TABLE task_controls (
@@ -173,6 +173,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             consecutive      INTEGER NOT NULL DEFAULT 0
         )
         """,
+        "CREATE INDEX items_running ON items (task) WHERE running_attempt IS NOT NULL",
     ),
 )
 
