@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _operator_verbs(verb)
     _control_verbs(verb)
+    _check_verb(verb)
 
     p = verb(
         "serve",
@@ -392,6 +393,32 @@ def _control_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> 
     _task_option(p, required=True)
     p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the audit)")
     p.add_argument("--by", metavar="NAME", help="who resumes it (default: the OS user)")
+    _json_flag(p)
+
+
+def _check_verb(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """`runner check`: monitoring."""
+    p = verb(
+        "check",
+        "report problems for monitoring, one line each (Nagios-style exit code)",
+        "Print one line per problem and exit as a Nagios plugin does: 0 OK (one OK line), 1\n"
+        "WARNING, 2 CRITICAL. CRITICAL: items sitting in error queues (per task, counts per\n"
+        "queue); a task halted by its brake (halt_on); a site's runner that stopped without a\n"
+        "clean exit (heartbeat stale); a run stuck (open, its runner up, and no attempt or step\n"
+        "of it started or ended for longer than --stuck-after). WARNING: a task paused by an\n"
+        "operator; a run left open with no runner up for its site. It stays red until the cause\n"
+        "is dealt with (items moved, task resumed, runner restarted). A pipeline that does not\n"
+        "load or a bad option also exits 2, with the message. Reads the state; never takes the\n"
+        "runner lock.",
+    )
+    _path_argument(p)
+    p.add_argument(
+        "--stuck-after",
+        default="2h",
+        metavar="DURATION",
+        help="an open run with no attempt or step starting or ending for longer than this is "
+        "stuck (default 2h; set it above your longest item)",
+    )
     _json_flag(p)
 
 

@@ -1,5 +1,5 @@
 """The library behind the operators' verbs: status, items, move, history, explain, logs,
-pause, resume.
+pause, resume, check.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -19,6 +19,7 @@ from __future__ import annotations
 from runner.domain.runs import TASK_DISABLED, TASK_INTERRUPTED, TASK_NEW, TASK_RUNNING
 from runner.domain.timefmt import iso
 from runner.domain.workers import WORKER_OFFLINE
+from runner.operations._check import CheckReport, Problem, check
 from runner.operations._common import (
     QUEUE_MEANING,
     STATUS_MEANING,
@@ -93,6 +94,7 @@ __all__ = [
     "TASK_RUNNING",
     "WORKER_OFFLINE",
     "AttemptEntry",
+    "CheckReport",
     "ControlOutcome",
     "Explanation",
     "ItemEntry",
@@ -102,9 +104,11 @@ __all__ = [
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
+    "Problem",
     "StatusReport",
     "TaskStatus",
     "WorkerStatus",
+    "check",
     "check_queue_name",
     "control_json",
     "explain",

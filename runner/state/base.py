@@ -389,3 +389,9 @@ class StateStore(Protocol):
         """Add ended attempts (True: failed, in the order they ended) to the task's brake window;
         returns the window after them. One transaction. Durable."""
         ...
+
+    def run_last_activity(self, run_id: str) -> float | None:
+        """The latest instant an attempt or step of the run started or ended (None: none did).
+
+        Cheap whatever the run's size (`runner check` asks it of every open run)."""
+        ...

@@ -152,7 +152,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
-    # version 2: task controls (halts, pauses, resumes), brake windows, running items by task
+    # version 2: controls: task halts/pauses/resumes, brake windows, running items by task,
+    # attempts by run (when a run last moved, for `runner check`)
     (
         """
         CREATE TABLE task_controls (
@@ -174,6 +175,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
         "CREATE INDEX items_running ON items (task) WHERE running_attempt IS NOT NULL",
+        "CREATE INDEX attempts_run ON attempts (run_id, ended_at)",
     ),
 )
 
