@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from runner import exitcodes
 from runner.domain.timefmt import iso
-from runner.errors import UsageError
+from runner.errors import TaskHaltedError, UsageError
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
     from runner.engine import RunReport
+    from runner.session import Session
     from runner.state import ItemRow
 
 DEFAULT_PATH = "pipelines"
@@ -191,11 +192,13 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        from runner.domain.runs import RUN_FAILED, RUN_INTERRUPTED, RUN_WITH_ERRORS
+        from runner.domain.runs import RUN_FAILED, RUN_HALTED, RUN_INTERRUPTED, RUN_WITH_ERRORS
 
         statuses = {r.status for r in self.reports}
         if statuses & {RUN_FAILED, RUN_INTERRUPTED}:
             return exitcodes.RUN_FAILED
+        if RUN_HALTED in statuses:
+            return exitcodes.HALTED
         if RUN_WITH_ERRORS in statuses:
             return exitcodes.ITEMS_IN_ERROR
         return exitcodes.OK
@@ -249,7 +252,9 @@ def run(
         requests = session.resume_requests()
         record_tasks(pipeline, session.store, clock())
         if now:
-            requests += [RunRequest(name, TRIGGER_NOW) for name in chosen]
+            requests += [
+                RunRequest(name, TRIGGER_NOW) for name in _not_halted(session, chosen, tasks)
+            ]
         else:
             requests += due_requests(
                 pipeline,
@@ -264,3 +269,21 @@ def run(
             session.log.info("runner.idle", reason="nothing is due")
         outcome.reports = session.engine.execute(requests)
     return outcome
+
+
+def _not_halted(session: Session, chosen: Sequence[str], named: Sequence[str]) -> list[str]:
+    """The tasks of `run --now` that may start: a halted or paused task named with --task is
+    refused (TaskHaltedError); one only implied (no --task) is skipped with `run.skipped`."""
+    halts = session.store.task_halts()
+    for name in chosen:
+        halt = halts.get(name)
+        if halt is None:
+            continue
+        if name in named:
+            raise TaskHaltedError(name, halt.action, halt.by, halt.reason)
+        session.log.warning(
+            "run.skipped",
+            task=name,
+            reason=f"task {halt.action} by {halt.by}: {halt.reason}; runner resume lets it go on",
+        )
+    return [name for name in chosen if name not in halts]

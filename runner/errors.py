@@ -128,6 +128,19 @@ class LockHeldError(RunnerError):
         )
 
 
+class TaskHaltedError(RunnerError):
+    """Raised when `run --now` names a task that is halted or paused: none of its items may start."""
+
+    exit_code: ClassVar[int] = exitcodes.HALTED
+
+    def __init__(self, task: str, action: str, by: str, reason: str) -> None:
+        self.task = task
+        super().__init__(
+            f"task {task!r} is {action} (by {by}: {reason}); none of its items start until "
+            f"`runner resume --task {task}`"
+        )
+
+
 class UnsafePathError(RunnerError):
     """Raised when a state, lock or log path is unsafe (a symlink, or a directory writable by others)."""
 

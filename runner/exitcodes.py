@@ -14,6 +14,9 @@ BAD_CONFIG: Final = 2
 ITEMS_IN_ERROR: Final = 3
 """The run completed, but items ended in error queues."""
 
+HALTED: Final = 4
+"""A task asked for is halted (its brake) or paused (`runner pause`): none of its items started."""
+
 LOCKED: Final = 75
 """Another runner holds the lock on this state file and site (EX_TEMPFAIL)."""
 

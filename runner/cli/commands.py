@@ -143,6 +143,34 @@ def _move(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _control(args: argparse.Namespace) -> int:
+    from runner import api
+
+    act = operations.pause if args.verb == "pause" else operations.resume
+    outcome = act(api.load(args.path), args.task, args.reason, args.by)
+    if args.json:
+        render.print_json(outcome.to_json())
+    else:
+        print(render.control_text(outcome))
+    return exitcodes.OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from runner import api
+    from runner.config.durations import parse_duration
+
+    try:
+        stuck_after = parse_duration(args.stuck_after)
+    except ValueError as exc:
+        raise UsageError(f"--stuck-after: {exc}") from None
+    report = operations.check(api.load(args.path), stuck_after=stuck_after)
+    if args.json:
+        render.print_json(report.to_json())
+    else:
+        print("\n".join(render.clean(line) for line in report.lines()))
+    return report.exit_code
+
+
 def _one_item_verb(
     args: argparse.Namespace,
     verb: str,
@@ -240,6 +268,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": _status,
     "items": _items,
     "move": _move,
+    "pause": _control,
+    "resume": _control,
+    "check": _check,
     "history": _history,
     "explain": _explain,
     "logs": _logs,

@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     _log_options(p)
 
     _operator_verbs(verb)
+    _control_verbs(verb)
+    _check_verb(verb)
 
     p = verb(
         "serve",
@@ -355,6 +357,68 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     )
     p.add_argument("--until", metavar="TIME", help="events at or before TIME (same forms)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    _json_flag(p)
+
+
+def _control_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """The controls of a task: pause, resume."""
+    p = verb(
+        "pause",
+        "halt a task by hand: no new item starts, running ones finish (audited)",
+        "Halt the task: from the serving or running runner's next cycle no new item of it\n"
+        "starts (items already running finish normally; a run left with nothing running stays\n"
+        "open and resumes later); no new run of it opens; `run --now --task T` refuses it\n"
+        "(exit 4). Recorded with who, when and why, shown by `status` and `explain`, logged as\n"
+        "`task.paused`. Safe while a runner works; takes no lock. Pausing a task that is\n"
+        "already halted or paused changes nothing. `runner resume` lets it go on.",
+    )
+    _path_argument(p)
+    _task_option(p, required=True)
+    p.add_argument(
+        "--reason", required=True, metavar="TEXT", help="why (required; kept in the audit)"
+    )
+    p.add_argument("--by", metavar="NAME", help="who pauses it (default: the OS user)")
+    _json_flag(p)
+
+    p = verb(
+        "resume",
+        "let a halted or paused task start items again (audited)",
+        "Clear the halt of a task, whether its brake (halt_on) tripped or `runner pause` held it:\n"
+        "the runner starts its items again from its next cycle, a run it left open resumes, and\n"
+        "its brake counts afresh from now. Recorded with who, when and why, logged as\n"
+        "`task.resumed`. Safe while a runner works; takes no lock. Resuming a task that is not\n"
+        "held changes nothing.",
+    )
+    _path_argument(p)
+    _task_option(p, required=True)
+    p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the audit)")
+    p.add_argument("--by", metavar="NAME", help="who resumes it (default: the OS user)")
+    _json_flag(p)
+
+
+def _check_verb(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """`runner check`: monitoring."""
+    p = verb(
+        "check",
+        "report problems for monitoring, one line each (Nagios-style exit code)",
+        "Print one line per problem and exit as a Nagios plugin does: 0 OK (one OK line), 1\n"
+        "WARNING, 2 CRITICAL. CRITICAL: items sitting in error queues (per task, counts per\n"
+        "queue); a task halted by its brake (halt_on); a site's runner that stopped without a\n"
+        "clean exit (heartbeat stale); a run stuck (open, its runner up, and no attempt or step\n"
+        "of it started or ended for longer than --stuck-after). WARNING: a task paused by an\n"
+        "operator; a run left open with no runner up for its site. It stays red until the cause\n"
+        "is dealt with (items moved, task resumed, runner restarted). A pipeline that does not\n"
+        "load or a bad option also exits 2, with the message. Reads the state; never takes the\n"
+        "runner lock.",
+    )
+    _path_argument(p)
+    p.add_argument(
+        "--stuck-after",
+        default="2h",
+        metavar="DURATION",
+        help="an open run with no attempt or step starting or ending for longer than this is "
+        "stuck (default 2h; set it above your longest item)",
+    )
     _json_flag(p)
 
 

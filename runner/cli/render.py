@@ -13,6 +13,7 @@ from runner.domain import queues as q
 
 if TYPE_CHECKING:
     from runner.config import Pipeline
+    from runner.state import ControlRow
 
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -110,6 +111,30 @@ def plan_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def halted_line(row: ControlRow, task: str) -> str:
+    """`halted by halt_on at ...: reason (runner resume --task T lets it go on)`."""
+    return (
+        f"{row.action} by {clean(row.by)} at {operations.iso(row.at)}: {clean(row.reason) or '-'} "
+        f"(no new item starts; runner resume --task {clean(task)} lets it go on)"
+    )
+
+
+def control_text(outcome: operations.ControlOutcome) -> str:
+    """What `runner pause` / `runner resume` print."""
+    task, row = clean(outcome.task), outcome.control
+    if outcome.changed and row is not None:
+        verb = "paused" if outcome.action == "paused" else "resumed"
+        tail = (
+            "no new item starts; running ones finish"
+            if verb == "paused"
+            else "its items may start again; its brake counts afresh"
+        )
+        return f"task {task} {verb} by {clean(row.by)} at {operations.iso(row.at)}: {tail}"
+    if row is not None:
+        return f"task {task} is already held: {halted_line(row, outcome.task)}"
+    return f"task {task} is not halted or paused: nothing to resume"
+
+
 def status_text(report: operations.StatusReport) -> str:
     lines = ["workers"]
     if report.workers:
@@ -133,6 +158,8 @@ def status_text(report: operations.StatusReport) -> str:
         lines.append("")
         where = "" if task.in_pipeline else "  (no longer in the pipeline)"
         lines.append(f"task {clean(task.name)}  [{task.status}]  site {clean(task.site)}{where}")
+        if task.halted is not None:
+            lines.append("  " + halted_line(task.halted, task.name))
         if task.created is None:
             lines.append("  never ran; no items yet")
             continue

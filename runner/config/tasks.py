@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from runner.config.controls import HaltOn, Limits
 from runner.config.durations import StepTimeout
 from runner.config.fields import STRICT, Name, SettableEnvName, StepTemplate
 from runner.domain.statuses import MODE_RECURRING
@@ -110,6 +111,17 @@ class Task(BaseModel):
     after: list[AfterStep] = Field(
         default_factory=list,
         description="Custom finish processes, run in order after the items.",
+    )
+    limits: Limits = Field(
+        default_factory=list,
+        description="Limits per item attribute, e.g. [{per: server, max: 2}]: at most max items "
+        "at once per value, with the task's and the runner's concurrency. An item held back lets "
+        "the next one with another value start.",
+    )
+    halt_on: HaltOn | None = Field(
+        default=None,
+        description="The task's brake: when too many attempts fail it halts (no new item starts, "
+        "running ones finish) until `runner resume`. Unset: no brake.",
     )
     enabled: bool = Field(
         default=True,

@@ -12,6 +12,7 @@ RUN_OK: Final = "ok"
 RUN_FAILED: Final = "failed"
 RUN_WITH_ERRORS: Final = "completed-with-errors"
 RUN_INTERRUPTED: Final = "interrupted"  # not persisted as final: the run stays open and is resumed
+RUN_HALTED: Final = "halted"  # not persisted: its task was halted or paused; the run stays open
 
 # Run phases.
 PHASE_BEFORE: Final = "before"
@@ -35,6 +36,7 @@ TASK_FAILED: Final = "failed"
 # Task statuses `status` shows beyond those: never ran yet; its open run has no runner.
 TASK_NEW: Final = "new"
 TASK_INTERRUPTED: Final = "interrupted"
+TASK_HALTED: Final = "halted"  # its brake (halt_on) or an operator (`runner pause`) holds it
 
 
 def run_id_for(task: str, instant: float, trigger: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from runner.config.pipeline import Pipeline
 from runner.engine.active import ActiveRun
+from runner.engine.brakes import TaskHalts
 from runner.engine.runs import RunReport
 from runner.launch import LaunchBuilder
 from runner.masking import Masker
@@ -66,6 +67,8 @@ class EngineContext:
     """The runs being worked on, in the order they opened."""
     reports: list[RunReport] = field(default_factory=list)
     """How each run that ended or stopped did (since `execute` or `serve` began)."""
+    halts: TaskHalts = field(default_factory=TaskHalts)
+    """The tasks halted or paused now: they start no new item."""
 
     def masked(self, checkpoint: Checkpoint) -> Checkpoint:
         """The checkpoint with secret values masked."""

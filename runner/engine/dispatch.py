@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from runner.domain.limits import admit, count_running, full_values
 from runner.domain.runs import PHASE_ITEMS
 from runner.engine.active import ActiveAttempt, ActiveRun
 from runner.engine.context import EngineContext
@@ -39,6 +40,9 @@ LOOKAHEAD = 16
 while the main loop commits the next batch, and so bound the attempts one commit records. A run
 records fewer when its items are slow (`LOOKAHEAD_SPAN`). A `kill -9` can leave these recorded
 but unlaunched; the launch journal tells them apart, and the next start withdraws them."""
+LIMIT_SPARE = 32
+"""Candidates read beyond the free slots when a task has limits per attribute: the items of a
+value that fills up in this cycle are skipped and the next ones taken, in the same cycle."""
 LOOKAHEAD_SPAN = 0.02
 """Seconds of its slots' work a run keeps recorded ahead (at most LOOKAHEAD attempts)."""
 
@@ -58,7 +62,14 @@ class Dispatcher:
         """Record the next attempts of each run, up to its cap plus its lookahead ready to start."""
         ctx = self._ctx
         outstanding = sum(len(r.running) for r in ctx.active)
-        runs = [r for r in ctx.active if r.phase == PHASE_ITEMS and not r.failed and r.step is None]
+        runs = [
+            r
+            for r in ctx.active
+            if r.phase == PHASE_ITEMS
+            and not r.failed
+            and r.step is None
+            and ctx.halts.get(r.name) is None
+        ]
         if not runs:
             return
         self._round_robin = (self._round_robin + 1) % len(runs)
@@ -70,11 +81,29 @@ class Dispatcher:
             )
             if free <= 0:
                 continue
-            rows = ctx.store.eligible_items(
-                run.name, now=now, in_schedule=run.in_schedule(now), limit=free
-            )
+            rows = self._next_items(run, now, free)
             if rows:
                 outstanding += self._start_items(run, rows, now)
+
+    def _next_items(self, run: ActiveRun, now: float, free: int) -> list[ItemRow]:
+        """The next `free` items of the run in dispatch order, skipping those a full limit per
+        attribute holds back (counted from the task's open attempts)."""
+        store = self._ctx.store
+        in_schedule = run.in_schedule(now)
+        if not run.task.limits:
+            return store.eligible_items(run.name, now=now, in_schedule=in_schedule, limit=free)
+        limits = [entry.limit() for entry in run.task.limits]
+        running = count_running(store.running_attributes(run.name), limits)
+        # values already full are left out by the query; a few more candidates than slots let
+        # the items of a value that fills up now give way to the next ones
+        candidates = store.eligible_items(
+            run.name,
+            now=now,
+            in_schedule=in_schedule,
+            limit=free + LIMIT_SPARE,
+            exclude=full_values(limits, running),
+        )
+        return admit(candidates, limits, running, free)
 
     def honour_moves(self) -> None:
         """An operator moved an item whose attempt is recorded but not launched: withdraw it.

@@ -19,6 +19,7 @@ from runner.domain.runs import (
     PHASE_BEFORE,
     PHASE_ITEMS,
     RUN_FAILED,
+    RUN_HALTED,
     RUN_INTERRUPTED,
     RUN_OK,
     RUN_WITH_ERRORS,
@@ -66,6 +67,13 @@ class Lifecycle:
                     run,
                     "interrupted by a stop request" if ctx.cancel.is_set() else "disk nearly full",
                 )
+            return
+        halt = ctx.halts.get(run.name)
+        if halt is not None and run.phase == PHASE_ITEMS:
+            # no new item starts; once the running ones finished the run is left open
+            self._pool.withdraw(run, ctx.store)
+            if not run.running:
+                self.stop(run, f"task {halt.action} by {halt.by}: {halt.reason}", RUN_HALTED)
             return
         if run.phase == PHASE_BEFORE and (
             run.failed or not self._launch_next_step(run, PHASE_BEFORE, run.task.before, now)
@@ -189,7 +197,7 @@ class Lifecycle:
         ctx.reports.append(RunReport(run.name, run.row.id, status, message, counts, errors))
         self._leave(run)
 
-    def stop(self, run: ActiveRun, why: str) -> None:
+    def stop(self, run: ActiveRun, why: str, status: str = RUN_INTERRUPTED) -> None:
         """Leave a run open (to be resumed by the next runner) and stop working on it."""
         ctx = self._ctx
         ctx.after_commit.log(
@@ -199,7 +207,7 @@ class Lifecycle:
         )
         ctx.store.set_task_status(run.name, TASK_IDLE, command="")
         ctx.reports.append(
-            RunReport(run.name, run.row.id, RUN_INTERRUPTED, why, ctx.store.queue_counts(run.name))
+            RunReport(run.name, run.row.id, status, why, ctx.store.queue_counts(run.name))
         )
         self._leave(run)
 

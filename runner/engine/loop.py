@@ -257,6 +257,7 @@ class Engine:
         """
         ctx = self.ctx
         with ctx.store.batch():
+            ctx.halts.refresh(ctx.store)
             for run, result in self._recorder.take_steps():
                 self._lifecycle.step_finished(run, result)
             self._recorder.record(now)

@@ -85,6 +85,15 @@ class Recorder:
             return
         applied = ctx.store.finish_attempts(ends, checkpoints)
         by_id = {attempt.attempt_id: attempt for attempt, _ in finished}
+        ctx.halts.count(
+            ctx.store,
+            (
+                (by_id[end.attempt_id].run.name, by_id[end.attempt_id].run.task, end.status)
+                for end, _ in applied
+            ),
+            now=now,
+            after_commit=ctx.after_commit,
+        )
         for end, queue_name in applied:
             attempt = by_id[end.attempt_id]
             attempt.run.attempt_ended(end.duration_s)

@@ -1,4 +1,5 @@
-"""The library behind the operators' verbs: status, items, move, history, explain, logs.
+"""The library behind the operators' verbs: status, items, move, history, explain, logs,
+pause, resume, check.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -18,6 +19,7 @@ from __future__ import annotations
 from runner.domain.runs import TASK_DISABLED, TASK_INTERRUPTED, TASK_NEW, TASK_RUNNING
 from runner.domain.timefmt import iso
 from runner.domain.workers import WORKER_OFFLINE
+from runner.operations._check import CheckReport, Problem, check
 from runner.operations._common import (
     QUEUE_MEANING,
     STATUS_MEANING,
@@ -25,6 +27,7 @@ from runner.operations._common import (
     check_queue_name,
     process_alive,
 )
+from runner.operations._control import ControlOutcome, control_json, pause, resume
 from runner.operations._explain import (
     EXPLAIN_REASONS,
     R_ABOUT_TO_LAUNCH,
@@ -32,9 +35,11 @@ from runner.operations._explain import (
     R_CONCURRENCY,
     R_DONE,
     R_ERROR_QUEUE,
+    R_HALTED,
     R_HELD,
     R_INTERRUPTED,
     R_LEFT_GROUP,
+    R_LIMIT,
     R_MISSING,
     R_NEXT_RUN,
     R_NO_RUNNER,
@@ -68,9 +73,11 @@ __all__ = [
     "R_CONCURRENCY",
     "R_DONE",
     "R_ERROR_QUEUE",
+    "R_HALTED",
     "R_HELD",
     "R_INTERRUPTED",
     "R_LEFT_GROUP",
+    "R_LIMIT",
     "R_MISSING",
     "R_NEXT_RUN",
     "R_NO_RUNNER",
@@ -87,6 +94,8 @@ __all__ = [
     "TASK_RUNNING",
     "WORKER_OFFLINE",
     "AttemptEntry",
+    "CheckReport",
+    "ControlOutcome",
     "Explanation",
     "ItemEntry",
     "ItemHistory",
@@ -95,10 +104,13 @@ __all__ = [
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
+    "Problem",
     "StatusReport",
     "TaskStatus",
     "WorkerStatus",
+    "check",
     "check_queue_name",
+    "control_json",
     "explain",
     "history",
     "iso",
@@ -107,6 +119,8 @@ __all__ = [
     "move",
     "os_user",
     "parse_when",
+    "pause",
     "process_alive",
+    "resume",
     "status",
 ]

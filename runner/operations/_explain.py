@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
+from runner.domain.limits import count_running, describe, holding
 from runner.domain.runs import TRIGGER_NOW, TRIGGER_SCHEDULE
 from runner.domain.statuses import MODE_ONCE
 from runner.domain.timefmt import format_duration, iso
@@ -23,6 +24,7 @@ from runner.operations._common import (
     read_item,
     run_json,
 )
+from runner.operations._control import control_json
 from runner.state import ItemRow, StateStore, WorkerRow, read_under_way
 
 if TYPE_CHECKING:
@@ -40,12 +42,14 @@ R_HELD = "held"
 R_ERROR_QUEUE = "error-queue"
 R_DONE = "done"
 R_TASK_DISABLED = "task-disabled"
+R_HALTED = "task-halted"
 R_BACKOFF = "backoff"
 R_OUT_OF_SCHEDULE = "out-of-schedule"
 R_NO_SCHEDULE = "no-schedule"
 R_NEXT_RUN = "next-run"
 R_NO_RUNNER = "no-runner"
 R_CONCURRENCY = "concurrency-full"
+R_LIMIT = "limit-full"
 R_WAITING = "waiting"
 
 EXPLAIN_REASONS: tuple[str, ...] = (
@@ -59,11 +63,13 @@ EXPLAIN_REASONS: tuple[str, ...] = (
     R_ERROR_QUEUE,
     R_DONE,
     R_TASK_DISABLED,
+    R_HALTED,
     R_BACKOFF,
     R_OUT_OF_SCHEDULE,
     R_NO_SCHEDULE,
     R_NEXT_RUN,
     R_NO_RUNNER,
+    R_LIMIT,
     R_CONCURRENCY,
     R_WAITING,
 )
@@ -117,8 +123,8 @@ def explain(
 ) -> Explanation:
     """Why the item is or is not running now, checked in this order: running (or about to
     launch); left the group; task no longer in the pipeline; its queue (incomplete, held,
-    error, done); task disabled; backoff; schedule; no runner up; concurrency full; else
-    waiting its turn.
+    error, done); task disabled; task halted or paused; backoff; schedule; no runner up; a limit
+    per attribute full; concurrency full; else waiting its turn.
     """
     instant = time.time() if now is None else now
     with read_item(pipeline, task, item_id) as (store, row):
@@ -166,6 +172,7 @@ class _Explainer:
         )
         self.policy = pipeline.policy_for(item.task) if self.config is not None else None
         self.ahead: int | None = None
+        self.halt = store.task_halt(item.task)
 
     # -- the facts, in JSON and as detail lines -----------------------------------------------
 
@@ -196,6 +203,7 @@ class _Explainer:
             },
             "worker": {"site": self.site, "state": self.worker_state},
             "ahead": self.ahead,
+            "halted": control_json(self.halt),
         }
 
     def detail_lines(self, schedule: _ScheduleView | None) -> list[str]:
@@ -242,6 +250,9 @@ class _Explainer:
             lines.append("no run yet")
         if self.config is not None and not self.config.enabled:
             lines.append("task: disabled (enabled: false)")
+        if self.halt is not None:
+            h = self.halt
+            lines.append(f"task: {h.action} by {h.by} at {iso(h.at)}: {h.reason or '-'}")
         if schedule is not None:
             lines.append(f"schedule: {schedule.text}")
         lines.append(
@@ -307,6 +318,15 @@ class _Explainer:
                 R_TASK_DISABLED,
                 f"Not running: task {item.task} is disabled (enabled: false in the pipeline); "
                 f"the item waits in {queue}.",
+                schedule,
+            )
+        if self.halt is not None:
+            h = self.halt
+            return self.result(
+                R_HALTED,
+                f"Not running: task {item.task} is {h.action} (by {h.by} at {iso(h.at)}: "
+                f"{h.reason or 'no reason given'}); no item of it starts until "
+                f"`runner resume --task {item.task}`; the item waits in {queue}.",
                 schedule,
             )
         if queue == q.RETRY and item.retry_at is not None and item.retry_at > self.now:
@@ -465,6 +485,14 @@ class _Explainer:
                     schedule,
                 )
             self.ahead = self.store.items_ahead(item, now=self.now, in_schedule=in_schedule)
+            held = self._held_by_limit(config)
+            if held is not None:
+                return self.result(
+                    R_LIMIT,
+                    f"Waiting: {held}; it starts when one of those ends (items with other "
+                    f"values may start before it){_ahead(self.ahead)}.",
+                    schedule,
+                )
             if self.running_task >= self.cap or self.running_all >= self.runner_cap:
                 full = (
                     f"{self.running_task} of {self.cap} for this task"
@@ -490,6 +518,15 @@ class _Explainer:
                 schedule,
             )
         return self._not_in_schedule(config, schedule)
+
+    def _held_by_limit(self, config: Task) -> str | None:
+        """`limit server=imap1: 2 of 2 running` when a full limit per attribute holds the item."""
+        if not config.limits:
+            return None
+        limits = [entry.limit() for entry in config.limits]
+        running = count_running(self.store.running_attributes(self.item.task), limits)
+        found = holding(self.item.attributes, limits, running)
+        return describe(*found) if found is not None else None
 
     def _not_in_schedule(self, config: Task, schedule: _ScheduleView | None) -> Explanation:
         item = self.item

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
-from runner.domain.runs import TASK_DISABLED, TASK_INTERRUPTED, TASK_NEW, TASK_RUNNING
+from runner.domain.runs import (
+    TASK_DISABLED,
+    TASK_HALTED,
+    TASK_INTERRUPTED,
+    TASK_NEW,
+    TASK_RUNNING,
+)
 from runner.domain.timefmt import iso
 from runner.domain.workers import WORKER_OFFLINE, worker_state
 from runner.operations._common import (
@@ -18,7 +24,16 @@ from runner.operations._common import (
     process_alive,
     run_json,
 )
-from runner.state import RunRow, StateStore, TaskRow, UnderWay, WorkerRow, read_under_way
+from runner.operations._control import control_json
+from runner.state import (
+    ControlRow,
+    RunRow,
+    StateStore,
+    TaskRow,
+    UnderWay,
+    WorkerRow,
+    read_under_way,
+)
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
@@ -70,6 +85,8 @@ class TaskStatus:
     about_to_launch: int
     """Items whose attempt is recorded ahead of a free slot, not launched yet."""
     last_run: RunRow | None
+    halted: ControlRow | None = None
+    """The halt or pause holding the task (no new item starts), or None."""
 
     @property
     def categories(self) -> dict[str, int]:
@@ -103,6 +120,7 @@ class TaskStatus:
             "about_to_launch": self.about_to_launch,
             "total": self.total,
             "last_run": run_json(self.last_run),
+            "halted": control_json(self.halted),
         }
 
 
@@ -132,7 +150,8 @@ def status(
 
     A worker is `offline` as runner.domain.workers.worker_state says (stale heartbeat, clean exit,
     or its process known to be gone). A task is `disabled` when the pipeline
-    says `enabled: false`, `new` when it never ran, `interrupted` when it has an open run and
+    says `enabled: false`, `halted` when its brake or an operator (`pause`) holds it, `new`
+    when it never ran, `interrupted` when it has an open run and
     no runner is up for its site; otherwise the status the runner recorded (`running`,
     `idle`, `failed`).
     """
@@ -144,7 +163,8 @@ def status(
         names = [n for n in known_tasks(pipeline, store) if not tasks or n in tasks]
         if store is None:
             return StatusReport(
-                [], [_task_status(pipeline, None, n, {}, None, None, None, set()) for n in names]
+                [],
+                [_task_status(pipeline, None, n, {}, None, None, None, set(), None) for n in names],
             )
         workers = [
             WorkerStatus(
@@ -162,12 +182,17 @@ def status(
         up = {w.site for w in workers if w.state != WORKER_OFFLINE}
         under_way = read_under_way(store)
         rows = {row.name: row for row in store.tasks()}
+        halts = store.task_halts()
         result = []
         for name in names:
             row = rows.get(name)
             counts = store.queue_counts(name) if row is not None else {}
             last = store.last_run(name) if row is not None else None
-            result.append(_task_status(pipeline, row, name, counts, under_way, last, store, up))
+            result.append(
+                _task_status(
+                    pipeline, row, name, counts, under_way, last, store, up, halts.get(name)
+                )
+            )
         return StatusReport(workers, result)
     finally:
         if store is not None:
@@ -183,11 +208,14 @@ def _task_status(
     last: RunRow | None,
     store: StateStore | None,
     sites_up: set[str],
+    halted: ControlRow | None,
 ) -> TaskStatus:
     config = pipeline.tasks.get(name)
     site = pipeline.task_site(name) if config is not None else (row.site if row else "")
     if config is not None and not config.enabled:
         state = TASK_DISABLED
+    elif halted is not None:
+        state = TASK_HALTED
     elif row is None:
         state = TASK_NEW
     elif store is not None and site not in sites_up and store.open_run(name) is not None:
@@ -209,4 +237,5 @@ def _task_status(
         running=under_way.running.get(name, 0) if under_way else 0,
         about_to_launch=under_way.ahead.get(name, 0) if under_way else 0,
         last_run=last,
+        halted=halted,
     )

@@ -102,16 +102,29 @@ def due_requests(
 
     `tasks` limits the tasks looked at; `busy` names tasks whose previous run is still going:
     they are not started again (`run.skipped` is logged for a due fire, which stays due until
-    the run ends). A fire whose window has closed is logged `run.missed` and marked handled.
+    the run ends); nor are halted or paused tasks (a due fire stays due until they resume).
+    A fire whose window has closed is logged `run.missed` and marked handled.
     `run_now=False` skips the run-now lookup.
     """
     wanted = None if tasks is None else set(tasks)
     held = set(busy)
+    halts = store.task_halts()
     requests: list[RunRequest] = []
     for name in site_tasks(pipeline, site):
         if wanted is not None and name not in wanted:
             continue
         due = task_due(pipeline, store, name, now)
+        halt = halts.get(name)
+        if halt is not None:
+            if due is not None and log is not None:
+                log.info(
+                    "run.skipped",
+                    task=name,
+                    fire_time=iso(due.fire),
+                    reason=f"task {halt.action} by {halt.by}: {halt.reason}; "
+                    "the fire starts when `runner resume` lets it go on",
+                )
+            continue
         if due is not None and not due.window_open(now):
             if log is not None:
                 log.info(

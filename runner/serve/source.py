@@ -71,7 +71,6 @@ class ScheduleSource:
         """Runs to start now: due fires of idle tasks, run-now items, stalled open runs."""
         freed = self._busy - busy
         self._busy = busy
-        self._watch(now)
         look: set[str] = set()
         for name in freed:
             if self._left_open(name):
@@ -79,6 +78,7 @@ class ScheduleSource:
             else:
                 settle_status(self.pipeline, self.store, name)
                 look.add(name)
+        self._watch(now)  # after the stalled runs are known: a change seen now retries them
         requests = self._resume_stalled(now)
         held = busy | set(self._stalled) | {r.task for r in requests}
         tasks = self._site_tasks
@@ -127,6 +127,8 @@ class ScheduleSource:
         if version != self._data_version:
             self._data_version = version
             self._state_changed = True
+            # another process wrote (perhaps `runner resume`): look at the stalled runs again now
+            self._stalled = dict.fromkeys(self._stalled, now)
 
     def _read_data_version(self) -> int:
         return self.store.change_counter()
@@ -161,6 +163,9 @@ class ScheduleSource:
         requests: list[RunRequest] = []
         for name, at in list(self._stalled.items()):
             if at > now:
+                continue
+            if self.store.task_halt(name) is not None:
+                self._stalled[name] = now + RESUME_AFTER  # halted: resumed runs would only stop
                 continue
             del self._stalled[name]
             for row in self.store.open_runs(self.site):

@@ -20,16 +20,18 @@ Contracts common to every method:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol, Self
 
+from runner.domain.brakes import BrakeWindow
 from runner.state.records import (
     AttemptEnd,
     AttemptRow,
     AttemptStart,
     Checkpoint,
+    ControlRow,
     ItemQuery,
     ItemRow,
     MoveRow,
@@ -181,13 +183,26 @@ class StateStore(Protocol):
         ...
 
     def eligible_items(
-        self, task: str, *, now: float, in_schedule: bool, limit: int
+        self,
+        task: str,
+        *,
+        now: float,
+        in_schedule: bool,
+        limit: int,
+        exclude: Mapping[str, Collection[str]] | None = None,
     ) -> list[ItemRow]:
         """At most `limit` items to dispatch next, in SPEC §3 order (queue rank, then FIFO).
 
         Only in-group items without a running attempt; `retry` items only once due; out of
         schedule only `run-now`. Its cost must not grow with the number of waiting items.
+        `exclude` maps an attribute to values whose items are left out (limits per attribute
+        that are full; an item without the attribute has the value '').
         """
+        ...
+
+    def running_attributes(self, task: str) -> list[dict[str, str]]:
+        """The attributes of the task's items that have an open attempt (started, not ended),
+        whichever runner started it: what limits per attribute count."""
         ...
 
     def next_retry_at(self, task: str) -> float | None:
@@ -341,4 +356,42 @@ class StateStore(Protocol):
 
     def items_ahead(self, item: ItemRow, *, now: float, in_schedule: bool) -> int:
         """How many waiting items of the item's task would be dispatched before it."""
+        ...
+
+    # -- task controls: halts, pauses, resumes, brake windows -------------------
+
+    def control_task(
+        self, task: str, *, action: str, by: str, reason: str, now: float
+    ) -> ControlRow:
+        """Record a halt, pause or resume of a task (runner.domain.brakes actions), audited with
+        who, when and why; the task's brake window starts again. One transaction. Durable."""
+        ...
+
+    def task_halts(self) -> dict[str, ControlRow]:
+        """The tasks halted or paused now (their latest control holds them), each with it.
+
+        Cheap: the engine reads it whenever another process changed the state."""
+        ...
+
+    def task_halt(self, task: str) -> ControlRow | None:
+        """The control holding this task now (halted or paused), or None."""
+        ...
+
+    def task_controls(self, task: str) -> list[ControlRow]:
+        """Every halt, pause and resume of a task, oldest first."""
+        ...
+
+    def brake_window(self, task: str) -> BrakeWindow:
+        """The attempts the task's brake counted since its window opened (its last halt or resume)."""
+        ...
+
+    def count_brake_outcomes(self, task: str, outcomes: Sequence[bool]) -> BrakeWindow:
+        """Add ended attempts (True: failed, in the order they ended) to the task's brake window;
+        returns the window after them. One transaction. Durable."""
+        ...
+
+    def run_last_activity(self, run_id: str) -> float | None:
+        """The latest instant an attempt or step of the run started or ended (None: none did).
+
+        Cheap whatever the run's size (`runner check` asks it of every open run)."""
         ...

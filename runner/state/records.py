@@ -192,3 +192,15 @@ class ItemQuery:
     match: str | None = None
     status: str | None = None
     include_left: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRow:
+    """One halt, pause or resume of a task (runner.domain.brakes actions), as audited."""
+
+    id: int
+    task: str
+    at: float
+    by: str
+    action: str
+    reason: str

@@ -201,6 +201,8 @@ class TestSchema:
             "Definition",
             "DurationText",
             "Group",
+            "HaltOn",
+            "LimitPer",
             "Member",
             "OutcomeRule",
             "OutcomeWhen",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from runner.domain import queues as q
@@ -139,27 +139,42 @@ class ItemRecords(Database):
         return item_from_row(row) if row else None
 
     def eligible_items(
-        self, task: str, *, now: float, in_schedule: bool, limit: int
+        self,
+        task: str,
+        *,
+        now: float,
+        in_schedule: bool,
+        limit: int,
+        exclude: Mapping[str, Collection[str]] | None = None,
     ) -> list[ItemRow]:
         """Items to dispatch next, in SPEC §3 order: run-now, rescheduled, retry (due), unattempted; FIFO.
 
         One statement: each queue's part walks the (task, queue, entered_at) index and stops at
-        `limit`, so the cost does not grow with the number of waiting items.
+        `limit`, so the cost does not grow with the number of waiting items. `exclude` (full
+        limits) also skips the items it names, which the walk then steps over.
         """
         parts = []
         args: list[object] = []
+        held, held_args = _excluded(exclude or {})
         for rank, queue in enumerate(q.DISPATCH_ORDER):
             if queue != q.RUN_NOW and not in_schedule:
                 continue
             due = " AND (retry_at IS NULL OR retry_at <= ?)" if queue == q.RETRY else ""
             parts.append(
                 f"SELECT * FROM (SELECT {rank} AS rank, rowid AS rid, {ITEM_COLUMNS} FROM items "
-                f"WHERE task = ? AND queue = ? AND in_group = 1 AND running_attempt IS NULL{due} "
-                "ORDER BY entered_at, rowid LIMIT ?)"
+                f"WHERE task = ? AND queue = ? AND in_group = 1 AND running_attempt IS NULL{due}"
+                f"{held} ORDER BY entered_at, rowid LIMIT ?)"
             )
-            args += [task, queue, *([now] if due else []), limit]
+            args += [task, queue, *([now] if due else []), *held_args, limit]
         sql = " UNION ALL ".join(parts) + " ORDER BY rank, entered_at, rid LIMIT ?"
         return [item_from_row(r[2:]) for r in self._db.execute(sql, [*args, limit])]
+
+    def running_attributes(self, task: str) -> list[dict[str, str]]:
+        """The attributes of the task's items with an open attempt (the `items_running` index)."""
+        rows = self._db.execute(
+            "SELECT attributes FROM items WHERE task = ? AND running_attempt IS NOT NULL", (task,)
+        )
+        return [json.loads(text) for (text,) in rows]
 
     def next_retry_at(self, task: str) -> float | None:
         """When the earliest waiting retry of a task becomes due."""
@@ -225,3 +240,19 @@ class ItemRecords(Database):
             sql += " LIMIT ? OFFSET ?"
             args.extend([limit, offset])
         return [item_from_row(r) for r in self._db.execute(sql, args)]
+
+
+def _excluded(exclude: Mapping[str, Collection[str]]) -> tuple[str, list[object]]:
+    """The SQL condition (and its arguments) leaving out items whose attribute value is in
+    `exclude` (an item without the attribute has the value '')."""
+    sql = ""
+    args: list[object] = []
+    for attribute, values in sorted(exclude.items()):
+        if not values:
+            continue
+        sql += (
+            " AND coalesce(json_extract(attributes, ?), '') "
+            f"NOT IN ({', '.join('?' * len(values))})"
+        )
+        args += ['$."' + attribute + '"', *sorted(values)]
+    return sql, args

@@ -152,6 +152,31 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    # version 2: controls: task halts/pauses/resumes, brake windows, running items by task,
+    # attempts by run (when a run last moved, for `runner check`)
+    (
+        """
+        CREATE TABLE task_controls (
+            id               INTEGER PRIMARY KEY,
+            task             TEXT NOT NULL,
+            at               REAL NOT NULL,
+            by               TEXT NOT NULL,
+            action           TEXT NOT NULL,
+            reason           TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        "CREATE INDEX task_controls_task ON task_controls (task, id)",
+        """
+        CREATE TABLE brake_windows (
+            task             TEXT PRIMARY KEY,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            failed           INTEGER NOT NULL DEFAULT 0,
+            consecutive      INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX items_running ON items (task) WHERE running_attempt IS NOT NULL",
+        "CREATE INDEX attempts_run ON attempts (run_id, ended_at)",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

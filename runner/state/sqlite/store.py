@@ -10,6 +10,8 @@ from pathlib import Path
 
 from runner.state.sqlite.attempts import AttemptRecords
 from runner.state.sqlite.checkpoints import CheckpointRecords
+from runner.state.sqlite.controls import ControlRecords
+from runner.state.sqlite.health import HealthQueries
 from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.reports import ReportQueries
@@ -27,6 +29,8 @@ class SQLiteStore(
     MoveRecords,
     WorkerRecords,
     ReportQueries,
+    ControlRecords,
+    HealthQueries,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
