@@ -1,4 +1,4 @@
-"""The library behind the operators' verbs: status, items, move, history, explain, logs.
+"""The library behind the operators' verbs: status, items, move, history, explain, logs, output.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -9,7 +9,7 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 `UsageError` (exit 2).
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
-`_history`, `_explain`, `_logs`) with what several verbs share in `_common`; this module is
+`_history`, `_explain`, `_logs`, `_output`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -51,6 +51,7 @@ from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
+from runner.operations._output import AttemptOutput, OutputUnavailableError, StreamOutput, output
 from runner.operations._status import (
     StatusReport,
     TaskStatus,
@@ -87,6 +88,7 @@ __all__ = [
     "TASK_RUNNING",
     "WORKER_OFFLINE",
     "AttemptEntry",
+    "AttemptOutput",
     "Explanation",
     "ItemEntry",
     "ItemHistory",
@@ -95,7 +97,9 @@ __all__ = [
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
+    "OutputUnavailableError",
     "StatusReport",
+    "StreamOutput",
     "TaskStatus",
     "WorkerStatus",
     "check_queue_name",
@@ -106,6 +110,7 @@ __all__ = [
     "log_events",
     "move",
     "os_user",
+    "output",
     "parse_when",
     "process_alive",
     "status",
