@@ -357,6 +357,10 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     _json_flag(p)
 
+    from runner.cli import results
+
+    results.add_verbs(verb)
+
 
 def split_targets(targets: Sequence[str]) -> tuple[str, list[str]]:
     """(PATH, ITEMs): the first word is PATH when it is an existing directory or *.yaml/*.yml file."""

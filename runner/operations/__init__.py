@@ -51,7 +51,15 @@ from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
-from runner.operations._output import AttemptOutput, OutputUnavailableError, StreamOutput, output
+from runner.operations._output import (
+    STREAMS as OUTPUT_STREAMS,
+)
+from runner.operations._output import (
+    AttemptOutput,
+    OutputUnavailableError,
+    StreamOutput,
+    output,
+)
 from runner.operations._status import (
     StatusReport,
     TaskStatus,
@@ -63,6 +71,7 @@ from runner.system.user import os_user
 __all__ = [
     "DEFAULT_LIMIT",
     "EXPLAIN_REASONS",
+    "OUTPUT_STREAMS",
     "QUEUE_MEANING",
     "R_ABOUT_TO_LAUNCH",
     "R_BACKOFF",

@@ -168,3 +168,56 @@ def test_json_is_serialisable(ran: Pipeline) -> None:
     shown = json.loads(json.dumps(operations.output(ran, "t", "one").to_json()))
     assert {"task", "item", "attempt", "step", "run_id", "site", "host", "streams"} <= set(shown)
     assert {"stdout", "stderr"} == set(shown["streams"])
+
+
+class TestCommand:
+    """`runner output` through the real CLI."""
+
+    def test_text_shows_each_stream_under_its_header(self, ws: Workspace, ran: Pipeline) -> None:
+        result = ws.runner("output", "pipeline.yaml", "--task", "t", "twice", "--attempt", "1")
+        assert exitcodes.OK == result.returncode, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("attempt 1 of item twice (run t@") and "failed" in lines[0]
+        assert lines[1].startswith("--- stdout: ") and lines[1].endswith(".1.stdout")
+        assert "out twice attempt 1 secret=***" == lines[2]
+        assert lines[3].startswith("--- stderr: ")
+        assert "err twice attempt 1 caf\u00e9" == lines[4]
+        assert 5 == len(lines)
+
+    def test_one_stream_as_is_and_the_dropped_bytes(self, ws: Workspace, ran: Pipeline) -> None:
+        result = ws.runner("output", "pipeline.yaml", "--task", "t", "big", "--stream", "stdout")
+        assert exitcodes.OK == result.returncode, result.stderr
+        assert result.stdout.endswith("x\nlast line\n") and 1024 == len(result.stdout)
+        result = ws.runner("output", "pipeline.yaml", "--task", "t", "big", "--tail", "10")
+        assert "bytes before this left out" in result.stdout.splitlines()[1]
+
+    def test_json_has_the_documented_shape(self, ws: Workspace, ran: Pipeline) -> None:
+        from tests.integration.test_operator_cli import validate
+
+        for extra in (["one"], ["--step", "after[0]"], ["big", "--tail", "5"]):
+            result = ws.runner("output", "pipeline.yaml", "--task", "t", *extra, "--json")
+            assert exitcodes.OK == result.returncode, result.stderr
+            validate("output", json.loads(result.stdout))
+
+    def test_step_without_an_item(self, ws: Workspace, ran: Pipeline) -> None:
+        result = ws.runner(
+            "output", "pipeline.yaml", "--task", "t", "--step", "before[0]", "--stream", "stderr"
+        )
+        assert (exitcodes.OK, "warned\n") == (result.returncode, result.stdout), result.stderr
+
+    def test_errors_exit_with_a_message(self, ws: Workspace, ran: Pipeline) -> None:
+        """Bad usage exits 2; output files that are gone exit 1; never a traceback."""
+        cases = [
+            (["--task", "t"], exitcodes.BAD_CONFIG, "takes one ITEM"),
+            (["--task", "t", "one", "two"], exitcodes.BAD_CONFIG, "got 2 items"),
+            (["--task", "t", "one", "--attempt", "4"], exitcodes.BAD_CONFIG, "no attempt 4"),
+            (["--task", "t", "one", "--tail", "-1"], exitcodes.BAD_CONFIG, "0 or more"),
+            (["--task", "t", "--step", "during"], exitcodes.BAD_CONFIG, "unknown step"),
+        ]
+        for stream in operations.output(ran, "t", "one").streams:
+            ws.root.joinpath(stream.path).unlink()
+        cases.append((["--task", "t", "one"], exitcodes.RUN_FAILED, "left no output file"))
+        for args, code, message in cases:
+            result = ws.runner("output", "pipeline.yaml", *args)
+            assert code == result.returncode, (args, result.stderr)
+            assert message in result.stderr and "Traceback" not in result.stderr
