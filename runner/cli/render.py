@@ -210,7 +210,8 @@ def history_text(report: operations.ItemHistory, task: str, item: str) -> str:
     current = (
         f"; current definition {report.current_definition}" if report.current_definition else ""
     )
-    lines = [f"item {clean(item)} of task {clean(task)}: now in {report.queue}{current}"]
+    manual = " (moved there by hand)" if report.manual else ""
+    lines = [f"item {clean(item)} of task {clean(task)}: now in {report.queue}{manual}{current}"]
     if not report.entries:
         lines.append("  no attempt and no move yet")
     previous_hash = None
@@ -223,8 +224,9 @@ def history_text(report: operations.ItemHistory, task: str, item: str) -> str:
                 state = f"applied {operations.iso(entry.applied)}"
             else:
                 state = "pending until its attempt ends"
+            manual = " manual" if entry.manual else ""
             lines.append(
-                f"{when}  move       {entry.from_queue} -> {entry.to_queue} by {clean(entry.by)} ({state})"
+                f"{when}  move       {entry.from_queue} -> {entry.to_queue}{manual} by {clean(entry.by)} ({state})"
             )
             if entry.reason:
                 lines.append(f"    reason: {clean(entry.reason)}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.domain import queues as q
 from runner.domain.policy import superseded
 from runner.domain.timefmt import iso
 from runner.operations._common import MoveEntry, read_item
@@ -67,6 +68,8 @@ class ItemHistory:
     queue: str
     current_definition: str | None
     entries: list[AttemptEntry | MoveEntry]
+    manual: bool = False
+    """It is in successful because an operator moved it there (`queues.done_by_hand`)."""
 
     def to_json(self) -> list[dict[str, Any]]:
         """The documented shape of `history --json`: the entries in time order."""
@@ -119,7 +122,19 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
         entries.sort(key=lambda e: e[:3])
         config = pipeline.tasks.get(task)
         current = pipeline.definitions[config.definition].fingerprint() if config else None
-        return ItemHistory(task, item_id, row.queue, current, [e[3] for e in entries])
+        applied = max(
+            (m for m in moves if m.applied_at is not None),
+            key=lambda m: (m.applied_at, m.id),
+            default=None,
+        )
+        ends = [a.ended_at for a in store.attempts_of(task, item_id) if a.ended_at is not None]
+        manual = q.done_by_hand(
+            row.queue,
+            applied.to_queue if applied else None,
+            applied.applied_at if applied else None,
+            max(ends, default=None),
+        )
+        return ItemHistory(task, item_id, row.queue, current, [e[3] for e in entries], manual)
 
 
 def _existing(path: Path) -> str | None:
