@@ -5,6 +5,7 @@ protocol  every RUNNER_* name given to a child, the marker, the events line form
 builder   definition/step + item -> LaunchSpec: rendered argv, environment, paths
 files     creating step output directories and RUNNER_PROCESSED files
 merge     crash-time merge: the events lines a dead runner had not recorded
+outputevents  a definition's output rules compiled, and their matches as events lines
 """
 
 from runner.launch.builder import LaunchBuilder, display_command, run_context, task_context

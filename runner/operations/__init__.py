@@ -50,6 +50,7 @@ from runner.operations._explain import (
 from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
+from runner.operations._metrics import metric_value, metrics_json, metrics_text
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
 from runner.operations._output import (
     STREAMS as OUTPUT_STREAMS,
@@ -117,6 +118,9 @@ __all__ = [
     "iso",
     "items",
     "log_events",
+    "metric_value",
+    "metrics_json",
+    "metrics_text",
     "move",
     "os_user",
     "output",

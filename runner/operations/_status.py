@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
@@ -18,6 +18,7 @@ from runner.operations._common import (
     process_alive,
     run_json,
 )
+from runner.operations._metrics import metrics_json
 from runner.state import RunRow, StateStore, TaskRow, UnderWay, WorkerRow, read_under_way
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class TaskStatus:
     about_to_launch: int
     """Items whose attempt is recorded ahead of a free slot, not launched yet."""
     last_run: RunRow | None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """Per metric name, the sum over the task's items (each: the sum over its attempts)."""
 
     @property
     def categories(self) -> dict[str, int]:
@@ -103,6 +106,7 @@ class TaskStatus:
             "about_to_launch": self.about_to_launch,
             "total": self.total,
             "last_run": run_json(self.last_run),
+            "metrics": metrics_json(self.metrics),
         }
 
 
@@ -209,4 +213,5 @@ def _task_status(
         running=under_way.running.get(name, 0) if under_way else 0,
         about_to_launch=under_way.ahead.get(name, 0) if under_way else 0,
         last_run=last,
+        metrics=store.metrics_of_task(name) if store is not None and row is not None else {},
     )

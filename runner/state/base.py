@@ -31,6 +31,7 @@ from runner.state.records import (
     AttemptStart,
     Checkpoint,
     ItemQuery,
+    ItemResult,
     ItemRow,
     MoveRow,
     RunRow,
@@ -341,4 +342,22 @@ class StateStore(Protocol):
 
     def items_ahead(self, item: ItemRow, *, now: float, in_schedule: bool) -> int:
         """How many waiting items of the item's task would be dispatched before it."""
+        ...
+
+    # -- results: metrics and per-item exports (read only) -----------------------
+
+    def metrics_of_attempts(self, attempt_ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        """Each attempt's metrics (the last value it reported per name); attempts without none."""
+        ...
+
+    def metrics_of_items(self, task: str, item_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Each item's metrics: per name, the sum over its attempts; items without none."""
+        ...
+
+    def metrics_of_task(self, task: str) -> dict[str, float]:
+        """Per metric name, the sum over every attempt of the task."""
+        ...
+
+    def item_results(self, task: str, *, include_left: bool = True) -> Iterator[ItemResult]:
+        """One result per item of the task, ordered by id, streamed (a task may hold 100,000)."""
         ...

@@ -220,9 +220,7 @@ class TestMove:
             "move", "pipeline.yaml", "--task", "t", "--to", "retry", "exit-9", "exit-3"
         )
         assert exitcodes.BAD_CONFIG == result.returncode
-        assert "nothing was moved: 2 of 2 items of task 't' cannot go to 'retry'" in (
-            result.stderr
-        )
+        assert "nothing was moved: 2 of 2 items of task 't' cannot go to 'retry'" in (result.stderr)
         assert "move it to run-now or rescheduled to run it again" in result.stderr
         with ran.store() as store:
             assert [] == store.moves_of("t", "exit-9")

@@ -204,6 +204,7 @@ class TestSchema:
             "Member",
             "OutcomeRule",
             "OutcomeWhen",
+            "OutputRule",
             "Policy",
             "Schedule",
             "Settings",
