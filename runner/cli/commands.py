@@ -244,6 +244,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "explain": _explain,
     "logs": _logs,
     "output": results.output,
+    "report": results.report,
     "init": _init,
     "completion": _completion,
 }

@@ -1,4 +1,4 @@
-"""The library behind the operators' verbs: status, items, move, history, explain, logs, output.
+"""The library behind the operators' verbs: status, items, move, history, explain, logs, output, report.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -9,7 +9,7 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 `UsageError` (exit 2).
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
-`_history`, `_explain`, `_logs`, `_output`) with what several verbs share in `_common`; this module is
+`_history`, `_explain`, `_logs`, `_output`, `_report`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -61,6 +61,9 @@ from runner.operations._output import (
     StreamOutput,
     output,
 )
+from runner.operations._report import COLUMNS as REPORT_COLUMNS
+from runner.operations._report import FORMATS as REPORT_FORMATS
+from runner.operations._report import ItemReport, ReportRow, report
 from runner.operations._status import (
     StatusReport,
     TaskStatus,
@@ -74,6 +77,8 @@ __all__ = [
     "EXPLAIN_REASONS",
     "OUTPUT_STREAMS",
     "QUEUE_MEANING",
+    "REPORT_COLUMNS",
+    "REPORT_FORMATS",
     "R_ABOUT_TO_LAUNCH",
     "R_BACKOFF",
     "R_CONCURRENCY",
@@ -102,12 +107,14 @@ __all__ = [
     "Explanation",
     "ItemEntry",
     "ItemHistory",
+    "ItemReport",
     "ItemsPage",
     "MoveEntry",
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
     "OutputUnavailableError",
+    "ReportRow",
     "StatusReport",
     "StreamOutput",
     "TaskStatus",
@@ -126,5 +133,6 @@ __all__ = [
     "output",
     "parse_when",
     "process_alive",
+    "report",
     "status",
 ]
