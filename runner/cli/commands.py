@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runner import exitcodes, operations
-from runner.cli import render
+from runner.cli import render, results
 from runner.cli.parser import one_item, split_targets
 from runner.errors import UsageError
 
@@ -274,6 +274,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": _history,
     "explain": _explain,
     "logs": _logs,
+    "output": results.output,
+    "report": results.report,
     "init": _init,
     "completion": _completion,
 }

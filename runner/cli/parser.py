@@ -293,8 +293,10 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
         "move",
         "move items to another queue by hand (recorded with who, when and why)",
         "Move the named items, or with --from-queue every item of a queue, to --to QUEUE.\n"
-        "Targets: run-now, rescheduled, unattempted, paused, disabled, trash (an item lacking\n"
-        "required attributes: paused, disabled, trash only). All or nothing: if any item is\n"
+        "Targets: run-now, rescheduled, unattempted, paused, disabled, trash, incorrect-format,\n"
+        "and successful with --reason only (marked manual in history and the report; an item\n"
+        "lacking required attributes: paused, disabled, trash, incorrect-format only). Without\n"
+        "--reason the reason kept is 'moved by WHO with runner move'. All or nothing: if any item is\n"
         "unknown or refused, nothing moves and the command exits 2 saying why. A running item's\n"
         "move is recorded at once and applies when its attempt ends. Safe while a runner works.\n"
         "Each move is logged as an `item.moved` event.\n\n" + TARGETS_HELP.format(verb="move"),
@@ -307,7 +309,12 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
         metavar="Q",
         help="every item of this queue (with ITEMs: only if each is in this queue)",
     )
-    p.add_argument("--reason", default="", metavar="TEXT", help="why (kept in history and logs)")
+    p.add_argument(
+        "--reason",
+        default="",
+        metavar="TEXT",
+        help="why (kept in history and logs; required with --to successful)",
+    )
     p.add_argument("--by", metavar="NAME", help="who moves them (default: the OS user)")
     _json_flag(p)
 
@@ -358,6 +365,10 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     p.add_argument("--until", metavar="TIME", help="events at or before TIME (same forms)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     _json_flag(p)
+
+    from runner.cli import results
+
+    results.add_verbs(verb)
 
 
 def _control_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:

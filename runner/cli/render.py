@@ -174,6 +174,8 @@ def status_text(report: operations.StatusReport) -> str:
             lines.append(f"  last run {clean(run.id)}: {run.status} ({ended})")
         lines.append(f"  command in progress: {_dash(task.command)}")
         lines.append(f"  latest detail: {_dash(task.latest_detail)}")
+        if task.metrics:
+            lines.append(f"  metrics (sums): {clean(operations.metrics_text(task.metrics))}")
         counts = f"  sequence {task.sequence}   total {task.total}   running {task.running}"
         if task.about_to_launch:
             counts += f"   about to launch {task.about_to_launch}"
@@ -194,7 +196,11 @@ def status_text(report: operations.StatusReport) -> str:
 def items_text(page: operations.ItemsPage, task: str) -> str:
     if not page.items:
         return f"no items of task {task} match" if page.total == 0 else "no items on this page"
-    rows = [("ID", "QUEUE", "ATTEMPTS", "STATUS", "UPDATED", "LAST ERROR")]
+    with_metrics = any(entry.metrics for entry in page.items)
+    metrics_head = ("METRICS",) if with_metrics else ()
+    rows: list[tuple[str, ...]] = [
+        ("ID", "QUEUE", "ATTEMPTS", "STATUS", "UPDATED", *metrics_head, "LAST ERROR")
+    ]
     for entry in page.items:
         queue = entry.queue
         if entry.running:
@@ -203,6 +209,7 @@ def items_text(page: operations.ItemsPage, task: str) -> str:
             queue += " (about to launch)"
         if not entry.in_group:
             queue += " (left group)"
+        metrics = (_cut(_dash(operations.metrics_text(entry.metrics)), 60),) if with_metrics else ()
         rows.append(
             (
                 clean(entry.id),
@@ -210,6 +217,7 @@ def items_text(page: operations.ItemsPage, task: str) -> str:
                 str(entry.attempts),
                 _dash(entry.status),
                 _dash(operations.iso(entry.updated)),
+                *metrics,
                 _cut(_dash(entry.last_error), 100),
             )
         )
@@ -237,7 +245,8 @@ def history_text(report: operations.ItemHistory, task: str, item: str) -> str:
     current = (
         f"; current definition {report.current_definition}" if report.current_definition else ""
     )
-    lines = [f"item {clean(item)} of task {clean(task)}: now in {report.queue}{current}"]
+    manual = " (moved there by hand)" if report.manual else ""
+    lines = [f"item {clean(item)} of task {clean(task)}: now in {report.queue}{manual}{current}"]
     if not report.entries:
         lines.append("  no attempt and no move yet")
     previous_hash = None
@@ -250,8 +259,9 @@ def history_text(report: operations.ItemHistory, task: str, item: str) -> str:
                 state = f"applied {operations.iso(entry.applied)}"
             else:
                 state = "pending until its attempt ends"
+            manual = " manual" if entry.manual else ""
             lines.append(
-                f"{when}  move       {entry.from_queue} -> {entry.to_queue} by {clean(entry.by)} ({state})"
+                f"{when}  move       {entry.from_queue} -> {entry.to_queue}{manual} by {clean(entry.by)} ({state})"
             )
             if entry.reason:
                 lines.append(f"    reason: {clean(entry.reason)}")
@@ -276,6 +286,8 @@ def history_text(report: operations.ItemHistory, task: str, item: str) -> str:
         )
         if entry.error:
             lines.append(f"    error: {clean(entry.error)}")
+        if entry.metrics:
+            lines.append(f"    metrics: {clean(operations.metrics_text(entry.metrics))}")
         for name in ("stdout", "stderr"):
             value = getattr(entry, name)
             if value:

@@ -20,6 +20,7 @@ from runner.config.fields import (
     Status,
     check_queue,
 )
+from runner.config.outputrules import OutputRule
 
 
 class OutcomeWhen(BaseModel):
@@ -125,6 +126,12 @@ class Definition(BaseModel):
         description="Rules tried in order, first match wins; when none matches, exit 0 is ok and "
         "anything else failed.",
     )
+    output_events: list[OutputRule] = Field(
+        default_factory=list,
+        description="Rules turning lines of the tool's stdout/stderr into detail, progress, metric "
+        "or processed events, as if it wrote them to RUNNER_EVENTS; every rule matching a line "
+        "makes its event.",
+    )
 
     @model_validator(mode="after")
     def _shell_takes_one_script(self) -> Definition:
@@ -137,5 +144,8 @@ class Definition(BaseModel):
 
     def fingerprint(self) -> str:
         """A stable hash of this definition (sha256 hex, first 16), recorded with each attempt."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        dumped = self.model_dump(mode="json")
+        if not dumped["output_events"]:  # keys added later hash as before while unused
+            del dumped["output_events"]
+        canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

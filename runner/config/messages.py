@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 
 from runner.config.definitions import Definition, OutcomeRule, OutcomeWhen
 from runner.config.groups import Group, Member
+from runner.config.outputrules import OutputRule
 from runner.config.pipeline import PipelineFile
 from runner.config.policies import Backoff, Policy
 from runner.config.schedules import Schedule
@@ -38,6 +39,7 @@ _MODEL_NOUNS: Final[Mapping[type[BaseModel], str]] = {
     Definition: "a definition",
     OutcomeRule: "an outcome rule",
     OutcomeWhen: "an outcome rule's when",
+    OutputRule: "an output rule",
     Policy: "a policy",
     Backoff: "a backoff",
     Task: "a task",

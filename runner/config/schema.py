@@ -49,6 +49,7 @@ from runner.config.fields import (
     StepTemplate,
 )
 from runner.config.groups import Group, Member
+from runner.config.outputrules import OutputRule
 from runner.config.pipeline import PipelineFile
 from runner.config.policies import Backoff, ExhaustedQueue, Policy, RetryStatus
 from runner.config.schedules import CronExpression, Schedule, TimeZoneName
@@ -283,6 +284,7 @@ _SECTIONS: Final[tuple[tuple[str, type[BaseModel], str], ...]] = (
     ("definitions", Definition, "definitions.<name>"),
     ("Outcome rule", OutcomeRule, "definitions.<name>.outcomes[]"),
     ("Outcome conditions", OutcomeWhen, "definitions.<name>.outcomes[].when"),
+    ("Output rule", OutputRule, "definitions.<name>.output_events[]"),
     ("policies", Policy, "policies.<name>"),
     ("Backoff", Backoff, "policies.<name>.backoff"),
     ("tasks", Task, "tasks.<name>"),

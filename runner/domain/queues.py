@@ -91,11 +91,14 @@ NOT_REDISCOVERED: frozenset[str] = frozenset({TRASH, INCORRECT_FORMAT})
 
 #: Queues an operator may move an item into with ``runner move``.
 OPERATOR_TARGETS: frozenset[str] = frozenset(
-    {RUN_NOW, RESCHEDULED, PAUSED, DISABLED, TRASH, UNATTEMPTED}
+    {RUN_NOW, RESCHEDULED, PAUSED, DISABLED, TRASH, UNATTEMPTED, INCORRECT_FORMAT, SUCCESSFUL}
 )
 
+#: Operator targets a move reaches only with a reason given (it declares work done by hand).
+REASON_REQUIRED: frozenset[str] = frozenset({SUCCESSFUL})
+
 #: Where an item lacking required attributes may still be moved by an operator.
-TARGETS_WITHOUT_ATTRIBUTES: frozenset[str] = frozenset({PAUSED, DISABLED, TRASH})
+TARGETS_WITHOUT_ATTRIBUTES: frozenset[str] = frozenset({PAUSED, DISABLED, TRASH, INCORRECT_FORMAT})
 
 #: Queues an outcome rule may send an item to (not `run-now`, the operator's, nor `retry`).
 OUTCOME_TARGETS: tuple[str, ...] = tuple(q for q in ALL_QUEUES if q not in (RUN_NOW, RETRY))
@@ -106,7 +109,6 @@ EXHAUSTED_TARGETS: tuple[str, ...] = (*ERROR_QUEUES, PAUSED)
 # --- operator moves ---------------------------------------------------------------------------
 
 _WHY_NOT_TARGET: Mapping[str, str] = {
-    SUCCESSFUL: "items reach 'successful' only by running; move it to run-now to run it again",
     RETRY: (
         "items reach 'retry' only through their policy after a failed attempt; "
         "move it to run-now or rescheduled to run it again"
@@ -114,10 +116,6 @@ _WHY_NOT_TARGET: Mapping[str, str] = {
     INCOMPLETE: (
         "items enter 'incomplete' only when the group lacks attributes the definition requires; "
         "move it to paused to hold it"
-    ),
-    INCORRECT_FORMAT: (
-        "items reach 'incorrect-format' only through an outcome rule; "
-        "move it to trash or disabled to take it out of the task"
     ),
 }
 
@@ -152,5 +150,39 @@ def check_move(
         )
     if missing_attributes and to_queue not in TARGETS_WITHOUT_ATTRIBUTES:
         names = ", ".join(missing_attributes)
-        return f"lacks attributes {names}; fix the group (or move it to paused, disabled or trash)"
+        return (
+            f"lacks attributes {names}; fix the group (or move it to paused, disabled, trash or "
+            "incorrect-format)"
+        )
     return None
+
+
+def check_reason(to_queue: str, reason: str) -> str | None:
+    """Whether a move to ``to_queue`` may be made with ``reason``: None, or why not.
+
+    A move to ``successful`` declares the item's work done without running it, so it needs a
+    reason (:data:`REASON_REQUIRED`); other moves take a default reason when none is given.
+    """
+    if to_queue in REASON_REQUIRED and not reason.strip():
+        return (
+            f"a move to '{to_queue}' marks the item done by hand without running it: say why "
+            "with --reason TEXT (kept in history and the report)"
+        )
+    return None
+
+
+def done_by_hand(
+    queue: str,
+    last_move_to: str | None,
+    last_move_applied: float | None,
+    last_attempt_end: float | None,
+) -> bool:
+    """Whether an item sits in ``successful`` because an operator moved it there (`manual`).
+
+    ``last_move_to`` and ``last_move_applied``: the item's latest applied move; ``last_attempt_end``:
+    when its latest attempt ended. True when it is in successful, that move took it there, and
+    no attempt ended after it (an attempt that ran since earned the queue by running).
+    """
+    if queue != SUCCESSFUL or last_move_to != SUCCESSFUL or last_move_applied is None:
+        return False
+    return last_attempt_end is None or last_move_applied >= last_attempt_end

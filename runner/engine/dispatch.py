@@ -202,6 +202,7 @@ class Dispatcher:
                 ),
                 marker=attempt_marker(run.row.id, attempt_id),
                 on_events=self._events_sink(attempt_id),
+                on_output_events=self._events_sink(attempt_id, from_output=True),
             )
             ctx.after_commit.add(self._offer(attempt, spec))
         return len(prepared)
@@ -234,10 +235,13 @@ class Dispatcher:
         make_read_only(path)
         return path
 
-    def _events_sink(self, attempt_id: int) -> Callable[[list[bytes]], None]:
-        """Where the worker running `attempt_id` sends the lines of its events file."""
+    def _events_sink(
+        self, attempt_id: int, *, from_output: bool = False
+    ) -> Callable[[list[bytes]], None]:
+        """Where the worker running `attempt_id` sends the lines of its events file (or, with
+        `from_output`, the events lines its output rules made)."""
 
         def on_events(lines: list[bytes]) -> None:
-            self._inbox.put(EventsArrived(attempt_id, lines, time.time()))
+            self._inbox.put(EventsArrived(attempt_id, lines, time.time(), from_output))
 
         return on_events

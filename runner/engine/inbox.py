@@ -33,6 +33,8 @@ class EventsArrived:
     attempt_id: int
     lines: list[bytes]
     at: float
+    from_output: bool = False
+    """Made by the definition's output rules from the attempt's output, not read from the file."""
 
 
 @dataclass(frozen=True, slots=True)

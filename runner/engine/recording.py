@@ -7,6 +7,8 @@ announce the outcomes wait for that transaction to commit.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from runner.domain import queues as q
 from runner.domain.statuses import OK
 from runner.domain.timefmt import iso
@@ -48,6 +50,8 @@ class Recorder:
                 if not line.strip():
                     continue
                 event = ctx.masked(parse_event(line.strip()))
+                if message.from_output:
+                    event = replace(event, from_output=True)
                 self._checkpoints.append((message.attempt_id, event, message.at))
                 if event.kind == INVALID_EVENT and running is not None:
                     running.invalid_events += 1

@@ -5,6 +5,7 @@ protocol  every RUNNER_* name given to a child, the marker, the events line form
 builder   definition/step + item -> LaunchSpec: rendered argv, environment, paths
 files     creating step output directories and RUNNER_PROCESSED files
 merge     crash-time merge: the events lines a dead runner had not recorded
+outputevents  a definition's output rules compiled, and their matches as events lines
 """
 
 from runner.launch.builder import LaunchBuilder, display_command, run_context, task_context
@@ -19,6 +20,7 @@ from runner.launch.protocol import (
     parse_event,
     step_env,
     step_marker,
+    step_outputs,
 )
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "step_env",
     "step_files",
     "step_marker",
+    "step_outputs",
     "task_context",
     "write_processed",
 ]

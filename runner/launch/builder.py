@@ -10,12 +10,15 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from runner.config.definitions import Definition
+from runner.config.outputrules import RULE_LINE_LIMIT
 from runner.config.pipeline import Pipeline
 from runner.config.tasks import Step
+from runner.launch.outputevents import compile_rules, event_lines
 from runner.launch.protocol import EVENTS_ENV, PROCESSED_ENV, AttemptFiles
-from runner.process import LaunchSpec
+from runner.process import LaunchSpec, LineRule, Match
 from runner.templating import FixedView, ItemView, render_argv
 
 
@@ -55,6 +58,7 @@ class LaunchBuilder:
         self.output_limit = settings.output_limit
         self.grace = settings.grace
         self._cwds: dict[str, Path] = {}
+        self._rules: dict[int, tuple[Definition, tuple[LineRule, ...]]] = {}
 
     def _cwd(self, relative: str) -> Path:
         cwd = self._cwds.get(relative)
@@ -96,8 +100,10 @@ class LaunchBuilder:
         protocol: Mapping[str, str],
         marker: str,
         on_events: Callable[[list[bytes]], None] | None = None,
+        on_output_events: Callable[[list[bytes]], None] | None = None,
     ) -> LaunchSpec:
-        """The launch of one attempt of an item; `on_events` gets the lines of its events file."""
+        """The launch of one attempt of an item; `on_events` gets the lines of its events file,
+        `on_output_events` the events lines its output rules made of its output."""
         env = dict(self.base_env)
         env.update(extra_env)
         env.update(protocol)
@@ -119,7 +125,28 @@ class LaunchBuilder:
             secrets=self.secrets,
             grace=self.grace,
             marker=marker,
+            **self._output_rules(definition, on_output_events),
         )
+
+    def _output_rules(
+        self, definition: Definition, sink: Callable[[list[bytes]], None] | None
+    ) -> dict[str, Any]:
+        """The LaunchSpec fields that apply a definition's output rules (compiled once)."""
+        rules = definition.output_events
+        if not rules or sink is None:
+            return {}
+        compiled = self._rules.get(id(definition))
+        if compiled is None or compiled[0] is not definition:
+            compiled = self._rules[id(definition)] = (definition, compile_rules(rules))
+
+        def on_line_matches(matches: list[Match]) -> None:
+            sink(event_lines(rules, matches))
+
+        return {
+            "line_rules": compiled[1],
+            "on_line_matches": on_line_matches,
+            "line_limit": RULE_LINE_LIMIT,
+        }
 
     def step_launch(
         self,

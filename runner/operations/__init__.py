@@ -1,5 +1,5 @@
 """The library behind the operators' verbs: status, items, move, history, explain, logs,
-pause, resume, check.
+pause, resume, check, output, report.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -10,7 +10,7 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 `UsageError` (exit 2).
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
-`_history`, `_explain`, `_logs`) with what several verbs share in `_common`; this module is
+`_history`, `_explain`, `_logs`, `_output`, `_report`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -55,7 +55,20 @@ from runner.operations._explain import (
 from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
+from runner.operations._metrics import metric_value, metrics_json, metrics_text
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
+from runner.operations._output import (
+    STREAMS as OUTPUT_STREAMS,
+)
+from runner.operations._output import (
+    AttemptOutput,
+    OutputUnavailableError,
+    StreamOutput,
+    output,
+)
+from runner.operations._report import COLUMNS as REPORT_COLUMNS
+from runner.operations._report import FORMATS as REPORT_FORMATS
+from runner.operations._report import ItemReport, ReportRow, report
 from runner.operations._status import (
     StatusReport,
     TaskStatus,
@@ -67,7 +80,10 @@ from runner.system.user import os_user
 __all__ = [
     "DEFAULT_LIMIT",
     "EXPLAIN_REASONS",
+    "OUTPUT_STREAMS",
     "QUEUE_MEANING",
+    "REPORT_COLUMNS",
+    "REPORT_FORMATS",
     "R_ABOUT_TO_LAUNCH",
     "R_BACKOFF",
     "R_CONCURRENCY",
@@ -94,18 +110,23 @@ __all__ = [
     "TASK_RUNNING",
     "WORKER_OFFLINE",
     "AttemptEntry",
+    "AttemptOutput",
     "CheckReport",
     "ControlOutcome",
     "Explanation",
     "ItemEntry",
     "ItemHistory",
+    "ItemReport",
     "ItemsPage",
     "MoveEntry",
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
+    "OutputUnavailableError",
     "Problem",
+    "ReportRow",
     "StatusReport",
+    "StreamOutput",
     "TaskStatus",
     "WorkerStatus",
     "check",
@@ -116,11 +137,16 @@ __all__ = [
     "iso",
     "items",
     "log_events",
+    "metric_value",
+    "metrics_json",
+    "metrics_text",
     "move",
     "os_user",
+    "output",
     "parse_when",
     "pause",
     "process_alive",
+    "report",
     "resume",
     "status",
 ]

@@ -178,7 +178,13 @@ class MoveEntry:
             "applied": iso(self.applied),
             "pending": self.applied is None and not self.superseded,
             "superseded": self.superseded,
+            "manual": self.manual,
         }
+
+    @property
+    def manual(self) -> bool:
+        """A move to `successful`: the item's work declared done by hand."""
+        return self.to_queue == q.SUCCESSFUL
 
 
 def move_json(move: MoveRow | None) -> dict[str, Any] | None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.domain import queues as q
 from runner.domain.policy import superseded
 from runner.domain.timefmt import iso
 from runner.operations._common import MoveEntry, read_item
+from runner.operations._metrics import metrics_json
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
@@ -33,6 +36,8 @@ class AttemptEntry:
     events: int
     stdout: str | None
     stderr: str | None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """The last value it reported per metric name (events and output rules)."""
 
     kind = "attempt"
 
@@ -55,6 +60,7 @@ class AttemptEntry:
             "events": self.events,
             "stdout": self.stdout,
             "stderr": self.stderr,
+            "metrics": metrics_json(self.metrics),
         }
 
 
@@ -67,6 +73,8 @@ class ItemHistory:
     queue: str
     current_definition: str | None
     entries: list[AttemptEntry | MoveEntry]
+    manual: bool = False
+    """It is in successful because an operator moved it there (`queues.done_by_hand`)."""
 
     def to_json(self) -> list[dict[str, Any]]:
         """The documented shape of `history --json`: the entries in time order."""
@@ -87,7 +95,9 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
     with read_item(pipeline, task, item_id) as (store, row):
         entries: list[tuple[float, int, int, AttemptEntry | MoveEntry]] = []
         processed = store.processed_by_attempt(task, item_id)
-        for a in store.attempts_of(task, item_id):
+        attempts = store.attempts_of(task, item_id)
+        metrics = store.metrics_of_attempts([a.id for a in attempts])
+        for a in attempts:
             files = AttemptFiles(Path(a.output_dir), a.number) if a.output_dir else None
             entries.append(
                 (
@@ -110,6 +120,7 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
                         events=a.checkpoints,
                         stdout=_existing(files.stdout) if files else None,
                         stderr=_existing(files.stderr) if files else None,
+                        metrics=metrics.get(a.id, {}),
                     ),
                 )
             )
@@ -119,7 +130,19 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
         entries.sort(key=lambda e: e[:3])
         config = pipeline.tasks.get(task)
         current = pipeline.definitions[config.definition].fingerprint() if config else None
-        return ItemHistory(task, item_id, row.queue, current, [e[3] for e in entries])
+        applied = max(
+            (m for m in moves if m.applied_at is not None),
+            key=lambda m: (m.applied_at, m.id),
+            default=None,
+        )
+        ends = [a.ended_at for a in attempts if a.ended_at is not None]
+        manual = q.done_by_hand(
+            row.queue,
+            applied.to_queue if applied else None,
+            applied.applied_at if applied else None,
+            max(ends, default=None),
+        )
+        return ItemHistory(task, item_id, row.queue, current, [e[3] for e in entries], manual)
 
 
 def _existing(path: Path) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +11,7 @@ from runner.domain import queues as q
 from runner.domain.timefmt import iso
 from runner.errors import UsageError
 from runner.operations._common import check_queue_name, check_task, open_read
+from runner.operations._metrics import metrics_json
 from runner.state import ItemQuery, ItemRow, UnderWay, read_under_way
 
 if TYPE_CHECKING:
@@ -37,9 +38,13 @@ class ItemEntry:
     """Its attempt is recorded ahead of a free slot, not launched yet."""
     pending_queue: str | None
     in_group: bool
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """Per metric name, the sum over its attempts of each attempt's last value."""
 
     @classmethod
-    def of(cls, row: ItemRow, under_way: UnderWay) -> ItemEntry:
+    def of(
+        cls, row: ItemRow, under_way: UnderWay, metrics: Mapping[str, float] | None = None
+    ) -> ItemEntry:
         """The entry of a state row."""
         open_attempt = row.running_attempt
         launched = open_attempt is not None and under_way.launched(open_attempt)
@@ -56,6 +61,7 @@ class ItemEntry:
             about_to_launch=open_attempt is not None and not launched,
             pending_queue=row.pending_queue,
             in_group=row.in_group,
+            metrics=metrics or {},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -73,6 +79,7 @@ class ItemEntry:
             "about_to_launch": self.about_to_launch,
             "pending_queue": self.pending_queue,
             "in_group": self.in_group,
+            "metrics": metrics_json(self.metrics),
         }
 
 
@@ -130,7 +137,8 @@ def items(
         counts = store.count_items_by_queue(query)
         rows = store.page_items(query, limit=limit, offset=offset, counts=counts)
         under_way = read_under_way(store)
-        entries = [ItemEntry.of(r, under_way) for r in rows]
+        metrics = store.metrics_of_items(task, [r.item_id for r in rows])
+        entries = [ItemEntry.of(r, under_way, metrics.get(r.item_id)) for r in rows]
         return ItemsPage(task, sum(counts.values()), offset, limit, entries, counts)
     finally:
         if store is not None:

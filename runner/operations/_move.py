@@ -84,6 +84,7 @@ def move(
     by: str | None = None,
     now: float | None = None,
     env: Mapping[str, str] | None = None,
+    via: str = "runner move",
 ) -> MoveOutcome:
     """Move items by hand: the named ones, or (with only `from_queue`) every item of a queue.
 
@@ -92,6 +93,8 @@ def move(
     `MoveRefusedError` and nothing moves. The moves are one transaction; a running item's
     move waits for its attempt to end. Who is `by` or the OS user; `by` and `reason` are
     masked like every other text the runner keeps. Each move is logged as `item.moved`.
+    A move to `successful` needs a `reason` (`queues.check_reason`); any other move without
+    one records the default `moved by <who> with <via>`.
     Safe while a runner works: no lock is taken, the state's own transactions order it.
     """
     from runner.logs import close_logging, configure_logging, get_logger
@@ -104,10 +107,13 @@ def move(
     check_queue_name(to_queue, "target")
     if from_queue is not None:
         check_queue_name(from_queue, "source")
+    refusal = q.check_reason(to_queue, reason)
+    if refusal is not None:
+        raise MoveRefusedError(f"nothing was moved: {refusal}")
     instant = time.time() if now is None else now
     masker = Masker.from_env(pipeline.settings.secrets, os.environ if env is None else env)
     who = masker.mask_text(by if by else os_user())
-    why = masker.mask_text(reason)
+    why = masker.mask_text(reason.strip() or f"moved by {who} with {via}")
     path = pipeline.state_file
     if not path.exists():
         raise UsageError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
@@ -25,6 +25,7 @@ from runner.operations._common import (
     run_json,
 )
 from runner.operations._control import control_json
+from runner.operations._metrics import metrics_json
 from runner.state import (
     ControlRow,
     RunRow,
@@ -87,6 +88,8 @@ class TaskStatus:
     last_run: RunRow | None
     halted: ControlRow | None = None
     """The halt or pause holding the task (no new item starts), or None."""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """Per metric name, the sum over the task's items (each: the sum over its attempts)."""
 
     @property
     def categories(self) -> dict[str, int]:
@@ -121,6 +124,7 @@ class TaskStatus:
             "total": self.total,
             "last_run": run_json(self.last_run),
             "halted": control_json(self.halted),
+            "metrics": metrics_json(self.metrics),
         }
 
 
@@ -238,4 +242,5 @@ def _task_status(
         about_to_launch=under_way.ahead.get(name, 0) if under_way else 0,
         last_run=last,
         halted=halted,
+        metrics=store.metrics_of_task(name) if store is not None and row is not None else {},
     )

@@ -5,12 +5,14 @@ supervise  run_process: start, the poll loop, timeouts, idle timeouts, wait_full
 capture    run_capture: a short command for its stdout
 output     bounded output capture: the tail, the truncation line, masking
 events     following the events file, handing complete lines on
+linescan   searching each complete output line with the output rules' patterns
 kill       the one kill sequence (group, descendants, marker sweep)
 reaper     the registry of direct children, child subreaper, reaping orphans
 """
 
 from runner.process.capture import run_capture
 from runner.process.kill import kill_tree, sweep_marker
+from runner.process.linescan import LineRule, Match
 from runner.process.reaper import become_subreaper, reap_orphans
 from runner.process.spec import (
     MARKER_ENV,
@@ -25,6 +27,8 @@ __all__ = [
     "MARKER_ENV",
     "TAIL_BYTES",
     "LaunchSpec",
+    "LineRule",
+    "Match",
     "Outcome",
     "ProcessResult",
     "become_subreaper",

@@ -1,4 +1,5 @@
-"""A child's output streams: masking, the tail kept in memory, the bounded file, a capture.
+"""A child's output streams: masking, the tail kept in memory, the bounded file, a capture,
+the output rules' line scan.
 
 Each stream's file keeps at most `output_limit` bytes: beyond it the oldest
 bytes are overwritten in a ring, and at the end the file is rewritten as a
@@ -14,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from runner.masking import Masker, StreamMasker
+from runner.process.linescan import LineScanner
 from runner.process.spec import TAIL_BYTES
 from runner.system.fs import current_modes, give_mode, make_dirs
 
@@ -136,9 +138,15 @@ class OutputStream:
     """One output stream of the child: masking, the tail, the bounded file, an optional capture."""
 
     def __init__(
-        self, path: Path | str | None, limit: int, masker: Masker, capture_limit: int | None
+        self,
+        path: Path | str | None,
+        limit: int,
+        masker: Masker,
+        capture_limit: int | None,
+        scanner: LineScanner | None = None,
     ) -> None:
         self._masker = StreamMasker(masker)
+        self._scanner = scanner if scanner else None
         self._file = _RingFile(path, limit) if path is not None else None
         self._limit = limit
         self._tail = bytearray()
@@ -153,6 +161,8 @@ class OutputStream:
     def finish(self) -> None:
         """The pipe is closed: flush the masker and finish the file."""
         self._emit(self._masker.flush())
+        if self._scanner is not None:
+            self._scanner.finish()
         if self._file is not None:
             self._file.finish()
             if self._file.error is not None:
@@ -186,6 +196,8 @@ class OutputStream:
                 self._capture += data[:room]
         if self._file is not None:
             self._file.write(data)
+        if self._scanner is not None:
+            self._scanner.feed(data)
 
     def _add_tail(self, data: bytes) -> None:
         if len(data) >= TAIL_BYTES:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from runner.process.linescan import LineRule, Match
+
 Outcome = Literal["exited", "timeout", "hung", "start-failed", "interrupted"]
 
 MARKER_ENV = "RUNNER_ATTEMPT_MARKER"
@@ -51,6 +53,12 @@ class LaunchSpec:
     """Seconds between SIGTERM and SIGKILL."""
     marker: str | None = None
     """Put in the child's environment as RUNNER_ATTEMPT_MARKER; used to find escaped descendants."""
+    line_rules: Sequence[LineRule] = ()
+    """Patterns searched in each complete line of stdout/stderr (a definition's output rules)."""
+    on_line_matches: Callable[[list[Match]], None] | None = None
+    """Called in the calling thread with the matches of `line_rules` in the lines just read."""
+    line_limit: int = 4096
+    """Characters of a line the `line_rules` search."""
 
 
 @dataclass(frozen=True)

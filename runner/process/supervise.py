@@ -25,6 +25,7 @@ import time
 
 from runner.process.events import EventsReader
 from runner.process.kill import TreeKill, signal_group
+from runner.process.linescan import LineScanner
 from runner.process.output import OutputStream, os_error_message, shared_masker
 from runner.process.reaper import CHILDREN
 from runner.process.spec import MARKER_ENV, LaunchSpec, Outcome, ProcessResult
@@ -70,6 +71,14 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
 _RUNNING, _KILLING, _WAIT_FULL, _DRAINING, _DONE = range(5)
 
 
+def _scanner(spec: LaunchSpec, stream: str) -> LineScanner | None:
+    """The output rules' scan of one stream, if any rule reads it."""
+    if not spec.line_rules or spec.on_line_matches is None:
+        return None
+    scanner = LineScanner(stream, spec.line_rules, spec.on_line_matches, spec.line_limit)
+    return scanner if scanner else None
+
+
 class Attempt:
     """Runs one LaunchSpec to its end. Used once, from one thread."""
 
@@ -79,8 +88,12 @@ class Attempt:
         self._spec = spec
         self._cancel = cancel
         masker = shared_masker(tuple(spec.secrets))
-        self._stdout = OutputStream(spec.stdout_path, spec.output_limit, masker, capture_limit)
-        self._stderr = OutputStream(spec.stderr_path, spec.output_limit, masker, None)
+        self._stdout = OutputStream(
+            spec.stdout_path, spec.output_limit, masker, capture_limit, _scanner(spec, "stdout")
+        )
+        self._stderr = OutputStream(
+            spec.stderr_path, spec.output_limit, masker, None, _scanner(spec, "stderr")
+        )
         self._events = (
             EventsReader(spec.events_path, spec.on_events, masker)
             if spec.events_path is not None

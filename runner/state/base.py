@@ -33,6 +33,7 @@ from runner.state.records import (
     Checkpoint,
     ControlRow,
     ItemQuery,
+    ItemResult,
     ItemRow,
     MoveRow,
     RunRow,
@@ -394,4 +395,22 @@ class StateStore(Protocol):
         """The latest instant an attempt or step of the run started or ended (None: none did).
 
         Cheap whatever the run's size (`runner check` asks it of every open run)."""
+        ...
+
+    # -- results: metrics and per-item exports (read only) -----------------------
+
+    def metrics_of_attempts(self, attempt_ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        """Each attempt's metrics (the last value it reported per name); attempts without none."""
+        ...
+
+    def metrics_of_items(self, task: str, item_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Each item's metrics: per name, the sum over its attempts; items without none."""
+        ...
+
+    def metrics_of_task(self, task: str) -> dict[str, float]:
+        """Per metric name, the sum over every attempt of the task."""
+        ...
+
+    def item_results(self, task: str, *, include_left: bool = True) -> Iterator[ItemResult]:
+        """One result per item of the task, ordered by id, streamed (a task may hold 100,000)."""
         ...

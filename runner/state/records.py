@@ -128,10 +128,13 @@ class MoveRow:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """One line an attempt appended to its RUNNER_EVENTS file, parsed."""
+    """One line an attempt appended to its RUNNER_EVENTS file (or an output rule made), parsed."""
 
     kind: str  # processed | detail | progress | metric | invalid (a line that was not an event)
     value: str  # sub-id, text, number or JSON text
+    from_output: bool = False
+    """Made by an output rule from the attempt's output: not a line of its events file (the
+    count of lines read, which a crash merge resumes after, leaves it out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +207,25 @@ class ControlRow:
     by: str
     action: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """One item of a task with what its attempts produced, as `runner report` exports it."""
+
+    item_id: str
+    queue: str
+    in_group: bool
+    last_status: str | None
+    last_error: str | None
+    attempts: int
+    first_start: float | None
+    last_start: float | None
+    duration_s: float | None
+    """The durations of its ended attempts added up."""
+    last_end: float | None
+    last_move_to: str | None
+    """The target of its latest applied operator move (with `last_move_applied`: when)."""
+    last_move_applied: float | None
+    metrics: Mapping[str, float]
+    """Per metric name, the sum over its attempts of each attempt's last value."""

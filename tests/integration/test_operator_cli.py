@@ -217,13 +217,11 @@ class TestMove:
     def test_refused_move_exits_2_and_moves_nothing(self, ran: Workspace) -> None:
         """One refused item refuses the whole move, exits 2, and says why and what to do."""
         result = ran.runner(
-            "move", "pipeline.yaml", "--task", "t", "--to", "successful", "exit-9", "exit-3"
+            "move", "pipeline.yaml", "--task", "t", "--to", "retry", "exit-9", "exit-3"
         )
         assert exitcodes.BAD_CONFIG == result.returncode
-        assert "nothing was moved: 2 of 2 items of task 't' cannot go to 'successful'" in (
-            result.stderr
-        )
-        assert "move it to run-now to run it again" in result.stderr
+        assert "nothing was moved: 2 of 2 items of task 't' cannot go to 'retry'" in (result.stderr)
+        assert "move it to run-now or rescheduled to run it again" in result.stderr
         with ran.store() as store:
             assert [] == store.moves_of("t", "exit-9")
 

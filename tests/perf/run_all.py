@@ -37,6 +37,7 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
             ("operator verbs", call("bench_operator", items=10_000, attempts=100_000)),
             ("resume", call("bench_resume", items=10_000)),
             ("serve", call("bench_serve", tasks=100, minutes=1)),
+            ("output rules", call("bench_output_rules", items=500, rounds=1)),
         ]
     return [
         ("dispatch", call("bench_dispatch", items=10_000, rounds=5, rss_items=100_000)),
@@ -44,6 +45,7 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
         ("operator verbs", call("bench_operator", items=100_000, attempts=1_000_000)),
         ("resume", call("bench_resume", items=100_000)),
         ("serve", call("bench_serve", tasks=1_000, minutes=5)),
+        ("output rules", call("bench_output_rules", items=10_000, rounds=3)),
     ]
 
 

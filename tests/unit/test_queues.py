@@ -22,7 +22,7 @@ from runner.domain.policy import (
     backoff_delay,
     superseded,
 )
-from runner.domain.queues import check_move
+from runner.domain.queues import check_move, check_reason
 from runner.domain.statuses import BUILTIN_STATUSES, MODE_RECURRING, MODES
 
 NOW = 1_700_000_000.0
@@ -102,8 +102,18 @@ class TestQueueNames:
         assert frozenset({"trash", "incorrect-format"}) == queues.NOT_REDISCOVERED
 
     def test_operator_targets(self) -> None:
-        """Operator moves go to run-now, rescheduled, paused, disabled, trash or unattempted."""
-        expected = {"run-now", "rescheduled", "paused", "disabled", "trash", "unattempted"}
+        """Operator moves go to run-now, rescheduled, paused, disabled, trash, unattempted,
+        incorrect-format or (with a reason) successful."""
+        expected = {
+            "run-now",
+            "rescheduled",
+            "paused",
+            "disabled",
+            "trash",
+            "unattempted",
+            "incorrect-format",
+            "successful",
+        }
         assert expected == set(queues.OPERATOR_TARGETS)
 
     def test_builtin_statuses_match_the_models(self) -> None:
@@ -426,14 +436,18 @@ class TestCheckMove:
         expected: list[str] = []
         assert expected == refused
 
-    def test_successful_is_refused(self) -> None:
-        """Items reach successful only by running."""
-        expected = "items reach 'successful' only by running; move it to run-now to run it again"
-        assert expected == check_move("paused", "successful")
+    def test_successful_needs_a_reason(self) -> None:
+        """A move to successful declares work done by hand: only with a reason."""
+        assert check_move("paused", "successful") is None
+        message = check_reason("successful", "  ")
+        assert message is not None and message.startswith("a move to 'successful' marks the item")
+        assert "--reason TEXT" in message
+        assert check_reason("successful", "copied by hand") is None
+        assert [None] * 3 == [check_reason(t, "") for t in ("run-now", "trash", "incorrect-format")]
 
     def test_non_targets_are_refused_with_a_way_out(self) -> None:
-        """Moving to retry, incomplete, incorrect-format or error queues are refused, with a fix."""
-        for target in ("retry", "incomplete", "incorrect-format", *queues.ERROR_QUEUES):
+        """Moving to retry, incomplete or error queues are refused, with a fix."""
+        for target in ("retry", "incomplete", *queues.ERROR_QUEUES):
             message = check_move("paused", target)
             assert message is not None
             assert f"'{target}'" in message
@@ -483,12 +497,14 @@ class TestCheckMove:
         assert message.startswith("lacks attributes server, db; fix the group")
 
     def test_missing_attributes_may_still_be_parked(self) -> None:
-        """An item lacking attributes may go to paused, disabled or trash."""
+        """An item lacking attributes may go to paused, disabled, trash or incorrect-format,
+        not to successful."""
         actual = [
             check_move("incomplete", q, missing_attributes=["server"])
-            for q in ("paused", "disabled", "trash")
+            for q in ("paused", "disabled", "trash", "incorrect-format")
         ]
-        expected = [None, None, None]
+        expected = [None, None, None, None]
+        assert check_move("incomplete", "successful", missing_attributes=["server"]) is not None
         assert expected == actual
 
 

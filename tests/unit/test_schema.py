@@ -206,6 +206,7 @@ class TestSchema:
             "Member",
             "OutcomeRule",
             "OutcomeWhen",
+            "OutputRule",
             "Policy",
             "Schedule",
             "Settings",

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 
 from runner.state.records import Checkpoint
 from runner.state.sqlite.db import Database
+from runner.state.sqlite.results import write_metrics
 from runner.system import failpoints
 
 
@@ -28,15 +29,18 @@ def write_checkpoints(
                 "INSERT INTO events (attempt_id, kind, value, at) VALUES (?, ?, ?, ?)",
                 (attempt_id, event.kind, event.value, at),
             )
+            if event.kind == "metric":
+                write_metrics(db, attempt_id, event.value)
             if event.kind == "detail":
                 db.execute(
                     "UPDATE tasks SET latest_detail = ? WHERE name = (SELECT task FROM attempts WHERE id = ?)",
                     (event.value, attempt_id),
                 )
         valid = 0 if event.kind == "invalid" else 1
+        read = 0 if event.from_output else 1  # lines of the events file only
         db.execute(
-            "UPDATE attempts SET checkpoints = checkpoints + ?, events_read = events_read + 1 WHERE id = ?",
-            (valid, attempt_id),
+            "UPDATE attempts SET checkpoints = checkpoints + ?, events_read = events_read + ? WHERE id = ?",
+            (valid, read, attempt_id),
         )
 
 

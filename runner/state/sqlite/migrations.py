@@ -177,6 +177,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX items_running ON items (task) WHERE running_attempt IS NOT NULL",
         "CREATE INDEX attempts_run ON attempts (run_id, ended_at)",
     ),
+    # version 3: output (metrics per attempt: the last value of each name it reported)
+    (
+        """
+        CREATE TABLE attempt_metrics (
+            attempt_id       INTEGER NOT NULL,
+            name             TEXT NOT NULL,
+            value            REAL NOT NULL,
+            PRIMARY KEY (attempt_id, name)
+        ) WITHOUT ROWID
+        """,
+        """
+        INSERT OR REPLACE INTO attempt_metrics (attempt_id, name, value)
+        SELECT e.attempt_id, j.key, j.value FROM events e, json_each(e.value) j
+        WHERE e.kind = 'metric' AND json_valid(e.value) AND json_type(e.value) = 'object'
+        AND j.type IN ('integer', 'real') ORDER BY e.id
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
