@@ -16,6 +16,7 @@ import difflib
 import json
 import os
 import shlex
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,10 @@ STDERR_LINES_SHOWN = 10
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
 _JSON = json.JSONDecoder()
+
+_BOM = b"\xef\xbb\xbf"
+
+_DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 # (place, id, attributes): place is a line number or a list index, turned into text only for errors.
 _Entry = tuple[int, str, Mapping[str, str]]
@@ -151,6 +156,12 @@ def _collect(entries: Iterable[_Entry], where: Callable[[int], str], label: str)
             raise GroupResolutionError(
                 f"{label}: {where(place)}: {problem}; every member needs a one-line, non-empty id"
             )
+        invisible = _invisible_edge(item_id)
+        if invisible is not None:
+            raise GroupResolutionError(
+                f"{label}: {where(place)}: id {item_id!r} {invisible}, which would make it a "
+                "different item than the one without it; remove the character from the source"
+            )
         if item_id in items:
             raise GroupResolutionError(
                 f"{label}: id {item_id!r} appears twice: {where(first_place[item_id])} and "
@@ -159,6 +170,22 @@ def _collect(entries: Iterable[_Entry], where: Callable[[int], str], label: str)
         items[item_id] = Item(item_id, attributes)
         first_place[item_id] = place
     return items
+
+
+def _invisible_edge(item_id: str) -> str | None:
+    """What is wrong with an id starting or ending in an invisible format character; else None.
+
+    A byte-order mark, zero-width space, word joiner or direction mark (Unicode category Cf)
+    at either end of an id is an artefact nobody typed; kept, it would turn `alice` into a new
+    item while the real `alice` leaves the group. The explicit direction controls (embedding,
+    override, isolate) are let through: they change how an id looks, not whether it is seen,
+    and every display escapes them.
+    """
+    for edge, char in (("starts", item_id[0]), ("ends", item_id[-1])):
+        if unicodedata.category(char) == "Cf" and char not in _DIRECTION_CONTROLS:
+            name = unicodedata.name(char, "a format character")
+            return f"{edge} with the invisible character U+{ord(char):04X} ({name})"
+    return None
 
 
 # --- inline members -----------------------------------------------------------------------
@@ -242,7 +269,7 @@ def _txt_entries(handle: Iterable[str], path: Path, label: str) -> Iterator[_Ent
 
 def _csv_entries(handle: Iterable[str], path: Path, label: str) -> Iterator[_Entry]:
     """Rows of a csv file with a header naming an ``id`` column; other columns are attributes."""
-    reader = csv.reader(handle)
+    reader = csv.reader(handle, strict=True)  # an unclosed quote is an error, not a cell
     try:
         header = next(reader, None)
         if header is None:
@@ -361,16 +388,16 @@ def _command(
         failure = f"was killed by signal {result.signal}; run it by hand to see why"
     elif result.exit_code != 0:
         failure = f"exited with code {result.exit_code}; run it by hand to see why"
+    if result.stdout_truncated:
+        raise GroupResolutionError(
+            f"{label}: resolver command `{shown}` printed more than "
+            f"{COMMAND_OUTPUT_LIMIT // 2**20} MiB and was stopped; print one member a line, "
+            "nothing else, or use a group file"
+        )
     if failure is not None:
         tail = _last_lines(result.stderr_tail, STDERR_LINES_SHOWN)
         stderr = f"\n  last lines of stderr:\n{tail}" if tail else " (stderr was empty)"
         raise GroupResolutionError(f"{label}: resolver command `{shown}` {failure}{stderr}")
-    if result.stdout_truncated:
-        raise GroupResolutionError(
-            f"{label}: resolver command `{shown}` printed more than "
-            f"{COMMAND_OUTPUT_LIMIT // 2**20} MiB; print one member a line, nothing else, "
-            "or use a group file"
-        )
     return _collect(
         _output_entries(result.stdout, label, shown),
         lambda number: f"line {number} of the output of `{shown}`",
@@ -381,9 +408,9 @@ def _command(
 def _output_entries(data: bytes, label: str, shown: str) -> Iterator[_Entry]:
     """(line, id, attributes) of a resolver's stdout; a line starting with '{' is JSON."""
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # like member files: a leading byte-order mark is dropped
     except UnicodeDecodeError as exc:
-        bad_line = data.count(b"\n", 0, exc.start) + 1
+        bad_line = data.count(b"\n", 0, exc.start + (3 if data.startswith(_BOM) else 0)) + 1
         raise GroupResolutionError(
             f"{label}: line {bad_line} of the output of `{shown}` is not valid UTF-8 "
             f"({exc.reason}); make the resolver print UTF-8"
@@ -393,7 +420,7 @@ def _output_entries(data: bytes, label: str, shown: str) -> Iterator[_Entry]:
         return f"line {number} of the output of `{shown}`"
 
     for number, line in enumerate(text.split("\n"), 1):
-        stripped = line.strip()
+        stripped = line.removeprefix("\ufeff").strip()  # a mark starting a concatenated output
         if not stripped:
             continue
         if stripped[0] == "{":
