@@ -176,6 +176,10 @@ class StateStore(Protocol):
         """
         ...
 
+    def group_members(self, task: str) -> frozenset[str]:
+        """The ids of the task's items that are in its group now (those that left are not)."""
+        ...
+
     def item(self, task: str, item_id: str) -> ItemRow | None:
         """One item of a task, or None."""
         ...

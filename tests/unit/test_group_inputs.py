@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from runner.config.groups import Group
+from runner.domain.membership import shrink_refusal
 from runner.process import run_capture
 from tests.unit.test_groups import failure, ids, resolve, script, write
 
@@ -118,3 +121,42 @@ class TestCsvQuoting:
             ("alice", {"note": "a, b"}),
             ("bob", {"note": 'say "hi"'}),
         ]
+
+
+class TestShrinkGuard:
+    """The rule (runner.domain.membership) and the keys that set it."""
+
+    @pytest.mark.parametrize(
+        ("current", "resolved", "staying", "refused"),
+        [
+            (0, 0, 0, False),  # a first resolution drops nothing
+            (4, 0, 0, True),  # empty output
+            (4, 2, 2, False),  # exactly 50% dropped
+            (4, 1, 1, True),  # 75% dropped
+            (4, 10, 1, True),  # many joined, but 3 of 4 left: a different directory
+            (1, 0, 0, True),
+        ],
+    )
+    def test_default_share(self, current: int, resolved: int, staying: int, refused: bool) -> None:
+        refusal = shrink_refusal(current, resolved, staying, min_members=0, max_drop=0.5)
+        assert (refusal is not None) is refused
+
+    def test_min_members_and_the_reason(self) -> None:
+        refusal = shrink_refusal(0, 2, 0, min_members=3, max_drop=1.0)
+        assert refusal is not None
+        assert "it gave 2 members, fewer than min_members (3)" == refusal.reason
+        drop = shrink_refusal(10, 2, 2, min_members=0, max_drop=0.25)
+        assert drop is not None
+        assert "drop 8 of the 10 current members (80%), more than max_drop (25%)" in drop.reason
+
+    def test_no_limit(self) -> None:
+        assert shrink_refusal(5, 0, 0, min_members=0, max_drop=1.0) is None
+
+    @pytest.mark.parametrize("value", ["50", "101%", "-1%", "50 %", "0.5", ""])
+    def test_max_drop_must_be_a_percentage(self, value: str) -> None:
+        with pytest.raises(ValidationError, match="not a percentage from 0% to 100%"):
+            Group.model_validate({"members": "a", "max_drop": value})
+
+    def test_max_drop_share(self) -> None:
+        assert 0.3 == Group.model_validate({"members": "a", "max_drop": "30%"}).max_drop_share
+        assert 0.5 == Group.model_validate({"members": "a"}).max_drop_share

@@ -11,6 +11,7 @@ from pathlib import Path
 from runner.state.sqlite.attempts import AttemptRecords
 from runner.state.sqlite.checkpoints import CheckpointRecords
 from runner.state.sqlite.items import ItemRecords
+from runner.state.sqlite.members import MemberRecords
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.reports import ReportQueries
 from runner.state.sqlite.runs import RunRecords
@@ -22,6 +23,7 @@ class SQLiteStore(
     TaskRecords,
     RunRecords,
     ItemRecords,
+    MemberRecords,
     AttemptRecords,
     CheckpointRecords,
     MoveRecords,
