@@ -229,6 +229,11 @@ def _file(path: Path, written: str, label: str) -> dict[str, Item]:
         )
     newline = "" if suffix == ".csv" else None
     try:
+        if path.exists() and not path.is_file():  # a FIFO would block the runner on open
+            raise GroupResolutionError(
+                f"{label}: cannot read file {written} ({path}): it is not a regular file; "
+                "point the group's `file:` at a file"
+            )
         with path.open("r", encoding="utf-8-sig", newline=newline) as handle:
             return _collect(
                 readers[suffix](handle, path, label), lambda number: f"{path}:{number}", label

@@ -5,13 +5,17 @@ directory hiccup never looks like "everyone left"."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from runner import exitcodes
 from runner.domain import queues as q
-from tests.support.spawning import traceback_free
+from tests.support.spawning import reaped, spawn_runner, traceback_free
+from tests.support.waiting import wait_until
 from tests.support.workspace import Workspace, settings
 
 IDS = ["alice", "bob", "carol", "dave"]
@@ -131,3 +135,65 @@ class TestResolverOutput:
         assert not (ws.root / "ledger.txt").exists()
         (refused,) = events(ws, "group.shrink_refused")
         assert "fewer than min_members (3)" in str(refused["reason"])
+
+
+SERVED = """\
+version: 1
+settings:
+  state: .runner/state.db
+  logs: .runner/logs
+schedules:
+  hourly: {cron: "0 * * * *"}
+groups:
+  g: {members: "a"}
+definitions:
+  d: {command: ["true"]}
+tasks:
+  t: {definition: d, group: g, schedule: hourly}
+"""
+
+
+class TestHostilePipelineFiles:
+    @pytest.mark.parametrize("kind", ["fifo", "dangling", "loop", "directory"])
+    def test_validate_names_the_entry(self, ws: Workspace, kind: str) -> None:
+        """`validate` exits 2 naming the entry; it never says "valid" with a task gone."""
+        ws.write("main.yaml", SERVED)
+        make_hostile(ws.root, kind)
+        result = ws.runner("validate", ".")
+        assert exitcodes.BAD_CONFIG == result.returncode, result.stdout + result.stderr
+        assert "extra.yaml" in result.stderr
+        assert traceback_free(result.stdout, result.stderr)
+
+    def test_serve_reload_keeps_the_old_config(self, ws: Workspace) -> None:
+        """A FIFO appearing in a served directory: the reload is refused and logged, the runner
+        keeps serving its task (and never blocks opening the FIFO)."""
+        ws.write("main.yaml", SERVED)
+        server = spawn_runner(ws, "serve", ".", "--log-format", "json")
+        with reaped(server):
+            wait_until(lambda: "runner.started" in ws.log_text())
+            make_hostile(ws.root, "fifo")
+            server.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: "config.invalid" in ws.log_text())
+            (invalid,) = [
+                json.loads(line)
+                for line in ws.log_text().splitlines()
+                if '"config.invalid"' in line
+            ]
+            assert any("a FIFO (named pipe), not a file" in e for e in invalid["errors"])
+            assert server.proc.poll() is None
+            server.proc.send_signal(signal.SIGTERM)
+            assert exitcodes.OK == server.proc.wait(timeout=60)
+
+
+def make_hostile(directory: Path, kind: str) -> None:
+    """Put an `extra.yaml` entry into `directory` that is no readable file."""
+    entry = directory / "extra.yaml"
+    if kind == "fifo":
+        os.mkfifo(entry)
+    elif kind == "dangling":
+        entry.symlink_to(directory / "gone.yaml")
+    elif kind == "loop":
+        entry.symlink_to(directory / "extra.yml.loop")
+        (directory / "extra.yml.loop").symlink_to(entry)
+    else:
+        entry.mkdir()
