@@ -16,6 +16,7 @@ import difflib
 import json
 import os
 import shlex
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,25 +60,33 @@ class Item:
 
 
 def resolve_group(
-    pipeline: Pipeline, name: str, *, env: Mapping[str, str] | None = None
+    pipeline: Pipeline,
+    name: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[Item]:
     """Resolve group ``name`` of ``pipeline`` to its items, in source order.
 
     Included groups come first (recursively; the first occurrence of an id wins), then this
     group's own members, file and command; ``exclude`` ids are dropped at the end. Resolver
-    commands run in ``pipeline.root`` with ``env`` (default: this process's environment).
+    commands run in ``pipeline.root`` with ``env`` (default: this process's environment); when
+    ``cancel`` is set (the runner is stopping) a running resolver's tree is killed at once.
     Raises GroupResolutionError naming the group, the place and what to do.
     """
-    resolver = _Resolver(pipeline, dict(os.environ) if env is None else env)
+    resolver = _Resolver(pipeline, dict(os.environ) if env is None else env, cancel)
     return list(resolver.resolve(name, ()).values())
 
 
 class _Resolver:
     """One resolution: remembers groups already resolved, so a group included twice runs once."""
 
-    def __init__(self, pipeline: Pipeline, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, pipeline: Pipeline, env: Mapping[str, str], cancel: threading.Event | None
+    ) -> None:
         self._pipeline = pipeline
         self._env = env
+        self._cancel = cancel
         self._done: dict[str, dict[str, Item]] = {}
 
     def resolve(self, name: str, chain: tuple[str, ...]) -> dict[str, Item]:
@@ -134,6 +143,7 @@ class _Resolver:
                 env=self._env,
                 timeout=group.timeout,
                 label=label,
+                cancel=self._cancel,
             )
 
 
@@ -373,11 +383,18 @@ def _command(
     env: Mapping[str, str],
     timeout: float,
     label: str,
+    cancel: threading.Event | None,
 ) -> dict[str, Item]:
     """Run a resolver command and read its stdout: JSON objects or plain ids, one a line."""
     shown = shlex.join(argv)
-    result = run_capture(argv, cwd=cwd, env=env, timeout=timeout, limit=COMMAND_OUTPUT_LIMIT)
+    result = run_capture(
+        argv, cwd=cwd, env=env, timeout=timeout, limit=COMMAND_OUTPUT_LIMIT, cancel=cancel
+    )
     failure: str | None = None
+    if result.outcome == "interrupted":
+        raise GroupResolutionError(
+            f"{label}: resolver command `{shown}` was stopped because the runner is stopping"
+        )
     if result.outcome == "start-failed":
         failure = (
             f"could not start: {result.error}; check the program path and that it is executable"

@@ -61,12 +61,28 @@ class Opener:
             busy.add(request.task)
             wanted.append(request)
         for start in range(0, len(wanted), OPEN_BATCH):
-            prepared = [self._prepare(r) for r in wanted[start : start + OPEN_BATCH]]
+            prepared = []
+            for request in wanted[start : start + OPEN_BATCH]:
+                if ctx.cancel.is_set():
+                    break
+                prepared.append(self._prepare(request))
+            if ctx.cancel.is_set():  # a stop came while resolving: open nothing only to abandon it
+                self._not_opened(wanted[start:])
+                return
             with ctx.store.batch():
                 for active, resolved, resuming, now in prepared:
                     if self._record(active, resolved, resuming=resuming, now=now):
                         ctx.active.append(active)
             ctx.after_commit.run()
+
+    def _not_opened(self, requests: Sequence[RunRequest]) -> None:
+        """Log the runs a stop kept from opening (a resumed one stays open in the state)."""
+        for request in requests:
+            self._ctx.log.info(
+                "run.skipped",
+                task=request.task,
+                reason="the runner is stopping; the run was not opened",
+            )
 
     def _prepare(self, request: RunRequest) -> tuple[ActiveRun, Resolved, bool, float]:
         """A run to open (or resume) and its resolved group."""
@@ -169,9 +185,13 @@ class Opener:
         ctx = self._ctx
         started = time.monotonic()
         try:
-            items = resolve_group(ctx.pipeline, run.task.group, env=ctx.env)
+            items = resolve_group(ctx.pipeline, run.task.group, env=ctx.env, cancel=ctx.cancel)
         except GroupResolutionError as exc:
-            run.failed, run.failure = True, f"group {run.task.group!r} could not be resolved: {exc}"
+            if ctx.cancel.is_set():
+                return None  # stopped while resolving: the run is not opened (see `open`)
+            # the run's message is stored and shown by `status`: a resolver's stderr may hold secrets
+            failure = f"group {run.task.group!r} could not be resolved: {exc}"
+            run.failed, run.failure = True, ctx.masker.mask_text(failure)
             ctx.log.error(
                 "group.failed",
                 task=run.name,

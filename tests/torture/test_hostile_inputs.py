@@ -197,3 +197,138 @@ def make_hostile(directory: Path, kind: str) -> None:
         (directory / "extra.yml.loop").symlink_to(entry)
     else:
         entry.mkdir()
+
+
+SLOW_RESOLVER = """\
+import os, time
+with open("resolver.pid", "w") as out:
+    out.write(str(os.getpid()))
+time.sleep(600)
+print("alice")
+"""
+
+LONG_ITEM = """\
+import os, time
+with open("item.pid", "w") as out:
+    out.write(str(os.getpid()))
+time.sleep(600)
+"""
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def signal_ws(ws: Workspace, group: str, command: str) -> None:
+    ws.write(
+        "pipeline.yaml",
+        settings(2)
+        + textwrap.dedent(
+            f"""
+            groups:
+              g: {group}
+            definitions:
+              d: {{command: [{command}]}}
+            tasks:
+              t: {{definition: d, group: g, mode: once}}
+            """
+        ),
+    )
+
+
+class TestSignals:
+    def test_sigterm_during_a_slow_resolver(self, ws: Workspace) -> None:
+        """SIGTERM while the group resolves: the resolver's tree is killed at once (not after its
+        10-minute timeout), no run is opened only to be abandoned, and the exit is 1."""
+        ws.script("resolve.py", SLOW_RESOLVER)
+        signal_ws(ws, '{command: ["./resolve.py"], timeout: 10m}', '"true"')
+        runner = spawn_runner(ws, "run", "pipeline.yaml", "--now", "--log-format", "json")
+        with reaped(runner):
+            wait_until(
+                lambda: (
+                    (ws.root / "resolver.pid").exists() and (ws.root / "resolver.pid").read_text()
+                )
+            )
+            resolver = int((ws.root / "resolver.pid").read_text())
+            runner.proc.send_signal(signal.SIGTERM)
+            assert exitcodes.RUN_FAILED == runner.proc.wait(timeout=60)
+        wait_until(lambda: not alive(resolver), timeout=10)
+        with ws.store() as store:
+            assert store.last_run("t") is None
+            assert [] == store.open_runs("default")
+        assert 1 == len(events(ws, "run.skipped"))
+        assert [] == events(ws, "group.failed")
+
+    def test_sighup_stops_run_like_sigterm(self, ws: Workspace) -> None:
+        """SIGHUP (the terminal closed) stops `runner run` gracefully: exit 1, not death by
+        signal 129; the item's process is killed and its attempt recorded `interrupted`, and the
+        next run finishes the item."""
+        ws.script("item.py", LONG_ITEM)
+        signal_ws(ws, '{members: "alice"}', '"./item.py"')
+        runner = spawn_runner(ws, "run", "pipeline.yaml", "--now", "--log-format", "json")
+        with reaped(runner):
+            wait_until(
+                lambda: (ws.root / "item.pid").exists() and (ws.root / "item.pid").read_text()
+            )
+            item = int((ws.root / "item.pid").read_text())
+            runner.proc.send_signal(signal.SIGHUP)
+            assert exitcodes.RUN_FAILED == runner.proc.wait(timeout=60)
+        assert not alive(item)
+        assert 1 == len(events(ws, "run.stopped"))
+        with ws.store() as store:
+            (attempt,) = store.attempts_of("t", "alice")
+            assert "interrupted" == attempt.status
+            assert [] == store.open_attempts("default")
+
+
+FAILING_RESOLVER = """\
+import os, sys
+print("bind failed for password " + os.environ["LDAP_PASSWORD"], file=sys.stderr)
+sys.exit(4)
+"""
+
+
+class TestFailingResolver:
+    @pytest.fixture
+    def failing_ws(self, ws: Workspace) -> Workspace:
+        ws.script("resolve.py", FAILING_RESOLVER)
+        ws.write(
+            "pipeline.yaml",
+            settings(2, "  secrets: [LDAP_PASSWORD]\n")
+            + textwrap.dedent(
+                """
+                groups:
+                  g: {command: ["./resolve.py"]}
+                definitions:
+                  d: {command: ["true"]}
+                tasks:
+                  t: {definition: d, group: g}
+                """
+            ),
+        )
+        return ws
+
+    def test_stderr_is_masked_in_the_run_message(self, failing_ws: Workspace) -> None:
+        """The run's stored message quotes the resolver's stderr with the secret masked."""
+        ws = failing_ws
+        secret = {"LDAP_PASSWORD": "s3cr3t-hunter2"}
+        result = ws.runner("run", "pipeline.yaml", "--now", "--log-format", "json", env=secret)
+        assert exitcodes.RUN_FAILED == result.returncode, result.stderr[-3000:]
+        with ws.store() as store:
+            run = store.last_run("t")
+        assert run is not None
+        assert "bind failed for password ***" in run.message
+        assert b"s3cr3t-hunter2" not in (ws.root / ".runner" / "state.db").read_bytes()
+        status = ws.runner("status", "pipeline.yaml", env=secret)
+        assert "s3cr3t-hunter2" not in status.stdout + status.stderr
+
+    def test_plan_exits_1_when_a_group_cannot_be_resolved(self, failing_ws: Workspace) -> None:
+        result = failing_ws.runner("plan", "pipeline.yaml", env={"LDAP_PASSWORD": "x"})
+        assert exitcodes.RUN_FAILED == result.returncode
+        assert "exited with code 4" in result.stdout
+        assert traceback_free(result.stdout, result.stderr)
