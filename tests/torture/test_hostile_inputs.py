@@ -332,3 +332,64 @@ class TestFailingResolver:
         assert exitcodes.RUN_FAILED == result.returncode
         assert "exited with code 4" in result.stdout
         assert traceback_free(result.stdout, result.stderr)
+
+
+SLOW_TEMPLATE = (
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ item.id }}"
+)
+
+
+def template_ws(ws: Workspace, template: str) -> None:
+    ws.write(
+        "pipeline.yaml",
+        settings(2)
+        + textwrap.dedent(
+            f"""
+            groups:
+              g: {{members: "a;b;c;d;e;f"}}
+            definitions:
+              d: {{command: ["echo", {json.dumps(template)}]}}
+            policies:
+              p: {{max_retries: 0}}
+            tasks:
+              t: {{definition: d, group: g, policy: p}}
+            """
+        ),
+    )
+
+
+class TestHostileTemplates:
+    def test_validate_refuses_the_format_bomb(self, ws: Workspace) -> None:
+        """`'%0999999999d' | format(1)` is a located config error (exit 2), not a 3 GB
+        allocation ending in MemoryError (exit 70)."""
+        template_ws(ws, "{{ '%0999999999d' | format(1) }}")
+        result = ws.runner("validate", "pipeline.yaml")
+        assert exitcodes.BAD_CONFIG == result.returncode, result.stderr[-2000:]
+        assert "the format width 999999999 is over the bound of 4096" in result.stderr
+        assert "pipeline.yaml:" in result.stderr
+        assert traceback_free(result.stdout, result.stderr)
+
+    def test_a_slow_template_fails_its_items_instead_of_hanging(self, ws: Workspace) -> None:
+        """Each render stops at the time budget; the item is recorded start-failed with why."""
+        template_ws(ws, SLOW_TEMPLATE)
+        ws.write(
+            "pipeline.yaml", (ws.root / "pipeline.yaml").read_text().replace("a;b;c;d;e;f", "a")
+        )
+        result = ws.runner("run", "pipeline.yaml", "--now", "--log-format", "json")
+        assert exitcodes.ITEMS_IN_ERROR == result.returncode, result.stderr[-3000:]
+        assert "rendering took longer than 2s" in result.stderr
+        assert traceback_free(result.stdout, result.stderr)
+
+    def test_sigterm_is_honoured_while_a_template_renders(self, ws: Workspace) -> None:
+        """SIGTERM during a slow render stops the runner at once: no item is blamed (none is
+        recorded start-failed), the runner exits 1 and keeps its heartbeat until then."""
+        template_ws(ws, SLOW_TEMPLATE)
+        runner = spawn_runner(ws, "run", "pipeline.yaml", "--now", "--log-format", "json")
+        with reaped(runner):
+            wait_until(lambda: "run.started" in ws.log_text())
+            runner.proc.send_signal(signal.SIGTERM)
+            assert exitcodes.RUN_FAILED == runner.proc.wait(timeout=30)
+        with ws.store() as store:
+            counts = store.queue_counts("t")
+        assert {q.UNATTEMPTED: 6} == counts
+        assert [] == events(ws, "item.started")
