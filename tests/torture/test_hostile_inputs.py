@@ -393,3 +393,28 @@ class TestHostileTemplates:
             counts = store.queue_counts("t")
         assert {q.UNATTEMPTED: 6} == counts
         assert [] == events(ws, "item.started")
+
+
+class TestHostileDisplay:
+    def test_direction_override_in_an_id_is_escaped_by_items(self, ws: Workspace) -> None:
+        """An id holding a right-to-left override would reverse the rest of the line on a
+        terminal: `items` prints the control escaped."""
+        ws.write(
+            "pipeline.yaml",
+            settings(2)
+            + textwrap.dedent(
+                """
+                groups:
+                  g: {members: ["\\u202eevil.exe", "plain"]}
+                definitions:
+                  d: {command: ["true"]}
+                tasks:
+                  t: {definition: d, group: g}
+                """
+            ),
+        )
+        run_now(ws)
+        result = ws.runner("items", "pipeline.yaml", "--task", "t")
+        assert exitcodes.OK == result.returncode, result.stderr
+        assert "\\u202eevil.exe" in result.stdout
+        assert "\u202e" not in result.stdout
