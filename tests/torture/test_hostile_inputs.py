@@ -86,6 +86,51 @@ class TestResolverOutput:
         with ws.store() as store:
             assert set(IDS) == store.group_members("t")
 
+    def test_endless_output_fails_the_run_at_the_limit(self, once_ws: Workspace) -> None:
+        """A resolver printing without end is stopped at 16 MiB (its timeout is 10 minutes):
+        the run fails saying so, and no member is lost."""
+        ws = once_ws
+        publish(ws, "".join(f"{i}\n" for i in IDS).encode())
+        run_now(ws)
+        ws.script(
+            "resolve.py", "import sys\nwhile True:\n    sys.stdout.write('x' * 4095 + '\\n')\n"
+        )
+        ws.write(
+            "pipeline.yaml",
+            (ws.root / "pipeline.yaml")
+            .read_text()
+            .replace('{command: ["./resolve.py"]}', '{command: ["./resolve.py"], timeout: 10m}'),
+        )
+        result = ws.runner("run", "pipeline.yaml", "--now", "--log-format", "json", timeout=300)
+        assert exitcodes.RUN_FAILED == result.returncode, result.stderr[-3000:]
+        assert "printed more than 16 MiB and was stopped" in result.stderr
+        with ws.store() as store:
+            assert set(IDS) == store.group_members("t")
+
+    def test_unclosed_quote_in_a_member_file(self, ws: Workspace) -> None:
+        """A CSV whose last line opens a quote it never closes fails the run with the place,
+        instead of adding an id holding the rest of the file."""
+        ws.write("members.csv", 'id,server\nalice,ex01\n"bob,ex02\n')
+        ws.write(
+            "pipeline.yaml",
+            settings(2)
+            + textwrap.dedent(
+                """
+                groups:
+                  g: {file: members.csv}
+                definitions:
+                  d: {command: ["true"]}
+                tasks:
+                  t: {definition: d, group: g}
+                """
+            ),
+        )
+        result = ws.runner("run", "pipeline.yaml", "--now", "--log-format", "json")
+        assert exitcodes.RUN_FAILED == result.returncode, result.stderr[-3000:]
+        assert "members.csv:" in result.stderr and "not valid CSV" in result.stderr
+        with ws.store() as store:
+            assert frozenset() == store.group_members("t")
+
     def test_empty_output_keeps_the_members(self, once_ws: Workspace) -> None:
         """A resolver exiting 0 with no output is refused: nobody leaves, nothing runs again,
         and the refusal is a warning naming the counts."""
