@@ -14,6 +14,7 @@ from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.members import MemberRecords
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.reports import ReportQueries
+from runner.state.sqlite.retries import RetryRecords
 from runner.state.sqlite.runs import RunRecords
 from runner.state.sqlite.tasks import TaskRecords
 from runner.state.sqlite.workers import WorkerRecords
@@ -24,6 +25,7 @@ class SQLiteStore(
     RunRecords,
     ItemRecords,
     MemberRecords,
+    RetryRecords,
     AttemptRecords,
     CheckpointRecords,
     MoveRecords,
