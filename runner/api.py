@@ -189,13 +189,15 @@ class RunOutcome:
 
     reports: list[RunReport] = field(default_factory=list)
     recovered: int = 0
+    stopped_early: bool = False
+    """A stop (a signal) came before every run asked for had opened."""
 
     @property
     def exit_code(self) -> int:
         from runner.domain.runs import RUN_FAILED, RUN_HALTED, RUN_INTERRUPTED, RUN_WITH_ERRORS
 
         statuses = {r.status for r in self.reports}
-        if statuses & {RUN_FAILED, RUN_INTERRUPTED}:
+        if self.stopped_early or statuses & {RUN_FAILED, RUN_INTERRUPTED}:
             return exitcodes.RUN_FAILED
         if RUN_HALTED in statuses:
             return exitcodes.HALTED
@@ -236,10 +238,11 @@ def run(
                     f"use --site {pipeline.task_site(name)}"
                 )
     outcome = RunOutcome()
+    control = Control()
     with open_session(
         pipeline,
         site=site,
-        control=Control(),
+        control=control,
         started={"tasks": list(tasks), "now": now},
         stopped=lambda: {"exit_code": outcome.exit_code, "runs": len(outcome.reports)},
         log_format=log_format,
@@ -268,6 +271,7 @@ def run(
         if not requests:
             session.log.info("runner.idle", reason="nothing is due")
         outcome.reports = session.engine.execute(requests)
+        outcome.stopped_early = control.cancel.is_set() and len(outcome.reports) < len(requests)
     return outcome
 
 

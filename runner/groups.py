@@ -16,6 +16,8 @@ import difflib
 import json
 import os
 import shlex
+import threading
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,10 @@ _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
 _JSON = json.JSONDecoder()
 
+_BOM = b"\xef\xbb\xbf"
+
+_DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
 # (place, id, attributes): place is a line number or a list index, turned into text only for errors.
 _Entry = tuple[int, str, Mapping[str, str]]
 
@@ -54,25 +60,33 @@ class Item:
 
 
 def resolve_group(
-    pipeline: Pipeline, name: str, *, env: Mapping[str, str] | None = None
+    pipeline: Pipeline,
+    name: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[Item]:
     """Resolve group ``name`` of ``pipeline`` to its items, in source order.
 
     Included groups come first (recursively; the first occurrence of an id wins), then this
     group's own members, file and command; ``exclude`` ids are dropped at the end. Resolver
-    commands run in ``pipeline.root`` with ``env`` (default: this process's environment).
+    commands run in ``pipeline.root`` with ``env`` (default: this process's environment); when
+    ``cancel`` is set (the runner is stopping) a running resolver's tree is killed at once.
     Raises GroupResolutionError naming the group, the place and what to do.
     """
-    resolver = _Resolver(pipeline, dict(os.environ) if env is None else env)
+    resolver = _Resolver(pipeline, dict(os.environ) if env is None else env, cancel)
     return list(resolver.resolve(name, ()).values())
 
 
 class _Resolver:
     """One resolution: remembers groups already resolved, so a group included twice runs once."""
 
-    def __init__(self, pipeline: Pipeline, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, pipeline: Pipeline, env: Mapping[str, str], cancel: threading.Event | None
+    ) -> None:
         self._pipeline = pipeline
         self._env = env
+        self._cancel = cancel
         self._done: dict[str, dict[str, Item]] = {}
 
     def resolve(self, name: str, chain: tuple[str, ...]) -> dict[str, Item]:
@@ -129,6 +143,7 @@ class _Resolver:
                 env=self._env,
                 timeout=group.timeout,
                 label=label,
+                cancel=self._cancel,
             )
 
 
@@ -151,6 +166,12 @@ def _collect(entries: Iterable[_Entry], where: Callable[[int], str], label: str)
             raise GroupResolutionError(
                 f"{label}: {where(place)}: {problem}; every member needs a one-line, non-empty id"
             )
+        invisible = _invisible_edge(item_id)
+        if invisible is not None:
+            raise GroupResolutionError(
+                f"{label}: {where(place)}: id {item_id!r} {invisible}, which would make it a "
+                "different item than the one without it; remove the character from the source"
+            )
         if item_id in items:
             raise GroupResolutionError(
                 f"{label}: id {item_id!r} appears twice: {where(first_place[item_id])} and "
@@ -159,6 +180,22 @@ def _collect(entries: Iterable[_Entry], where: Callable[[int], str], label: str)
         items[item_id] = Item(item_id, attributes)
         first_place[item_id] = place
     return items
+
+
+def _invisible_edge(item_id: str) -> str | None:
+    """What is wrong with an id starting or ending in an invisible format character; else None.
+
+    A byte-order mark, zero-width space, word joiner or direction mark (Unicode category Cf)
+    at either end of an id is an artefact nobody typed; kept, it would turn `alice` into a new
+    item while the real `alice` leaves the group. The explicit direction controls (embedding,
+    override, isolate) are let through: they change how an id looks, not whether it is seen,
+    and every display escapes them.
+    """
+    for edge, char in (("starts", item_id[0]), ("ends", item_id[-1])):
+        if unicodedata.category(char) == "Cf" and char not in _DIRECTION_CONTROLS:
+            name = unicodedata.name(char, "a format character")
+            return f"{edge} with the invisible character U+{ord(char):04X} ({name})"
+    return None
 
 
 # --- inline members -----------------------------------------------------------------------
@@ -202,6 +239,11 @@ def _file(path: Path, written: str, label: str) -> dict[str, Item]:
         )
     newline = "" if suffix == ".csv" else None
     try:
+        if path.exists() and not path.is_file():  # a FIFO would block the runner on open
+            raise GroupResolutionError(
+                f"{label}: cannot read file {written} ({path}): it is not a regular file; "
+                "point the group's `file:` at a file"
+            )
         with path.open("r", encoding="utf-8-sig", newline=newline) as handle:
             return _collect(
                 readers[suffix](handle, path, label), lambda number: f"{path}:{number}", label
@@ -242,7 +284,7 @@ def _txt_entries(handle: Iterable[str], path: Path, label: str) -> Iterator[_Ent
 
 def _csv_entries(handle: Iterable[str], path: Path, label: str) -> Iterator[_Entry]:
     """Rows of a csv file with a header naming an ``id`` column; other columns are attributes."""
-    reader = csv.reader(handle)
+    reader = csv.reader(handle, strict=True)  # an unclosed quote is an error, not a cell
     try:
         header = next(reader, None)
         if header is None:
@@ -341,11 +383,18 @@ def _command(
     env: Mapping[str, str],
     timeout: float,
     label: str,
+    cancel: threading.Event | None,
 ) -> dict[str, Item]:
     """Run a resolver command and read its stdout: JSON objects or plain ids, one a line."""
     shown = shlex.join(argv)
-    result = run_capture(argv, cwd=cwd, env=env, timeout=timeout, limit=COMMAND_OUTPUT_LIMIT)
+    result = run_capture(
+        argv, cwd=cwd, env=env, timeout=timeout, limit=COMMAND_OUTPUT_LIMIT, cancel=cancel
+    )
     failure: str | None = None
+    if result.outcome == "interrupted":
+        raise GroupResolutionError(
+            f"{label}: resolver command `{shown}` was stopped because the runner is stopping"
+        )
     if result.outcome == "start-failed":
         failure = (
             f"could not start: {result.error}; check the program path and that it is executable"
@@ -361,16 +410,16 @@ def _command(
         failure = f"was killed by signal {result.signal}; run it by hand to see why"
     elif result.exit_code != 0:
         failure = f"exited with code {result.exit_code}; run it by hand to see why"
+    if result.stdout_truncated:
+        raise GroupResolutionError(
+            f"{label}: resolver command `{shown}` printed more than "
+            f"{COMMAND_OUTPUT_LIMIT // 2**20} MiB and was stopped; print one member a line, "
+            "nothing else, or use a group file"
+        )
     if failure is not None:
         tail = _last_lines(result.stderr_tail, STDERR_LINES_SHOWN)
         stderr = f"\n  last lines of stderr:\n{tail}" if tail else " (stderr was empty)"
         raise GroupResolutionError(f"{label}: resolver command `{shown}` {failure}{stderr}")
-    if result.stdout_truncated:
-        raise GroupResolutionError(
-            f"{label}: resolver command `{shown}` printed more than "
-            f"{COMMAND_OUTPUT_LIMIT // 2**20} MiB; print one member a line, nothing else, "
-            "or use a group file"
-        )
     return _collect(
         _output_entries(result.stdout, label, shown),
         lambda number: f"line {number} of the output of `{shown}`",
@@ -381,9 +430,9 @@ def _command(
 def _output_entries(data: bytes, label: str, shown: str) -> Iterator[_Entry]:
     """(line, id, attributes) of a resolver's stdout; a line starting with '{' is JSON."""
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # like member files: a leading byte-order mark is dropped
     except UnicodeDecodeError as exc:
-        bad_line = data.count(b"\n", 0, exc.start) + 1
+        bad_line = data.count(b"\n", 0, exc.start + (3 if data.startswith(_BOM) else 0)) + 1
         raise GroupResolutionError(
             f"{label}: line {bad_line} of the output of `{shown}` is not valid UTF-8 "
             f"({exc.reason}); make the resolver print UTF-8"
@@ -393,7 +442,7 @@ def _output_entries(data: bytes, label: str, shown: str) -> Iterator[_Entry]:
         return f"line {number} of the output of `{shown}`"
 
     for number, line in enumerate(text.split("\n"), 1):
-        stripped = line.strip()
+        stripped = line.removeprefix("\ufeff").strip()  # a mark starting a concatenated output
         if not stripped:
             continue
         if stripped[0] == "{":

@@ -46,13 +46,18 @@ class Control:
             waker()
 
     def stop(self) -> None:
-        """Ask the runner to stop (what SIGTERM and SIGINT do)."""
+        """Ask the runner to stop (what SIGTERM, SIGINT and, for `runner run`, SIGHUP do)."""
         self.cancel.set()
         self.wake()
 
     def signal_handlers(self) -> dict[int, Handler]:
-        """What each signal does while the session runs."""
-        return {signal.SIGTERM: self.stop, signal.SIGINT: self.stop}
+        """What each signal does while the session runs.
+
+        SIGHUP (the terminal closed, or a session manager) stops `runner run` like SIGTERM:
+        its default action would kill the runner with its attempts orphaned until the next
+        runner. `runner serve` reloads on it instead.
+        """
+        return {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self.stop}
 
 
 @contextmanager

@@ -11,16 +11,24 @@ from __future__ import annotations
 import difflib
 import functools
 import shlex
+import threading
 from collections.abc import Iterator, Mapping, Sequence, Set
 from typing import Final
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from runner.errors import TemplateRenderError
+from runner.templatelimits import (
+    RENDER_BUDGET_S,
+    BoundedSandbox,
+    TemplateLimitError,
+    bounded_output,
+    budget,
+    compile_refusals,
+)
 
 __all__ = [
     "FIXED_FIELDS",
@@ -167,12 +175,12 @@ class _StrictUndefined(jinja2.StrictUndefined):
         return f"{type(owner).__name__} value has no attribute or element {name!r}"
 
 
-_ENVIRONMENT: Final = ImmutableSandboxedEnvironment(
+_ENVIRONMENT: Final = BoundedSandbox(
     undefined=_StrictUndefined,
     autoescape=False,
     keep_trailing_newline=True,
 )
-_ENVIRONMENT.filters["shquote"] = shlex.quote
+_ENVIRONMENT.add_filter("shquote", shlex.quote)
 
 
 def _ordered(names: Set[str]) -> list[str]:
@@ -216,9 +224,13 @@ def _compile(source: str, allowed: frozenset[str]) -> jinja2.Template:
             message += f"; did you mean {close[0]!r}?"
         raise ValueError(message)
     try:
-        return _ENVIRONMENT.from_string(tree)
+        with compile_refusals() as refusals:  # constant parts are computed now: bounded too
+            template = _ENVIRONMENT.from_string(tree)
     except TemplateSyntaxError as exc:
         raise ValueError(_syntax_message(source, exc)) from None
+    if refusals:
+        raise ValueError(f"template {source!r}: {refusals[0]}")
+    return template
 
 
 def _private_access(tree: nodes.Template) -> str | None:
@@ -275,15 +287,27 @@ def _syntax_message(source: str, exc: TemplateSyntaxError) -> str:
     return f"template {source!r} has a syntax error{where}: {exc.message}"
 
 
-def render_text(source: str, context: Mapping[str, object]) -> str:
+def render_text(
+    source: str, context: Mapping[str, object], *, stop: threading.Event | None = None
+) -> str:
     """Render one template with `context`; raise TemplateRenderError naming the template and the
-    problem (an undefined name or attribute, a sandbox refusal, a runtime error)."""
+    problem (an undefined name or attribute, a sandbox refusal, a bound passed, a runtime error).
+
+    Rendering is bounded in size and time (runner.templatelimits); `stop` set interrupts it.
+    """
     try:
         template = compile_template(source, frozenset(context))
     except ValueError as exc:
         raise TemplateRenderError(f"{exc}; fix the template") from None
     try:
-        text = template.render(context)
+        with budget(RENDER_BUDGET_S, stop):
+            text = bounded_output(template.generate(context))
+    except TemplateLimitError as exc:
+        raise TemplateRenderError(f"cannot render template {source!r}: {exc}") from None
+    except RecursionError:
+        raise TemplateRenderError(
+            f"cannot render template {source!r}: it calls itself too deeply; remove the recursion"
+        ) from None
     except UndefinedError as exc:
         raise TemplateRenderError(f"cannot render template {source!r}: {exc.message}") from None
     except SecurityError as exc:
@@ -303,13 +327,18 @@ def render_text(source: str, context: Mapping[str, object]) -> str:
     return text
 
 
-def render_argv(templates: Sequence[str], context: Mapping[str, object]) -> list[str]:
+def render_argv(
+    templates: Sequence[str], context: Mapping[str, object], *, stop: threading.Event | None = None
+) -> list[str]:
     """Render each element of an argv list (or of env values) with `context`.
 
     Each element becomes exactly one string; output is never rendered again. Raises
     TemplateRenderError naming the template and the missing name or the refused access.
     """
-    return [source if _is_literal(source) else render_text(source, context) for source in templates]
+    return [
+        source if _is_literal(source) else render_text(source, context, stop=stop)
+        for source in templates
+    ]
 
 
 def _is_literal(source: str) -> bool:

@@ -46,7 +46,9 @@ def _plan(args: argparse.Namespace) -> int:
         render.print_json(report)
     else:
         print(render.plan_text(report))
-    return exitcodes.OK
+    # a group that cannot be resolved fails the run: the plan says so with its exit code too
+    unresolved = any("error" in task for task in report["tasks"])
+    return exitcodes.RUN_FAILED if unresolved else exitcodes.OK
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         "show what would run: due tasks, item counts, first commands",
         "For each task: whether it is due, its next fire, its group's members counted by queue,\n"
-        "and the first rendered commands. Resolves groups (resolver commands run), writes nothing.",
+        "and the first rendered commands. Resolves groups (resolver commands run), writes nothing.\n"
+        "Exits 1 when a task's group cannot be resolved (its run would fail), else 0.",
     )
     _path_argument(p)
     p.add_argument(

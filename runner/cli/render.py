@@ -15,12 +15,19 @@ if TYPE_CHECKING:
     from runner.config import Pipeline
     from runner.state import ControlRow
 
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# control characters, and the direction marks and controls that would reorder what follows them
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean(text: object) -> str:
-    """Text from the state or the logs, safe to print on a terminal (control characters escaped)."""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    """Text from the state or the logs, safe to print on a terminal (control characters and
+    direction controls escaped: `\\x1b`, `\\u202e`)."""
+    return _UNSAFE.sub(_escaped, str(text))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _dash(value: object) -> str:

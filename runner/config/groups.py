@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
@@ -11,6 +12,8 @@ from runner.config.durations import PositiveDuration
 from runner.config.fields import STRICT, ItemId, Name, check_item_id
 
 _FILE_SUFFIXES: Final = (".csv", ".txt", ".jsonl")
+
+_SHARE: Final = re.compile(r"[0-9]{1,3}%")
 
 
 class Member(BaseModel):
@@ -55,6 +58,12 @@ def _check_members(value: str | list[str | Member] | None) -> str | list[str | M
     return value
 
 
+def _check_share(value: str) -> str:
+    if _SHARE.fullmatch(value) is None or int(value[:-1]) > 100:
+        raise ValueError(f"{value!r} is not a percentage from 0% to 100%; write it like '50%'")
+    return value
+
+
 class Group(BaseModel):
     """Which items a task works on: inline members, a file, a resolver command, other groups, or
     a mix of them, minus `exclude`."""
@@ -92,6 +101,20 @@ class Group(BaseModel):
         default_factory=list,
         description="Ids dropped from the group after every source is read.",
     )
+    min_members: int = Field(
+        default=0,
+        ge=0,
+        description="The fewest members a resolution may give. A resolution giving fewer is "
+        "refused (event `group.shrink_refused`): the run goes on with the members the state "
+        "already holds. 0: no minimum.",
+    )
+    max_drop: Annotated[str, AfterValidator(_check_share)] = Field(
+        default="50%",
+        description="The largest share of a task's current members one resolution may drop, as "
+        "a percentage (`0%` to `100%`). A resolution dropping more (a resolver that printed "
+        "nothing, a directory hiccup) is refused (event `group.shrink_refused`): the run goes on "
+        "with the members the state already holds, and nothing runs again. `100%`: no limit.",
+    )
 
     @field_validator("file")
     @classmethod
@@ -102,6 +125,11 @@ class Group(BaseModel):
                 "is read"
             )
         return value
+
+    @property
+    def max_drop_share(self) -> float:
+        """`max_drop` as a fraction (0.5 for `50%`)."""
+        return int(self.max_drop[:-1]) / 100
 
     @model_validator(mode="after")
     def _has_a_source(self) -> Group:

@@ -64,12 +64,12 @@ def pipeline_files(path: str | Path) -> tuple[Path, tuple[Path, ...]]:
             entries = sorted(given.iterdir(), key=lambda entry: entry.name)
         except OSError as exc:
             raise _single(given, f"cannot list the directory: {exc.strerror or exc}") from None
+        # Every visible *.yaml entry is a pipeline file, whatever it is: a dangling symlink, a
+        # loop, a FIFO or a directory is reported by read_yaml_file, never silently skipped.
         files = tuple(
             entry
             for entry in entries
-            if entry.suffix.lower() in YAML_SUFFIXES
-            and not entry.name.startswith(".")
-            and entry.is_file()
+            if entry.suffix.lower() in YAML_SUFFIXES and not entry.name.startswith(".")
         )
         if not files:
             raise _single(

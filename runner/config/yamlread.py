@@ -13,8 +13,11 @@ frames, anchors, positions, alias budgets); split, they would pass that state ar
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,17 +159,21 @@ def read_yaml_file(path: str | Path) -> ReadFile:
     """
     file = Path(path)
     try:
-        size = file.stat().st_size
+        info = file.stat()
     except OSError as exc:
-        return _fatal(file, f"cannot read the file: {exc.strerror or exc}; check the path")
-    if size > MAX_FILE_BYTES:
+        return _fatal(file, _unreachable(file, exc))
+    if not stat.S_ISREG(info.st_mode):
+        return _fatal(file, f"{_kind(info.st_mode)}, not a file; {_FIX}")
+    if info.st_size > MAX_FILE_BYTES:
         return _fatal(
             file,
-            f"the file is {size / 1024 / 1024:.1f} MB; pipeline files may be at most "
+            f"the file is {info.st_size / 1024 / 1024:.1f} MB; pipeline files may be at most "
             f"{MAX_FILE_BYTES // 1024 // 1024} MB (put long member lists in a group file)",
         )
     try:
-        raw = file.read_bytes()
+        raw = _read_regular(file)
+    except _NotRegular as exc:
+        return _fatal(file, f"{exc}, not a file; {_FIX}")
     except OSError as exc:
         return _fatal(file, f"cannot read the file: {exc.strerror or exc}; check its permissions")
     if len(raw) > MAX_FILE_BYTES:
@@ -184,6 +191,46 @@ def read_yaml_file(path: str | Path) -> ReadFile:
         )
         return ReadFile(file, {}, issues=(issue,), fatal=True)
     return read_yaml_text(text, file)
+
+
+_FIX = "remove it from the pipeline directory or rename it so it does not end in .yaml/.yml"
+
+
+class _NotRegular(Exception):
+    """The path turned into something else than a regular file between stat and open."""
+
+
+def _kind(mode: int) -> str:
+    """`a directory`, `a FIFO`, ... for a file type that is not a regular file."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((label for test, label in kinds if test(mode)), "a special file")
+
+
+def _unreachable(file: Path, exc: OSError) -> str:
+    """Why stat failed, in words: a dangling symlink and a symlink loop are told apart."""
+    if exc.errno == errno.ELOOP:
+        return f"a symbolic link loop; {_FIX}"
+    if exc.errno == errno.ENOENT and file.is_symlink():
+        target = os.readlink(file)
+        return f"a symbolic link to {target!r}, which does not exist; fix the link or {_FIX}"
+    return f"cannot read the file: {exc.strerror or exc}; check the path"
+
+
+def _read_regular(file: Path) -> bytes:
+    """The bytes of a regular file, opened without blocking (a FIFO put there after the stat
+    must not hang the runner) and checked to be a regular file once open."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(_kind(mode))
+        return handle.read(MAX_FILE_BYTES + 1)
 
 
 def read_yaml_text(text: str, path: str | Path) -> ReadFile:

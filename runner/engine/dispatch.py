@@ -32,6 +32,7 @@ from runner.process import LaunchSpec
 from runner.state import AttemptStart, ItemRow
 from runner.system import failpoints
 from runner.system.fs import ensure_runner_dir, make_read_only
+from runner.templatelimits import RENDER_BUDGET_S
 
 COMMAND_REFRESH = 1.0
 """Seconds between updates of a task's "command in progress" in the state."""
@@ -137,7 +138,10 @@ class Dispatcher:
     def _start_items(self, run: ActiveRun, rows: Sequence[ItemRow], now: float) -> int:
         ctx = self._ctx
         prepared: list[tuple[ItemRow, list[str], dict[str, str], str | None]] = []
+        began = time.monotonic()
         for row in rows:
+            if prepared and time.monotonic() - began >= RENDER_BUDGET_S:
+                break  # slow templates: the rest wait for the next cycle, after the heartbeat
             try:
                 argv, extra_env = ctx.builder.render_item_argv(
                     run.definition,
@@ -146,9 +150,12 @@ class Dispatcher:
                     task=run.task_ctx,
                     run=run.run_ctx,
                     attempt=row.attempts + 1,
+                    stop=ctx.cancel,
                 )
                 prepared.append((row, argv, extra_env, None))
             except TemplateRenderError as exc:
+                if ctx.cancel.is_set():
+                    return 0  # a stop interrupted rendering: start nothing, blame no item
                 prepared.append((row, [], {}, str(exc)))
         starts = [
             AttemptStart(

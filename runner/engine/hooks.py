@@ -21,6 +21,10 @@ THROUGHPUT_SPAN = 300.0
 """Seconds of finished attempts the heartbeat's throughput figure covers."""
 
 
+CLOCK_STEP_TOLERANCE = 1.0
+"""Seconds the wall clock may go back between two cycles before it counts as a step."""
+
+
 class Housekeeping:
     """What the main loop does besides running runs; each at its own pace."""
 
@@ -36,8 +40,26 @@ class Housekeeping:
         self._last_heartbeat = 0.0
         self._last_reap = 0.0
         self._last_disk_check = 0.0
+        self._last_now = self._started_at
         self.disk_low = False
         """Whether the last look found the disk below `settings.min_free_disk`."""
+
+    def clock_check(self, now: float) -> None:
+        """Notice the wall clock stepping backwards (NTP, an operator): pending retries are
+        pulled back by the step, so a backoff lasts its length and not the step's on top, and
+        the paced chores (heartbeat, reaping, disk check) run now instead of after the step."""
+        step = self._last_now - now
+        self._last_now = now
+        if step <= CLOCK_STEP_TOLERANCE:
+            return
+        ctx = self._ctx
+        moved = ctx.store.pull_retries_back(sorted({r.name for r in ctx.active}), step, now=now)
+        for run in ctx.active:
+            if run.next_wakeup is not None:
+                run.next_wakeup = max(now, run.next_wakeup - step)
+        self._last_heartbeat = self._last_reap = self._last_disk_check = 0.0
+        self._last_status_line = 0.0
+        ctx.log.warning("clock.stepped_back", step_s=round(step, 3), retries_moved=moved)
 
     def item_finished(self, now: float) -> None:
         """Count one finished attempt (for the heartbeat's figures)."""

@@ -256,6 +256,7 @@ class Engine:
         until the transaction is durable.
         """
         ctx = self.ctx
+        self._hooks.clock_check(now)
         with ctx.store.batch():
             ctx.halts.refresh(ctx.store)
             for run, result in self._recorder.take_steps():

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Sequence
 
+from runner.domain.membership import ShrinkRefusal, shrink_refusal
 from runner.domain.runs import (
     PHASE_AFTER,
     PHASE_BEFORE,
@@ -34,8 +35,9 @@ from runner.system.user import os_user
 OPEN_BATCH = 100
 """Runs whose openings share one commit when many fire at once."""
 
-Resolved = tuple[list[Item], float] | None
-"""A group's members and how long resolving took; None: resolution failed."""
+Resolved = tuple[list[Item] | None, float] | None
+"""A group's members and how long resolving took; None: resolution failed. Members None: the
+resolution was refused by the shrink guard, the state's membership stays."""
 
 
 class Opener:
@@ -59,12 +61,28 @@ class Opener:
             busy.add(request.task)
             wanted.append(request)
         for start in range(0, len(wanted), OPEN_BATCH):
-            prepared = [self._prepare(r) for r in wanted[start : start + OPEN_BATCH]]
+            prepared = []
+            for request in wanted[start : start + OPEN_BATCH]:
+                if ctx.cancel.is_set():
+                    break
+                prepared.append(self._prepare(request))
+            if ctx.cancel.is_set():  # a stop came while resolving: open nothing only to abandon it
+                self._not_opened(wanted[start:])
+                return
             with ctx.store.batch():
                 for active, resolved, resuming, now in prepared:
                     if self._record(active, resolved, resuming=resuming, now=now):
                         ctx.active.append(active)
             ctx.after_commit.run()
+
+    def _not_opened(self, requests: Sequence[RunRequest]) -> None:
+        """Log the runs a stop kept from opening (a resumed one stays open in the state)."""
+        for request in requests:
+            self._ctx.log.info(
+                "run.skipped",
+                task=request.task,
+                reason="the runner is stopping; the run was not opened",
+            )
 
     def _prepare(self, request: RunRequest) -> tuple[ActiveRun, Resolved, bool, float]:
         """A run to open (or resume) and its resolved group."""
@@ -119,7 +137,9 @@ class Opener:
             now=now,
         )
         if resolved is not None:
-            self._sync_group(active, *resolved)
+            items, took = resolved
+            if items is not None:
+                self._sync_group(active, items, took)
         elif not resuming:
             ctx.store.begin_run(row, recurring=False)
             self._lifecycle.finish(active, RUN_FAILED, active.failure)
@@ -165,9 +185,13 @@ class Opener:
         ctx = self._ctx
         started = time.monotonic()
         try:
-            items = resolve_group(ctx.pipeline, run.task.group, env=ctx.env)
+            items = resolve_group(ctx.pipeline, run.task.group, env=ctx.env, cancel=ctx.cancel)
         except GroupResolutionError as exc:
-            run.failed, run.failure = True, f"group {run.task.group!r} could not be resolved: {exc}"
+            if ctx.cancel.is_set():
+                return None  # stopped while resolving: the run is not opened (see `open`)
+            # the run's message is stored and shown by `status`: a resolver's stderr may hold secrets
+            failure = f"group {run.task.group!r} could not be resolved: {exc}"
+            run.failed, run.failure = True, ctx.masker.mask_text(failure)
             ctx.log.error(
                 "group.failed",
                 task=run.name,
@@ -177,7 +201,37 @@ class Opener:
                 resuming=resuming,
             )
             return None
-        return items, time.monotonic() - started
+        took = time.monotonic() - started
+        refusal = self._shrink_refusal(run, items)
+        if refusal is not None:
+            ctx.log.warning(
+                "group.shrink_refused",
+                task=run.name,
+                run_id=run.row.id,
+                group=run.task.group,
+                current=refusal.current,
+                resolved=refusal.resolved,
+                dropped=refusal.dropped,
+                reason=refusal.reason,
+                action="the run goes on with the members the state holds; nothing leaves or "
+                "joins until a resolution passes the guard (see the group's min_members, max_drop)",
+            )
+            return None, took
+        return items, took
+
+    def _shrink_refusal(self, run: ActiveRun, items: list[Item]) -> ShrinkRefusal | None:
+        """Why this resolution must not replace the task's membership in the state, if it must not."""
+        ctx = self._ctx
+        group = ctx.pipeline.groups[run.task.group]
+        current = ctx.store.group_members(run.name)
+        staying = sum(1 for it in items if it.id in current) if current else 0
+        return shrink_refusal(
+            len(current),
+            len(items),
+            staying,
+            min_members=group.min_members,
+            max_drop=group.max_drop_share,
+        )
 
     def _sync_group(self, run: ActiveRun, items: list[Item], took: float) -> None:
         ctx = self._ctx

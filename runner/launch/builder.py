@@ -8,6 +8,7 @@ points the attempt at its files.
 from __future__ import annotations
 
 import shlex
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,10 @@ class LaunchBuilder:
         task: Mapping[str, object],
         run: Mapping[str, object],
         attempt: int,
+        stop: threading.Event | None = None,
     ) -> tuple[list[str], dict[str, str]]:
-        """Render a definition's command and env for one item (TemplateRenderError on failure)."""
+        """Render a definition's command and env for one item (TemplateRenderError on failure;
+        `stop` set interrupts rendering)."""
         context = {
             "item": ItemView(item_id, attributes),
             "task": task,
@@ -84,9 +87,11 @@ class LaunchBuilder:
             "attempt": attempt,
             "env": self.base_env,
         }
-        argv = render_argv(definition.command, context)
+        argv = render_argv(definition.command, context, stop=stop)
         names = list(definition.env)
-        values = render_argv([definition.env[n] for n in names], context) if names else []
+        values = (
+            render_argv([definition.env[n] for n in names], context, stop=stop) if names else []
+        )
         return argv, dict(zip(names, values, strict=True))
 
     def item_launch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,12 +20,14 @@ def run_capture(
     env: Mapping[str, str],
     timeout: float,
     limit: int = 16 * 2**20,
+    cancel: threading.Event | None = None,
 ) -> ProcessResult:
     """Run a short command and capture its stdout (the first `limit` bytes) in `result.stdout`.
 
     For group resolvers: no output files; `stdout_truncated` tells that more
     than `limit` bytes came. The child gets its own marker so a timeout kills
-    its whole tree.
+    its whole tree; so does `cancel` being set (outcome `interrupted`), and more than `limit`
+    bytes (outcome `overflowed`).
     """
     spec = LaunchSpec(
         argv=argv,
@@ -35,4 +38,4 @@ def run_capture(
         grace=_CAPTURE_GRACE_S,
         marker=f"capture-{uuid.uuid4().hex}",
     )
-    return Attempt(spec, None, capture_limit=limit).run()
+    return Attempt(spec, cancel, capture_limit=limit).run()

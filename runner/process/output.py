@@ -181,6 +181,11 @@ class OutputStream:
         return self._total > self._limit
 
     @property
+    def overflowed(self) -> bool:
+        """A capture (run_capture only) received more than its limit: reading on is pointless."""
+        return self._capture is not None and self._total > self._capture_limit
+
+    @property
     def captured(self) -> bytes:
         """The captured head of the stream (run_capture only)."""
         return bytes(self._capture) if self._capture is not None else b""

@@ -9,7 +9,9 @@ from typing import Literal
 
 from runner.process.linescan import LineRule, Match
 
-Outcome = Literal["exited", "timeout", "hung", "start-failed", "interrupted"]
+Outcome = Literal["exited", "timeout", "hung", "start-failed", "interrupted", "overflowed"]
+"""How a child ended; "overflowed" only for `run_capture`: more than its limit came, so it was
+stopped at once instead of being left to print until its timeout."""
 
 MARKER_ENV = "RUNNER_ATTEMPT_MARKER"
 """Environment variable that carries an attempt's marker into its process tree.

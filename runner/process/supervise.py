@@ -288,6 +288,8 @@ class Attempt:
             self._drain_from(now)
         elif self._cancel is not None and self._cancel.is_set():
             self._start_kill(proc, "interrupted", now)
+        elif self._stdout.overflowed:
+            self._start_kill(proc, "overflowed", now)
         elif self._deadline is not None and now >= self._deadline:
             self._start_kill(proc, "timeout", now)
         elif spec.idle_timeout is not None and now - self._last_activity >= spec.idle_timeout:

@@ -179,6 +179,15 @@ class StateStore(Protocol):
         """
         ...
 
+    def pull_retries_back(self, tasks: Sequence[str], by: float, *, now: float) -> int:
+        """Bring the tasks' pending retry times `by` seconds earlier (never before `now`): the
+        wall clock stepped back. Durable; returns how many items moved."""
+        ...
+
+    def group_members(self, task: str) -> frozenset[str]:
+        """The ids of the task's items that are in its group now (those that left are not)."""
+        ...
+
     def item(self, task: str, item_id: str) -> ItemRow | None:
         """One item of a task, or None."""
         ...

@@ -13,9 +13,11 @@ from runner.state.sqlite.checkpoints import CheckpointRecords
 from runner.state.sqlite.controls import ControlRecords
 from runner.state.sqlite.health import HealthQueries
 from runner.state.sqlite.items import ItemRecords
+from runner.state.sqlite.members import MemberRecords
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.reports import ReportQueries
 from runner.state.sqlite.results import ResultQueries
+from runner.state.sqlite.retries import RetryRecords
 from runner.state.sqlite.runs import RunRecords
 from runner.state.sqlite.tasks import TaskRecords
 from runner.state.sqlite.workers import WorkerRecords
@@ -25,6 +27,8 @@ class SQLiteStore(
     TaskRecords,
     RunRecords,
     ItemRecords,
+    MemberRecords,
+    RetryRecords,
     AttemptRecords,
     CheckpointRecords,
     MoveRecords,
