@@ -97,6 +97,21 @@ def _status(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runner import api, metrics
+
+    pipeline = api.load(args.path)
+    if args.textfile:
+        metrics.write_textfile(pipeline, Path(args.textfile))
+    else:
+        data, _ = metrics.exposition(pipeline)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return exitcodes.OK
+
+
 def _items(args: argparse.Namespace) -> int:
     from runner import api
 
@@ -243,6 +258,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": _history,
     "explain": _explain,
     "logs": _logs,
+    "metrics": _metrics,
     "init": _init,
     "completion": _completion,
 }

@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _log_options(p)
 
     _operator_verbs(verb)
+    _metrics_verb(verb)
 
     p = verb(
         "serve",
@@ -356,6 +357,25 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     p.add_argument("--until", metavar="TIME", help="events at or before TIME (same forms)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     _json_flag(p)
+
+
+def _metrics_verb(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    p = verb(
+        "metrics",
+        "print the Prometheus metrics, or write them for node_exporter",
+        "Print the pipeline's metrics in the Prometheus text format: items per queue per task,\n"
+        "task status, attempts by status and their durations, runs by outcome, each site's\n"
+        "runner (up, heartbeat age, throughput). docs/metrics.md lists them with alert rules.\n"
+        "With --textfile, write them to FILE instead, at once (a temporary file renamed over it)\n"
+        "for node_exporter's textfile collector; run it from cron or a timer. Reads the state;\n"
+        "never takes the runner lock.",
+    )
+    _path_argument(p)
+    p.add_argument(
+        "--textfile",
+        metavar="FILE",
+        help="write to FILE (e.g. /var/lib/node_exporter/textfile/runner.prom) instead of stdout",
+    )
 
 
 def split_targets(targets: Sequence[str]) -> tuple[str, list[str]]:

@@ -29,10 +29,12 @@ from runner.state.records import (
     AttemptEnd,
     AttemptRow,
     AttemptStart,
+    AttemptTally,
     Checkpoint,
     ItemQuery,
     ItemRow,
     MoveRow,
+    RunErrors,
     RunRow,
     SyncReport,
     TaskRow,
@@ -341,4 +343,20 @@ class StateStore(Protocol):
 
     def items_ahead(self, item: ItemRow, *, now: float, in_schedule: bool) -> int:
         """How many waiting items of the item's task would be dispatched before it."""
+        ...
+
+    # -- metrics and run summaries (read only) -----------------------------------
+
+    def attempt_tallies(self, buckets: Sequence[float]) -> list[AttemptTally]:
+        """Per (task, status) of ended attempts: count, summed duration, and per bound of
+        `buckets` how many lasted at most that long. Costs one pass over an index, not the rows."""
+        ...
+
+    def run_outcomes(self) -> dict[tuple[str, str], int]:
+        """How many ended runs each (task, status) has."""
+        ...
+
+    def run_errors(self, run_id: str, limit: int) -> RunErrors:
+        """The items whose latest attempt in the run left them in an error queue (the first
+        `limit`, in the order their attempts ended) and their total."""
         ...

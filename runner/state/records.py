@@ -192,3 +192,23 @@ class ItemQuery:
     match: str | None = None
     status: str | None = None
     include_left: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptTally:
+    """The ended attempts of one task with one status: how many, and how long they took."""
+
+    task: str
+    status: str
+    count: int
+    duration_sum: float
+    buckets: tuple[tuple[float, int], ...]
+    """(bound in seconds, attempts that lasted at most that long), bounds ascending."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunErrors:
+    """The items a run left in error queues: the first few (item id, queue, status) and the total."""
+
+    items: tuple[tuple[str, str, str], ...]
+    total: int

@@ -152,6 +152,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    # version 2: metrics and run summaries
+    (
+        # attempts by task and status, and their duration buckets, read from the index alone
+        "CREATE INDEX attempts_status ON attempts (task, status, duration_s)",
+        # the attempts of one run (a run's error items for its summary and notifications)
+        "CREATE INDEX attempts_run ON attempts (run_id)",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

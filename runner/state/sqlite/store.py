@@ -11,6 +11,7 @@ from pathlib import Path
 from runner.state.sqlite.attempts import AttemptRecords
 from runner.state.sqlite.checkpoints import CheckpointRecords
 from runner.state.sqlite.items import ItemRecords
+from runner.state.sqlite.metrics import MetricQueries
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.reports import ReportQueries
 from runner.state.sqlite.runs import RunRecords
@@ -27,6 +28,7 @@ class SQLiteStore(
     MoveRecords,
     WorkerRecords,
     ReportQueries,
+    MetricQueries,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
