@@ -34,9 +34,18 @@ from runner.engine.context import EngineContext
 from runner.engine.inbox import Inbox, StepFinished
 from runner.engine.pool import WorkerPool
 from runner.engine.runs import RunReport
+from runner.engine.summary import outcome_so_far, run_summary
 from runner.engine.verdicts import error_text, start_failed
 from runner.errors import TemplateRenderError
-from runner.launch import display_command, step_env, step_files, step_marker
+from runner.launch import (
+    after_step_env,
+    display_command,
+    step_env,
+    step_files,
+    step_marker,
+    summary_file,
+    write_summary,
+)
 from runner.process import ProcessResult
 from runner.progress import RunProgress
 
@@ -76,7 +85,7 @@ class Lifecycle:
         ):
             self.set_phase(run, PHASE_AFTER)
         if run.phase == PHASE_AFTER and not run.running:
-            success = not run.failed and ctx.store.run_error_items(run.row.id) == 0
+            success = self._outcome(run) == RUN_OK
             wanted = [s for s in run.task.after if after_step_wanted(s, success)]
             if not self._launch_next_step(
                 run, PHASE_AFTER, wanted, now, indices=step_positions(run.task.after, wanted)
@@ -227,6 +236,11 @@ class Lifecycle:
         run.next_wakeup = retry_at
         return True
 
+    def _outcome(self, run: ActiveRun) -> str:
+        """The run's status if it ended now."""
+        errors = 0 if run.failed else self._ctx.store.run_error_items(run.row.id)
+        return outcome_so_far(failed=run.failed, error_items=errors)
+
     def _complete(self, run: ActiveRun) -> None:
         if run.failed:
             self.finish(run, RUN_FAILED, run.failure)
@@ -269,6 +283,18 @@ class Lifecycle:
         label = f"{phase}[{index}]"
         outputs = step_files(ctx.logs_dir, run.name, run.row.id, phase, index)
         protocol = step_env(task=run.name, run_id=run.row.id, step=label)
+        if phase == PHASE_AFTER:
+            status = self._outcome(run)
+            summary = summary_file(outputs)
+            write_summary(
+                summary,
+                ctx.masker.mask_value(
+                    run_summary(ctx.store, task=run.name, run_id=run.row.id, status=status)
+                ),
+            )
+            protocol = after_step_env(
+                task=run.name, run_id=run.row.id, step=label, run_status=status, summary=summary
+            )
         ctx.store.start_step(run.row.id, phase, index, now)
         run.step = ActiveStep(phase, index, step, now)
         try:
