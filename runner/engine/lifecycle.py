@@ -34,7 +34,7 @@ from runner.engine.context import EngineContext
 from runner.engine.inbox import Inbox, StepFinished
 from runner.engine.pool import WorkerPool
 from runner.engine.runs import RunReport
-from runner.engine.summary import outcome_so_far, run_summary
+from runner.engine.summary import ERROR_ITEMS_LOGGED, error_entries, outcome_so_far, run_summary
 from runner.engine.verdicts import error_text, start_failed
 from runner.errors import TemplateRenderError
 from runner.launch import (
@@ -176,7 +176,7 @@ class Lifecycle:
             run.row.id, status=status, message=message, now=now, task_status=task_status
         )
         counts = ctx.store.queue_counts(run.name)
-        errors = ctx.store.run_error_items(run.row.id)
+        errors = ctx.store.run_errors(run.row.id, ERROR_ITEMS_LOGGED)
         level = (
             "error"
             if status == RUN_FAILED
@@ -191,11 +191,12 @@ class Lifecycle:
                 "status": status,
                 "message": message,
                 "queues": counts,
-                "error_items": errors,
+                "error_items": errors.total,
+                "error_sample": error_entries(errors),
                 "duration_s": round(now - run.row.started_at, 3),
             },
         )
-        ctx.reports.append(RunReport(run.name, run.row.id, status, message, counts, errors))
+        ctx.reports.append(RunReport(run.name, run.row.id, status, message, counts, errors.total))
         self._leave(run)
 
     def stop(self, run: ActiveRun, why: str) -> None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from runner.domain.runs import RUN_FAILED, RUN_OK, RUN_WITH_ERRORS
-from runner.state import StateStore
+from runner.state import RunErrors, StateStore
 
 ERROR_ITEMS_SHOWN: Final = 1000
 """The most error items a run summary lists; `error_items_total` counts them all."""
+
+ERROR_ITEMS_LOGGED: Final = 20
+"""The most error items the `run.finished` event (and so a notification) lists."""
 
 
 def outcome_so_far(*, failed: bool, error_items: int) -> str:
@@ -31,8 +34,11 @@ def run_summary(
         "run_id": run_id,
         "status": status,
         "queues": store.queue_counts(task),
-        "error_items": [
-            {"id": item, "queue": queue, "status": last} for item, queue, last in errors.items
-        ],
+        "error_items": error_entries(errors),
         "error_items_total": errors.total,
     }
+
+
+def error_entries(errors: RunErrors) -> list[dict[str, str]]:
+    """The listed error items as `{"id", "queue", "status"}` objects."""
+    return [{"id": item, "queue": queue, "status": last} for item, queue, last in errors.items]

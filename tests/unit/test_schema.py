@@ -202,6 +202,7 @@ class TestSchema:
             "DurationText",
             "Group",
             "Member",
+            "NotifyRule",
             "OutcomeRule",
             "OutcomeWhen",
             "Policy",
