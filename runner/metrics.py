@@ -1,14 +1,14 @@
 """The Prometheus exposition of a pipeline's state: `runner metrics` and the console's `/metrics`.
 
-Every scrape builds a fresh registry from the library's own reports (`operations.status`
-for items, tasks and runners; the store's tallies for attempts and runs), so the numbers
-are the ones `runner status --json` shows. The state is opened read-only and the runner
-lock is never taken. docs/metrics.md lists every metric with example alert rules.
+Every scrape builds a fresh registry from the library's report (`operations.metrics_report`:
+`operations.status` for items, tasks and runners, the store's tallies for attempts and
+runs), so the numbers are the ones `runner status --json` shows. The state is opened
+read-only and the runner lock is never taken. docs/metrics.md lists every metric with
+example alert rules.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,8 +25,7 @@ from prometheus_client.registry import Collector
 
 from runner.domain import queues as q
 from runner.domain.workers import WORKER_OFFLINE
-from runner.operations import StatusReport, status
-from runner.operations._common import open_read
+from runner.operations import MetricsReport, metrics_report
 from runner.state import AttemptTally
 from runner.system.fs import file_modes, replace_file
 
@@ -40,17 +39,11 @@ DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 2
 class _StateCollector(Collector):
     """The metric families of one reading of the state."""
 
-    def __init__(
-        self,
-        report: StatusReport,
-        tallies: list[AttemptTally],
-        runs: dict[tuple[str, str], int],
-        now: float,
-    ) -> None:
-        self._report = report
-        self._tallies = tallies
-        self._runs = runs
-        self._now = now
+    def __init__(self, report: MetricsReport) -> None:
+        self._report = report.status
+        self._tallies = report.attempts
+        self._runs = report.runs
+        self._now = report.now
 
     def collect(self) -> Iterable[Metric]:
         yield from self._task_families()
@@ -152,17 +145,8 @@ def _bound(seconds: float) -> str:
 
 def registry(pipeline: Pipeline, *, now: float | None = None) -> CollectorRegistry:
     """A fresh registry holding the pipeline's metrics as its state says now."""
-    instant = time.time() if now is None else now
-    report = status(pipeline, now=instant)
-    store = open_read(pipeline)
-    try:
-        tallies = store.attempt_tallies(DURATION_BUCKETS) if store is not None else []
-        runs = store.run_outcomes() if store is not None else {}
-    finally:
-        if store is not None:
-            store.close()
     fresh = CollectorRegistry(auto_describe=False)
-    fresh.register(_StateCollector(report, tallies, runs, instant))
+    fresh.register(_StateCollector(metrics_report(pipeline, buckets=DURATION_BUCKETS, now=now)))
     return fresh
 
 

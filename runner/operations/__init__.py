@@ -1,4 +1,4 @@
-"""The library behind the operators' verbs: status, items, move, history, explain, logs.
+"""The library behind the operators' verbs: status, items, move, history, explain, logs, metrics.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -9,7 +9,7 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 `UsageError` (exit 2).
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
-`_history`, `_explain`, `_logs`) with what several verbs share in `_common`; this module is
+`_history`, `_explain`, `_logs`, `_metrics`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -50,6 +50,7 @@ from runner.operations._explain import (
 from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
+from runner.operations._metrics import MetricsReport, metrics_report
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
 from runner.operations._status import (
     StatusReport,
@@ -91,6 +92,7 @@ __all__ = [
     "ItemEntry",
     "ItemHistory",
     "ItemsPage",
+    "MetricsReport",
     "MoveEntry",
     "MoveOutcome",
     "MoveRecord",
@@ -104,6 +106,7 @@ __all__ = [
     "iso",
     "items",
     "log_events",
+    "metrics_report",
     "move",
     "os_user",
     "parse_when",
