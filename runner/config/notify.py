@@ -21,8 +21,8 @@ URL_NAMES: Final = frozenset({"env"})
 
 def _url_template(source: str) -> str:
     if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", source):
-        raise ValueError(
-            f"{source!r} is not an Apprise URL (scheme://...), e.g. json://hooks.example.com/runner "
+        raise ValueError(  # the value itself is not repeated: it may hold a token
+            "not an Apprise URL: write scheme://..., e.g. json://hooks.example.com/runner "
             "or mailtos://user:{{ env.MAIL_PASSWORD }}@example.com"
         )
     compile_template(source, URL_NAMES)
