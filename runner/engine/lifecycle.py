@@ -36,7 +36,7 @@ from runner.engine.pool import WorkerPool
 from runner.engine.runs import RunReport
 from runner.engine.summary import ERROR_ITEMS_LOGGED, error_entries, outcome_so_far, run_summary
 from runner.engine.verdicts import error_text, start_failed
-from runner.errors import TemplateRenderError
+from runner.errors import TemplateRenderError, UnsafePathError
 from runner.launch import (
     after_step_env,
     display_command,
@@ -284,21 +284,17 @@ class Lifecycle:
         label = f"{phase}[{index}]"
         outputs = step_files(ctx.logs_dir, run.name, run.row.id, phase, index)
         protocol = step_env(task=run.name, run_id=run.row.id, step=label)
-        if phase == PHASE_AFTER:
-            status = self._outcome(run)
-            summary = summary_file(outputs)
-            write_summary(
-                summary,
-                ctx.masker.mask_value(
-                    run_summary(ctx.store, task=run.name, run_id=run.row.id, status=status)
-                ),
-            )
-            protocol = after_step_env(
-                task=run.name, run_id=run.row.id, step=label, run_status=status, summary=summary
-            )
+        status = self._outcome(run) if phase == PHASE_AFTER else None
         ctx.store.start_step(run.row.id, phase, index, now)
         run.step = ActiveStep(phase, index, step, now)
         try:
+            if status is not None:
+                summary = summary_file(outputs)
+                report = run_summary(ctx.store, task=run.name, run_id=run.row.id, status=status)
+                write_summary(summary, ctx.masker.mask_value(report))
+                protocol = after_step_env(
+                    task=run.name, run_id=run.row.id, step=label, run_status=status, summary=summary
+                )
             spec = ctx.builder.step_launch(
                 step,
                 task=run.task_ctx,
@@ -309,6 +305,11 @@ class Lifecycle:
             )
         except TemplateRenderError as exc:
             self._inbox.put(StepFinished(run, start_failed(str(exc), now)))
+            return
+        except (OSError, UnsafePathError) as exc:  # the summary file could not be written
+            self._inbox.put(
+                StepFinished(run, start_failed(f"cannot write the run summary: {exc}", now))
+            )
             return
         command = ctx.masker.mask_text(display_command(spec.argv))
 
