@@ -154,6 +154,7 @@ def open_session(
     """
     from runner.logs.setup import close_logging, configure_logging, get_logger
     from runner.masking import Masker
+    from runner.notify import notifying
     from runner.process import become_subreaper
     from runner.state import open_store
     from runner.system.fs import file_modes
@@ -172,7 +173,7 @@ def open_session(
             become_subreaper()
             store = open_store(pipeline.state_file)
             try:
-                with _signals(control):
+                with notifying(pipeline, environment, log), _signals(control):
                     log.info(
                         "runner.started", pid=os.getpid(), pipeline=str(pipeline.root), **started
                     )

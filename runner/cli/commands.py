@@ -99,6 +99,21 @@ def _status(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from runner import api, metrics
+
+    pipeline = api.load(args.path)
+    if args.textfile:
+        metrics.write_textfile(pipeline, Path(args.textfile))
+    else:
+        data, _ = metrics.exposition(pipeline)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return exitcodes.OK
+
+
 def _items(args: argparse.Namespace) -> int:
     from runner import api
 
@@ -278,6 +293,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "logs": _logs,
     "output": results.output,
     "report": results.report,
+    "metrics": _metrics,
     "init": _init,
     "completion": _completion,
 }

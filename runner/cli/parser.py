@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     _operator_verbs(verb)
     _control_verbs(verb)
     _check_verb(verb)
+    _metrics_verb(verb)
 
     p = verb(
         "serve",
@@ -432,6 +433,25 @@ def _check_verb(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> Non
         "stuck (default 2h; set it above your longest item)",
     )
     _json_flag(p)
+
+
+def _metrics_verb(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    p = verb(
+        "metrics",
+        "print the Prometheus metrics, or write them for node_exporter",
+        "Print the pipeline's metrics in the Prometheus text format: items per queue per task,\n"
+        "task status, attempts by status and their durations, runs by outcome, each site's\n"
+        "runner (up, heartbeat age, throughput). docs/metrics.md lists them with alert rules.\n"
+        "With --textfile, write them to FILE instead, at once (a temporary file renamed over it)\n"
+        "for node_exporter's textfile collector; run it from cron or a timer. Reads the state;\n"
+        "never takes the runner lock.",
+    )
+    _path_argument(p)
+    p.add_argument(
+        "--textfile",
+        metavar="FILE",
+        help="write to FILE (e.g. /var/lib/node_exporter/textfile/runner.prom) instead of stdout",
+    )
 
 
 def split_targets(targets: Sequence[str]) -> tuple[str, list[str]]:

@@ -49,6 +49,7 @@ from runner.config.fields import (
     StepTemplate,
 )
 from runner.config.groups import Group, Member
+from runner.config.notify import NotifyRule
 from runner.config.outputrules import OutputRule
 from runner.config.pipeline import PipelineFile
 from runner.config.policies import Backoff, ExhaustedQueue, Policy, RetryStatus
@@ -278,6 +279,7 @@ def _model_section(title: str, model: type[BaseModel], where: str) -> Iterator[s
 _SECTIONS: Final[tuple[tuple[str, type[BaseModel], str], ...]] = (
     ("Pipeline file (top level)", PipelineFile, ""),
     ("settings", Settings, "settings"),
+    ("Notification rule", NotifyRule, "settings.notify[]"),
     ("schedules", Schedule, "schedules.<name>"),
     ("groups", Group, "groups.<name>"),
     ("Group member", Member, "groups.<name>.members[]"),

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from runner.config.durations import Duration
 from runner.config.fields import STRICT, EnvName, Name
+from runner.config.notify import NotifyRule
 
 
 class Settings(BaseModel):
@@ -70,4 +71,10 @@ class Settings(BaseModel):
         ge=0,
         description="Free bytes required on the disks of `state` and `logs`; below this the runner "
         "starts nothing new and says so (default 100 MiB).",
+    )
+    notify: list[NotifyRule] = Field(
+        default_factory=list,
+        description="Notifications: each entry sends the events it lists to its Apprise URLs. "
+        "Sending never delays or fails a run; each message sent or failed is logged "
+        "(`notify.sent`, `notify.failed`).",
     )

@@ -1,4 +1,5 @@
-"""Housekeeping on the main loop: heartbeat, disk guard, reaping orphans, the live progress line."""
+"""Housekeeping on the main loop: heartbeat (and runners seen going offline), disk guard, reaping
+orphans, the live progress line."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import socket
 from collections import deque
 from collections.abc import Callable
 
+from runner.domain.timefmt import iso
 from runner.domain.workers import WORKER_ONLINE, WORKER_RUNNING
 from runner.engine.context import EngineContext
+from runner.engine.watch import OfflineWatch
 from runner.process import reap_orphans
 from runner.progress import format_progress
 from runner.state import WorkerRow, state_disk_free
@@ -41,6 +44,7 @@ class Housekeeping:
         self._last_reap = 0.0
         self._last_disk_check = 0.0
         self._last_now = self._started_at
+        self._watch = OfflineWatch(ctx.site)
         self.disk_low = False
         """Whether the last look found the disk below `settings.min_free_disk`."""
 
@@ -106,6 +110,15 @@ class Housekeeping:
             self._finished_times.popleft()
         span = min(THROUGHPUT_SPAN, max(1.0, now - self._started_at))
         throughput = round(len(self._finished_times) * 60.0 / span, 2)
+        for gone in self._watch.look(ctx.store.workers(), now):
+            ctx.log.warning(
+                "runner.offline",
+                offline_site=gone.worker.site,
+                host=gone.worker.host,
+                pid=gone.worker.pid,
+                last_heartbeat=iso(gone.worker.heartbeat),
+                reason=gone.reason,
+            )
         if state is None:
             state = (
                 WORKER_RUNNING if any(r.running or r.step for r in ctx.active) else WORKER_ONLINE

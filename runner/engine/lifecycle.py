@@ -35,9 +35,18 @@ from runner.engine.context import EngineContext
 from runner.engine.inbox import Inbox, StepFinished
 from runner.engine.pool import WorkerPool
 from runner.engine.runs import RunReport
+from runner.engine.summary import ERROR_ITEMS_LOGGED, error_entries, outcome_so_far, run_summary
 from runner.engine.verdicts import error_text, start_failed
-from runner.errors import TemplateRenderError
-from runner.launch import display_command, step_env, step_files, step_marker
+from runner.errors import TemplateRenderError, UnsafePathError
+from runner.launch import (
+    after_step_env,
+    display_command,
+    step_env,
+    step_files,
+    step_marker,
+    summary_file,
+    write_summary,
+)
 from runner.process import ProcessResult
 from runner.progress import RunProgress
 
@@ -84,7 +93,7 @@ class Lifecycle:
         ):
             self.set_phase(run, PHASE_AFTER)
         if run.phase == PHASE_AFTER and not run.running:
-            success = not run.failed and ctx.store.run_error_items(run.row.id) == 0
+            success = self._outcome(run) == RUN_OK
             wanted = [s for s in run.task.after if after_step_wanted(s, success)]
             if not self._launch_next_step(
                 run, PHASE_AFTER, wanted, now, indices=step_positions(run.task.after, wanted)
@@ -175,7 +184,7 @@ class Lifecycle:
             run.row.id, status=status, message=message, now=now, task_status=task_status
         )
         counts = ctx.store.queue_counts(run.name)
-        errors = ctx.store.run_error_items(run.row.id)
+        errors = ctx.store.run_errors(run.row.id, ERROR_ITEMS_LOGGED)
         level = (
             "error"
             if status == RUN_FAILED
@@ -190,11 +199,12 @@ class Lifecycle:
                 "status": status,
                 "message": message,
                 "queues": counts,
-                "error_items": errors,
+                "error_items": errors.total,
+                "error_sample": error_entries(errors),
                 "duration_s": round(now - run.row.started_at, 3),
             },
         )
-        ctx.reports.append(RunReport(run.name, run.row.id, status, message, counts, errors))
+        ctx.reports.append(RunReport(run.name, run.row.id, status, message, counts, errors.total))
         self._leave(run)
 
     def stop(self, run: ActiveRun, why: str, status: str = RUN_INTERRUPTED) -> None:
@@ -234,6 +244,11 @@ class Lifecycle:
             return False
         run.next_wakeup = retry_at
         return True
+
+    def _outcome(self, run: ActiveRun) -> str:
+        """The run's status if it ended now."""
+        errors = 0 if run.failed else self._ctx.store.run_error_items(run.row.id)
+        return outcome_so_far(failed=run.failed, error_items=errors)
 
     def _complete(self, run: ActiveRun) -> None:
         if run.failed:
@@ -277,9 +292,17 @@ class Lifecycle:
         label = f"{phase}[{index}]"
         outputs = step_files(ctx.logs_dir, run.name, run.row.id, phase, index)
         protocol = step_env(task=run.name, run_id=run.row.id, step=label)
+        status = self._outcome(run) if phase == PHASE_AFTER else None
         ctx.store.start_step(run.row.id, phase, index, now)
         run.step = ActiveStep(phase, index, step, now)
         try:
+            if status is not None:
+                summary = summary_file(outputs)
+                report = run_summary(ctx.store, task=run.name, run_id=run.row.id, status=status)
+                write_summary(summary, ctx.masker.mask_value(report))
+                protocol = after_step_env(
+                    task=run.name, run_id=run.row.id, step=label, run_status=status, summary=summary
+                )
             spec = ctx.builder.step_launch(
                 step,
                 task=run.task_ctx,
@@ -290,6 +313,11 @@ class Lifecycle:
             )
         except TemplateRenderError as exc:
             self._inbox.put(StepFinished(run, start_failed(str(exc), now)))
+            return
+        except (OSError, UnsafePathError) as exc:  # the summary file could not be written
+            self._inbox.put(
+                StepFinished(run, start_failed(f"cannot write the run summary: {exc}", now))
+            )
             return
         command = ctx.masker.mask_text(display_command(spec.argv))
 

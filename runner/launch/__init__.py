@@ -3,17 +3,18 @@
 protocol  every RUNNER_* name given to a child, the marker, the events line format,
           the RUNNER_PROCESSED format, the attempt file layout
 builder   definition/step + item -> LaunchSpec: rendered argv, environment, paths
-files     creating step output directories and RUNNER_PROCESSED files
+files     creating step output directories, RUNNER_PROCESSED and RUNNER_RUN_SUMMARY files
 merge     crash-time merge: the events lines a dead runner had not recorded
 outputevents  a definition's output rules compiled, and their matches as events lines
 """
 
 from runner.launch.builder import LaunchBuilder, display_command, run_context, task_context
-from runner.launch.files import step_files, write_processed
+from runner.launch.files import step_files, summary_file, write_processed, write_summary
 from runner.launch.merge import read_events_file
 from runner.launch.protocol import (
     INVALID_EVENT,
     AttemptFiles,
+    after_step_env,
     attempt_marker,
     item_env,
     item_prefix,
@@ -27,6 +28,7 @@ __all__ = [
     "INVALID_EVENT",
     "AttemptFiles",
     "LaunchBuilder",
+    "after_step_env",
     "attempt_marker",
     "display_command",
     "item_env",
@@ -38,6 +40,8 @@ __all__ = [
     "step_files",
     "step_marker",
     "step_outputs",
+    "summary_file",
     "task_context",
     "write_processed",
+    "write_summary",
 ]

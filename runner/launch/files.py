@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,20 @@ def step_files(logs_dir: Path, task: str, run_id: str, phase: str, index: int) -
     outputs = step_outputs(logs_dir, task, run_id, phase, index)
     ensure_runner_dir(outputs[0].parent)
     return outputs
+
+
+def summary_file(outputs: tuple[Path, Path]) -> Path:
+    """The RUNNER_RUN_SUMMARY file of a finish step, beside its output files."""
+    stdout = outputs[0]
+    return stdout.with_name(stdout.name.removesuffix(".stdout") + ".summary.json")
+
+
+def write_summary(path: Path, summary: object) -> None:
+    """Write a RUNNER_RUN_SUMMARY file (with the file mode) as JSON."""
+    fd = open_runner_file(path, os.O_WRONLY | os.O_TRUNC)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        json.dump(summary, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
 
 
 def write_processed(path: Path | str, sub_ids: Iterable[str]) -> None:

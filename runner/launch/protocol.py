@@ -3,7 +3,9 @@
 Environment given to every attempt of an item: RUNNER_TASK, RUNNER_RUN_ID, RUNNER_ITEM,
 RUNNER_ATTEMPT (1 for the first), RUNNER_PREVIOUS_STATUS, RUNNER_EVENTS (a file to which the
 process appends JSON lines) and RUNNER_PROCESSED (a file of every sub-id already processed, one
-a line). A start or finish step gets RUNNER_TASK, RUNNER_RUN_ID and RUNNER_STEP. The whole tree
+a line). A start or finish step gets RUNNER_TASK, RUNNER_RUN_ID and RUNNER_STEP; a finish step
+also RUNNER_RUN_STATUS (the run's outcome so far: ok, completed-with-errors or failed) and
+RUNNER_RUN_SUMMARY (a JSON file: counts per queue, the items that ended in error queues). The whole tree
 of either carries the marker of `attempt_marker` in RUNNER_ATTEMPT_MARKER (a name of
 `runner.process`, whose kill sequence searches for it).
 
@@ -38,6 +40,8 @@ PREVIOUS_STATUS_ENV = "RUNNER_PREVIOUS_STATUS"
 STEP_ENV = "RUNNER_STEP"
 EVENTS_ENV = "RUNNER_EVENTS"
 PROCESSED_ENV = "RUNNER_PROCESSED"
+RUN_STATUS_ENV = "RUNNER_RUN_STATUS"
+RUN_SUMMARY_ENV = "RUNNER_RUN_SUMMARY"
 
 MAX_VALUE = 4096
 """Longest sub-id or detail kept; longer values are cut."""
@@ -59,6 +63,18 @@ def item_env(
 def step_env(*, task: str, run_id: str, step: str) -> dict[str, str]:
     """The protocol variables of one start or finish step (`step`: e.g. `before[0]`)."""
     return {TASK_ENV: task, RUN_ID_ENV: run_id, STEP_ENV: step}
+
+
+def after_step_env(
+    *, task: str, run_id: str, step: str, run_status: str, summary: Path | str
+) -> dict[str, str]:
+    """The protocol variables of one finish step: a step's, the run's outcome so far and the
+    path of its summary file."""
+    return {
+        **step_env(task=task, run_id=run_id, step=step),
+        RUN_STATUS_ENV: run_status,
+        RUN_SUMMARY_ENV: str(summary),
+    }
 
 
 def attempt_marker(run_id: str, attempt: object) -> str:

@@ -24,6 +24,7 @@ level threshold (structlog caches loggers on first use).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -62,6 +63,34 @@ def set_status_line(text: str) -> bool:
 # structlog glue: one processor renders, one "logger" writes.
 
 
+Listener: TypeAlias = Callable[[dict[str, Any]], None]
+
+_LISTENERS: list[tuple[frozenset[str], Listener]] = []
+
+
+def add_listener(events: frozenset[str], listener: Listener) -> Callable[[], None]:
+    """Call `listener` with each of these events as written (a dict of the JSON line: masked,
+    with `ts`, `level`, `event`), on the logging thread: it must return at once and never
+    raise. Returns the function that removes it."""
+    entry = (events, listener)
+    _LISTENERS.append(entry)
+
+    def remove() -> None:
+        if entry in _LISTENERS:
+            _LISTENERS.remove(entry)
+
+    return remove
+
+
+def _tell_listeners(name: object, line: str) -> None:
+    wanted = [listener for events, listener in _LISTENERS if name in events]
+    if not wanted:
+        return
+    event = json.loads(line)
+    for listener in wanted:
+        listener(dict(event))
+
+
 def _render(
     _logger: object, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -69,9 +98,12 @@ def _render(
     sink = _SINK
     if sink is None:
         raise structlog.DropEvent
+    name = event_dict.get("event")
     encoded = sink.encode(method_name, event_dict)
     if encoded is None:
         raise structlog.DropEvent
+    if _LISTENERS:
+        _tell_listeners(name, encoded[2])
     return (sink, *encoded), {}
 
 

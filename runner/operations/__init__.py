@@ -1,5 +1,5 @@
 """The library behind the operators' verbs: status, items, move, history, explain, logs,
-pause, resume, check, output, report.
+pause, resume, check, output, report, metrics.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -10,7 +10,8 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 `UsageError` (exit 2).
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
-`_history`, `_explain`, `_logs`, `_output`, `_report`) with what several verbs share in `_common`; this module is
+`_history`, `_explain`, `_logs`, `_control`, `_check`, `_output`, `_report`, `_metrics`,
+`_exposition`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -52,6 +53,7 @@ from runner.operations._explain import (
     Explanation,
     explain,
 )
+from runner.operations._exposition import MetricsReport, metrics_report
 from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
@@ -118,6 +120,7 @@ __all__ = [
     "ItemHistory",
     "ItemReport",
     "ItemsPage",
+    "MetricsReport",
     "MoveEntry",
     "MoveOutcome",
     "MoveRecord",
@@ -139,6 +142,7 @@ __all__ = [
     "log_events",
     "metric_value",
     "metrics_json",
+    "metrics_report",
     "metrics_text",
     "move",
     "os_user",

@@ -30,12 +30,14 @@ from runner.state.records import (
     AttemptEnd,
     AttemptRow,
     AttemptStart,
+    AttemptTally,
     Checkpoint,
     ControlRow,
     ItemQuery,
     ItemResult,
     ItemRow,
     MoveRow,
+    RunErrors,
     RunRow,
     SyncReport,
     TaskRow,
@@ -422,4 +424,19 @@ class StateStore(Protocol):
 
     def item_results(self, task: str, *, include_left: bool = True) -> Iterator[ItemResult]:
         """One result per item of the task, ordered by id, streamed (a task may hold 100,000)."""
+
+    # -- metrics and run summaries (read only) -----------------------------------
+
+    def attempt_tallies(self, buckets: Sequence[float]) -> list[AttemptTally]:
+        """Per (task, status) of ended attempts: count, summed duration, and per bound of
+        `buckets` how many lasted at most that long. Costs one pass over an index, not the rows."""
+        ...
+
+    def run_outcomes(self) -> dict[tuple[str, str], int]:
+        """How many ended runs each (task, status) has."""
+        ...
+
+    def run_errors(self, run_id: str, limit: int) -> RunErrors:
+        """The items whose latest attempt in the run left them in an error queue (the first
+        `limit`, in the order their attempts ended) and their total."""
         ...

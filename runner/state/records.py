@@ -229,3 +229,23 @@ class ItemResult:
     last_move_applied: float | None
     metrics: Mapping[str, float]
     """Per metric name, the sum over its attempts of each attempt's last value."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptTally:
+    """The ended attempts of one task with one status: how many, and how long they took."""
+
+    task: str
+    status: str
+    count: int
+    duration_sum: float
+    buckets: tuple[tuple[float, int], ...]
+    """(bound in seconds, attempts that lasted at most that long), bounds ascending."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunErrors:
+    """The items a run left in error queues: the first few (item id, queue, status) and the total."""
+
+    items: tuple[tuple[str, str, str], ...]
+    total: int

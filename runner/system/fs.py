@@ -154,6 +154,28 @@ def make_read_only(path: Path) -> None:
     path.chmod(current_modes().read_only_file)
 
 
+def replace_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` at once for its readers: a temporary file beside it (a dot name,
+    so collectors reading `*.prom` or the like skip it), written with the file mode, synced,
+    then renamed over `path`. A symlink at `path` is refused, not followed."""
+    if path.is_symlink():
+        raise UnsafePathError(f"{path} is a symbolic link; the runner refuses to write through it")
+    if path.exists() and not path.is_file():
+        raise UnsafePathError(f"{path} is not a regular file; remove it or choose another path")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = open_runner_file(tmp, os.O_WRONLY | os.O_TRUNC)
+    try:
+        give_mode(fd, current_modes().file, exact=True)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]")
 
 

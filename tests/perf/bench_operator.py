@@ -3,9 +3,9 @@
 Builds a state holding N items of one task (default 100,000) and M attempts (default
 1,000,000), inserted with SQL in big transactions after StateStore created the schema, then
 times `runner status`, `runner items --queue awaiting-intervention` (the first page, and every
-item as JSON), `runner explain` (an item in an error queue; a waiting item in an open run,
-which counts the items ahead of it) and `runner history` of one item, each as a CLI
-subprocess. Reports wall time and peak RSS; asserts nothing. Usage:
+item as JSON), `runner metrics`, `runner explain` (an item in an error queue; a waiting item
+in an open run, which counts the items ahead of it) and `runner history` of one item, each as
+a CLI subprocess. Reports wall time and peak RSS; asserts nothing. Usage:
 
     python -m tests.perf.bench_operator [--items 100000] [--attempts 1000000] [--extra-index]
 
@@ -246,6 +246,7 @@ def timings(
                 ["explain", "pipeline.yaml", "--task", TASK, waiting_item],
             ),
             ("history of one item", ["history", "pipeline.yaml", "--task", TASK, error_item]),
+            ("metrics (the Prometheus exposition)", ["metrics", "pipeline.yaml"]),
             ("validate (the floor: start-up and config)", ["validate", "pipeline.yaml"]),
         ]
         rows = []

@@ -242,6 +242,7 @@ class TestSettings:
             "output_limit": 10 * 1024 * 1024,
             "grace": 5.0,
             "min_free_disk": 100 * 1024 * 1024,
+            "notify": [],
         }
         assert expected == Settings().model_dump()
 

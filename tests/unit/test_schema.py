@@ -204,6 +204,7 @@ class TestSchema:
             "HaltOn",
             "LimitPer",
             "Member",
+            "NotifyRule",
             "OutcomeRule",
             "OutcomeWhen",
             "OutputRule",

@@ -194,6 +194,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         AND j.type IN ('integer', 'real') ORDER BY e.id
         """,
     ),
+    # version 4: metrics (attempts by task and status, and their duration buckets, read from
+    # the index alone; a run's attempts, for its summary and notifications, use attempts_run)
+    ("CREATE INDEX attempts_status ON attempts (task, status, duration_s)",),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -14,6 +14,7 @@ from runner.state.sqlite.controls import ControlRecords
 from runner.state.sqlite.health import HealthQueries
 from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.members import MemberRecords
+from runner.state.sqlite.metrics import MetricQueries
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.reports import ReportQueries
 from runner.state.sqlite.results import ResultQueries
@@ -37,6 +38,7 @@ class SQLiteStore(
     ControlRecords,
     HealthQueries,
     ResultQueries,
+    MetricQueries,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
