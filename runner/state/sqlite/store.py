@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runner.state.sqlite.activity import ActivityQueries
 from runner.state.sqlite.attempts import AttemptRecords
 from runner.state.sqlite.checkpoints import CheckpointRecords
 from runner.state.sqlite.controls import ControlRecords
-from runner.state.sqlite.health import HealthQueries
 from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.members import MemberRecords
 from runner.state.sqlite.metrics import MetricQueries
@@ -36,7 +36,7 @@ class SQLiteStore(
     WorkerRecords,
     ReportQueries,
     ControlRecords,
-    HealthQueries,
+    ActivityQueries,
     ResultQueries,
     MetricQueries,
 ):

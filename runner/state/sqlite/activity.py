@@ -5,7 +5,7 @@ from __future__ import annotations
 from runner.state.sqlite.db import Database
 
 
-class HealthQueries(Database):
+class ActivityQueries(Database):
     """Read-only questions about whether runs are moving."""
 
     def run_last_activity(self, run_id: str) -> float | None:
