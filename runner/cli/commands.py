@@ -207,6 +207,20 @@ def _logs(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _prune(args: argparse.Namespace) -> int:
+    from runner import api
+
+    report = operations.prune(api.load(args.path), apply=args.yes)
+    if args.json:
+        render.print_json(report.to_json())
+    else:
+        print(render.prune_text(report, args.path))
+    if report.failed:
+        render.error(f"{report.failed} files could not be removed; their records were kept")
+        return exitcodes.RUN_FAILED
+    return exitcodes.OK
+
+
 def _init(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -243,6 +257,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": _history,
     "explain": _explain,
     "logs": _logs,
+    "prune": _prune,
     "init": _init,
     "completion": _completion,
 }

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from runner.config.durations import Duration
 from runner.config.fields import STRICT, EnvName, Name
+from runner.config.retention import Retention
 
 
 class Settings(BaseModel):
@@ -70,4 +71,9 @@ class Settings(BaseModel):
         ge=0,
         description="Free bytes required on the disks of `state` and `logs`; below this the runner "
         "starts nothing new and says so (default 100 MiB).",
+    )
+    retention: Retention = Field(
+        default_factory=Retention,
+        description="How long attempt output, log files and finished runs are kept before "
+        "`runner prune` (or `runner serve`, daily) removes them; unset keys keep forever.",
     )

@@ -9,7 +9,7 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 `UsageError` (exit 2).
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
-`_history`, `_explain`, `_logs`) with what several verbs share in `_common`; this module is
+`_history`, `_explain`, `_logs`, `_prune`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -51,6 +51,7 @@ from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
+from runner.operations._prune import PruneCount, PruneReport, prune
 from runner.operations._status import (
     StatusReport,
     TaskStatus,
@@ -95,6 +96,8 @@ __all__ = [
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
+    "PruneCount",
+    "PruneReport",
     "StatusReport",
     "TaskStatus",
     "WorkerStatus",
@@ -108,5 +111,6 @@ __all__ = [
     "os_user",
     "parse_when",
     "process_alive",
+    "prune",
     "status",
 ]

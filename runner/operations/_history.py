@@ -33,6 +33,8 @@ class AttemptEntry:
     events: int
     stdout: str | None
     stderr: str | None
+    output_pruned: float | None = None
+    """When `runner prune` removed its output files (retention), or None."""
 
     kind = "attempt"
 
@@ -55,6 +57,7 @@ class AttemptEntry:
             "events": self.events,
             "stdout": self.stdout,
             "stderr": self.stderr,
+            "output_pruned": iso(self.output_pruned),
         }
 
 
@@ -80,13 +83,15 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
 
     An attempt's `checkpoints` are the sub-ids it announced (`{"processed": ...}`) that no
     earlier attempt had; `events` counts every valid event line it wrote (processed, detail,
-    progress, metric). Output files are given only when they still exist.
+    progress, metric). Output files are given only when they still exist; `output_pruned`
+    says when retention removed them.
     """
     from runner.launch import AttemptFiles
 
     with read_item(pipeline, task, item_id) as (store, row):
         entries: list[tuple[float, int, int, AttemptEntry | MoveEntry]] = []
         processed = store.processed_by_attempt(task, item_id)
+        pruned = store.outputs_pruned(task, item_id)
         for a in store.attempts_of(task, item_id):
             files = AttemptFiles(Path(a.output_dir), a.number) if a.output_dir else None
             entries.append(
@@ -110,6 +115,7 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
                         events=a.checkpoints,
                         stdout=_existing(files.stdout) if files else None,
                         stderr=_existing(files.stderr) if files else None,
+                        output_pruned=pruned.get(a.id),
                     ),
                 )
             )

@@ -242,6 +242,7 @@ class TestSettings:
             "output_limit": 10 * 1024 * 1024,
             "grace": 5.0,
             "min_free_disk": 100 * 1024 * 1024,
+            "retention": {"attempt_output": None, "logs": None, "runs": None},
         }
         assert expected == Settings().model_dump()
 

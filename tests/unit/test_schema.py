@@ -205,6 +205,7 @@ class TestSchema:
             "OutcomeRule",
             "OutcomeWhen",
             "Policy",
+            "Retention",
             "Schedule",
             "Settings",
             "Step",

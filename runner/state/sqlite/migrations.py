@@ -152,6 +152,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    # version 2: retention
+    (
+        "ALTER TABLE attempts ADD COLUMN output_pruned_at REAL",
+        "CREATE INDEX runs_ended ON runs (ended_at) WHERE ended_at IS NOT NULL",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -12,6 +12,7 @@ from runner.state.sqlite.attempts import AttemptRecords
 from runner.state.sqlite.checkpoints import CheckpointRecords
 from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.moves import MoveRecords
+from runner.state.sqlite.pruning import PruneRecords
 from runner.state.sqlite.reports import ReportQueries
 from runner.state.sqlite.runs import RunRecords
 from runner.state.sqlite.tasks import TaskRecords
@@ -27,6 +28,7 @@ class SQLiteStore(
     MoveRecords,
     WorkerRecords,
     ReportQueries,
+    PruneRecords,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
