@@ -156,6 +156,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "ALTER TABLE attempts ADD COLUMN output_pruned_at REAL",
         "CREATE INDEX runs_ended ON runs (ended_at) WHERE ended_at IS NOT NULL",
+        "CREATE INDEX attempts_run ON attempts (run_id)",
     ),
 )
 

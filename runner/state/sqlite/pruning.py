@@ -104,9 +104,9 @@ class PruneRecords(Database):
         return [
             AttemptRow(*row)
             for row in self._db.execute(
-                f"SELECT {_COLUMNS} FROM attempts a JOIN runs r ON r.id = a.run_id "
-                f"WHERE a.id > ? AND r.ended_at < ? AND {_PRUNABLE_ATTEMPT} "
-                "ORDER BY a.id LIMIT ?",
+                f"SELECT {_COLUMNS} FROM attempts a WHERE a.id > ? "
+                "AND (SELECT r.ended_at FROM runs r WHERE r.id = a.run_id) < ? "
+                f"AND {_PRUNABLE_ATTEMPT} ORDER BY a.id LIMIT ?",
                 (after_id, run_ended_before, limit),
             )
         ]
