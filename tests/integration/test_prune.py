@@ -297,6 +297,9 @@ def test_a_state_file_of_the_previous_schema_opens_and_migrates(tmp_path: Path) 
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
+    with open_store(path, readonly=True) as store:  # the reading verbs do not migrate
+        assert store.outputs_pruned("t", "a") == {}
+        assert store.prunable_outputs(ended_before=time.time(), after_id=0, limit=10) == []
     with open_store(path) as store:
         assert store.outputs_pruned("t", "a") == {}
         assert store.prunable_outputs(ended_before=time.time(), after_id=0, limit=10) == []

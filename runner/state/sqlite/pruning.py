@@ -52,7 +52,18 @@ def _marks(values: Sequence[object]) -> str:
 
 
 class PruneRecords(Database):
-    """What `runner prune` asks of the state: candidates by page, and their removal."""
+    """What `runner prune` asks of the state: candidates by page, and their removal.
+
+    A state file written before retention existed, opened read-only (so not migrated), has no
+    `attempts.output_pruned_at`: read as "nothing pruned yet".
+    """
+
+    def _knows_pruning(self) -> bool:
+        known: bool | None = getattr(self, "_pruned_column", None)
+        if known is None:
+            columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(attempts)")}
+            known = self._pruned_column = "output_pruned_at" in columns
+        return known
 
     def prunable_outputs(
         self, *, ended_before: float, after_id: int, limit: int
@@ -62,12 +73,12 @@ class PruneRecords(Database):
         They ended before `ended_before`, their output was not pruned yet, and they are not
         their item's latest finished attempt nor part of an open run.
         """
+        not_yet = "AND a.output_pruned_at IS NULL " if self._knows_pruning() else ""
         return [
             AttemptRow(*row)
             for row in self._db.execute(
-                f"SELECT {_COLUMNS} FROM attempts a WHERE a.id > ? AND a.ended_at < ? "
-                f"AND a.output_pruned_at IS NULL AND a.output_dir != '' AND {_PRUNABLE_ATTEMPT} "
-                "ORDER BY a.id LIMIT ?",
+                f"SELECT {_COLUMNS} FROM attempts a WHERE a.id > ? AND a.ended_at < ? {not_yet}"
+                f"AND a.output_dir != '' AND {_PRUNABLE_ATTEMPT} ORDER BY a.id LIMIT ?",
                 (after_id, ended_before, limit),
             )
         ]
@@ -84,6 +95,8 @@ class PruneRecords(Database):
 
     def outputs_pruned(self, task: str, item_id: str) -> dict[int, float]:
         """When the output of each attempt of an item was pruned (attempt id -> time)."""
+        if not self._knows_pruning():
+            return {}
         return {
             int(attempt_id): float(at)
             for attempt_id, at in self._db.execute(
