@@ -11,6 +11,7 @@ meanwhile waits at most a moment for its own commits; no lock is taken.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -116,7 +117,8 @@ def prune(
     """Remove (with `apply`; else only count) what `settings.retention` no longer keeps.
 
     Safe while a runner works on the same state. With `apply`, the removal is logged as
-    `prune.done` to `log`, or (when None) to the pipeline's log files. A set `cancel` ends it
+    `prune.done` to `log` (a running session's, whose file modes then apply), or (when None)
+    to the pipeline's log files. A set `cancel` ends it
     between two batches (what was removed so far stays removed and recorded).
     """
     instant = time.time() if now is None else now
@@ -127,7 +129,9 @@ def prune(
         "runs": PruneCount("runs", retention.runs),
         "logs": PruneCount("logs", retention.logs),
     }
-    with file_modes(pipeline.settings.file_mode):
+    # Under serve (`log` given) the session already set the file modes, process-wide.
+    modes = file_modes(pipeline.settings.file_mode) if log is None else contextlib.nullcontext()
+    with modes:
         stop = cancel if cancel is not None else threading.Event()
         earliest_open = _prune_state(pipeline, counts, apply=apply, now=instant, stop=stop)
         if retention.logs is not None:
