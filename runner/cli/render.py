@@ -308,7 +308,9 @@ def prune_text(report: operations.PruneReport, path: str) -> str:
             f"{count.files} files, {_size(count.bytes)}; ended {span}"
         )
         lines.extend(f"    not removed: {clean(failure)}" for failure in count.failed[:10])
-    if not report.applied:
+    if not report.applied and not any(c.count for c in report.counts.values()):
+        lines.append("dry run: nothing to remove")
+    elif not report.applied:
         lines.append(f"dry run: nothing was removed; to remove it: runner prune {path} --yes")
     else:
         lines.append(f"freed {_size(report.bytes)}")

@@ -268,6 +268,9 @@ class TestCli:
         result = ws.runner("prune", "pipeline.yaml", "--json")
         assert result.returncode == exitcodes.OK, result.stderr
         assert json.loads(result.stdout)["runs"]["count"] == 0
+        text = ws.runner("prune", "pipeline.yaml").stdout
+        assert "runs:           nothing older than 1d" in text
+        assert "dry run: nothing to remove" in text
 
 
 class TestSettings:
