@@ -164,7 +164,11 @@ def open_session(
         environment = dict(os.environ if env is None else env)
         masker = Masker.from_env(pipeline.settings.secrets, environment)
         configure_logging(
-            log_dir=pipeline.logs_dir, stderr_format=log_format, masker=masker, level=log_level
+            log_dir=pipeline.logs_dir,
+            stderr_format=log_format,
+            masker=masker,
+            level=log_level,
+            compact_items=status_line is not None,  # `runner run`: the live line counts them
         )
         log = get_logger(site=site)
         lock = RunnerLock(lock_path_for(pipeline.state_file, site))

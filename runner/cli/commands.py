@@ -62,6 +62,9 @@ def _run(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         log_level=args.log_level,
     )
+    from runner.cli.summary import run_summary
+
+    print(run_summary(outcome, args.path), flush=True)
     return outcome.exit_code
 
 
@@ -252,6 +255,20 @@ def _logs(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _prune(args: argparse.Namespace) -> int:
+    from runner import api
+
+    report = operations.prune(api.load(args.path), apply=args.yes)
+    if args.json:
+        render.print_json(report.to_json())
+    else:
+        print(render.prune_text(report, args.path))
+    if report.failed:
+        render.error(f"{report.failed} files could not be removed; their records were kept")
+        return exitcodes.RUN_FAILED
+    return exitcodes.OK
+
+
 def _init(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -294,6 +311,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "output": results.output,
     "report": results.report,
     "metrics": _metrics,
+    "prune": _prune,
     "init": _init,
     "completion": _completion,
 }

@@ -239,7 +239,7 @@ def _task_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
-    """The operators' verbs: status, items, move, history, explain, logs."""
+    """The operators' verbs: status, items, move, history, explain, logs, prune."""
     p = verb(
         "status",
         "show workers and, per task, its status and items per queue",
@@ -366,6 +366,21 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     )
     p.add_argument("--until", metavar="TIME", help="events at or before TIME (same forms)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    _json_flag(p)
+
+    p = verb(
+        "prune",
+        "remove old attempt output, runs and log files (settings.retention)",
+        "Count what settings.retention no longer keeps: attempt output files older than\n"
+        "retention.attempt_output, attempts and runs that ended longer ago than retention.runs (with\n"
+        "their step output), daily log files older than retention.logs. A dry run by default: it\n"
+        "prints counts, bytes, oldest and newest and removes nothing; --yes removes them and logs\n"
+        "`prune.done`. Never pruned: anything of an open run, an item's latest finished attempt\n"
+        "and its output, a task's most recent run, processed sub-ids, operator moves. Safe while a\n"
+        "runner works (short transactions, no lock). `runner serve` prunes the same way daily.",
+    )
+    _path_argument(p)
+    p.add_argument("--yes", action="store_true", help="remove them (without it: a dry run)")
     _json_flag(p)
 
     from runner.cli import results

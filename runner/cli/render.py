@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner import operations
 from runner.domain import queues as q
+from runner.domain.timefmt import format_duration
 
 if TYPE_CHECKING:
     from runner.config import Pipeline
@@ -299,6 +300,8 @@ def history_text(report: operations.ItemHistory, task: str, item: str) -> str:
             value = getattr(entry, name)
             if value:
                 lines.append(f"    {name}: {clean(value)}")
+        if entry.output_pruned is not None:
+            lines.append(f"    output: pruned {operations.iso(entry.output_pruned)} (retention)")
     return "\n".join(lines)
 
 
@@ -313,3 +316,48 @@ def log_line(*, as_json: bool, color: bool) -> Callable[[dict[str, Any]], str]:
     from runner.logs import format_event
 
     return lambda event: format_event(event, color=color, date=True)
+
+
+def _size(count: int) -> str:
+    """Bytes for people: 512 B, 3.4 KiB, 1.2 MiB, 2.0 GiB."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+_PRUNE_LABELS = {
+    "attempt_output": ("attempt output", "attempt_output", "attempts' output files"),
+    "attempts": ("attempts", "runs", "attempts of old runs"),
+    "runs": ("runs", "runs", "runs (rows, steps, step output)"),
+    "logs": ("log files", "logs", "daily log files"),
+}
+
+
+def prune_text(report: operations.PruneReport, path: str) -> str:
+    verb = "removed" if report.applied else "would remove"
+    lines = []
+    for kind, count in report.counts.items():
+        label, key, what = _PRUNE_LABELS[kind]
+        if count.kept_for is None:
+            lines.append(f"{label + ':':16}kept forever (settings.retention.{key} is not set)")
+            continue
+        kept = format_duration(count.kept_for)
+        if not count.count:
+            lines.append(f"{label + ':':16}nothing older than {kept}")
+            continue
+        span = f"{operations.iso(count.oldest)} .. {operations.iso(count.newest)}"
+        lines.append(
+            f"{label + ':':16}{verb} {count.count} {what} older than {kept}: "
+            f"{count.files} files, {_size(count.bytes)}; ended {span}"
+        )
+        lines.extend(f"    not removed: {clean(failure)}" for failure in count.failed[:10])
+    if not report.applied and not any(c.count for c in report.counts.values()):
+        lines.append("dry run: nothing to remove")
+    elif not report.applied:
+        lines.append(f"dry run: nothing was removed; to remove it: runner prune {path} --yes")
+    else:
+        lines.append(f"freed {_size(report.bytes)}")
+    return "\n".join(lines)

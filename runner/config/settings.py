@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from runner.config.durations import Duration
 from runner.config.fields import STRICT, EnvName, Name
 from runner.config.notify import NotifyRule
+from runner.config.retention import Retention
 
 
 class Settings(BaseModel):
@@ -77,4 +78,9 @@ class Settings(BaseModel):
         description="Notifications: each entry sends the events it lists to its Apprise URLs. "
         "Sending never delays or fails a run; each message sent or failed is logged "
         "(`notify.sent`, `notify.failed`).",
+    )
+    retention: Retention = Field(
+        default_factory=Retention,
+        description="How long attempt output, log files and finished runs are kept before "
+        "`runner prune` (or `runner serve`, daily) removes them; unset keys keep forever.",
     )

@@ -103,6 +103,8 @@ class Recorder:
             attempt.run.attempt_ended(end.duration_s)
             self._hooks.item_finished(now)
             progress = attempt.run.progress
+            if progress is not None:
+                progress.item_ended(attempt.item.item_id, queue_name)
             if progress is not None and queue_name != q.RETRY:
                 progress.finished += 1
                 progress.failed += queue_name != q.SUCCESSFUL

@@ -47,6 +47,11 @@ def _word(text: str) -> str:
     return text if _BARE.fullmatch(text) else _quote(text)
 
 
+def safe_word(text: str) -> str:
+    """`text` as it may be shown on a terminal: bare when safe, else JSON-quoted."""
+    return _word(text)
+
+
 def _format_value(value: object) -> str:
     if isinstance(value, str):
         return _word(value)

@@ -131,6 +131,7 @@ def configure_logging(
     level: str = "info",
     stderr: TextIO | None = None,
     clock: Callable[[], float] | None = None,
+    compact_items: bool = False,
 ) -> None:
     """Set up logging for this process (again: a previous file is closed).
 
@@ -140,7 +141,9 @@ def configure_logging(
     mask in every event. ``level``: the stderr threshold; the file gets
     ``info`` and above, ``debug`` too when the level is ``debug``. ``stderr``:
     the stream for stderr output (default `sys.stderr`). ``clock``: seconds
-    since the epoch (default `time.time`), injectable for tests.
+    since the epoch (default `time.time`), injectable for tests. ``compact_items``:
+    on a terminal (console lines, stderr a tty) and above ``debug``, show only the items
+    that did not end ``ok``, one short line each (`runner.logs.terminal`).
 
     Raises `UsageError` for an unknown level or format, `UnsafePathError` when
     the log directory is unsafe (a symlink, writable by others), and
@@ -163,6 +166,7 @@ def configure_logging(
         masker=masker,
         clock=clock if clock is not None else time.time,
     )
+    sink.compact = compact_items and sink.footer_allowed and level != "debug"
     if log_dir is not None:
         sink.open()
     previous, _SINK = _SINK, sink

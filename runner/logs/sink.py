@@ -34,6 +34,7 @@ from runner.logs.files import LogSetupError, log_file_name
 from runner.logs.journald import journald_priority
 from runner.logs.levels import LEVEL_ALIASES, LEVELS
 from runner.logs.render import format_event
+from runner.logs.terminal import compact_line
 from runner.masking import Masker
 from runner.system.fs import ensure_runner_dir, open_runner_file
 
@@ -151,6 +152,8 @@ class Sink:
         self._ts_cache: tuple[int, str] = (-1, "")
         # A live status line kept under the log lines (console on a terminal only).
         self.footer_allowed = console and isatty(stderr)
+        self.compact = False
+        """Terminal only: per-item events shortened (runner.logs.terminal); set by the caller."""
         self.journald = journald_priority(stderr)
         self._footer = ""
 
@@ -295,9 +298,17 @@ class Sink:
     def _write_stderr(self, line: str, level_no: int) -> None:
         if self.console:
             try:
-                text = format_event(json.loads(line), color=self.color)
+                event = json.loads(line)
+                shown = (
+                    compact_line(event, color=self.color)
+                    if self.compact
+                    else format_event(event, color=self.color)
+                )
             except ValueError:
-                text = line
+                shown = line
+            if shown is None:
+                return
+            text = shown
         else:
             text = line
         if self.journald is not None:

@@ -11,7 +11,7 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
 `_history`, `_explain`, `_logs`, `_control`, `_check`, `_output`, `_report`, `_metrics`,
-`_exposition`) with what several verbs share in `_common`; this module is
+`_exposition`, `_prune`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -68,6 +68,7 @@ from runner.operations._output import (
     StreamOutput,
     output,
 )
+from runner.operations._prune import PruneCount, PruneReport, prune
 from runner.operations._report import COLUMNS as REPORT_COLUMNS
 from runner.operations._report import FORMATS as REPORT_FORMATS
 from runner.operations._report import ItemReport, ReportRow, report
@@ -127,6 +128,8 @@ __all__ = [
     "MoveRefusedError",
     "OutputUnavailableError",
     "Problem",
+    "PruneCount",
+    "PruneReport",
     "ReportRow",
     "StatusReport",
     "StreamOutput",
@@ -150,6 +153,7 @@ __all__ = [
     "parse_when",
     "pause",
     "process_alive",
+    "prune",
     "report",
     "resume",
     "status",

@@ -38,6 +38,8 @@ class AttemptEntry:
     stderr: str | None
     metrics: Mapping[str, float] = field(default_factory=dict)
     """The last value it reported per metric name (events and output rules)."""
+    output_pruned: float | None = None
+    """When `runner prune` removed its output files (retention), or None."""
 
     kind = "attempt"
 
@@ -61,6 +63,7 @@ class AttemptEntry:
             "stdout": self.stdout,
             "stderr": self.stderr,
             "metrics": metrics_json(self.metrics),
+            "output_pruned": iso(self.output_pruned),
         }
 
 
@@ -88,7 +91,8 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
 
     An attempt's `checkpoints` are the sub-ids it announced (`{"processed": ...}`) that no
     earlier attempt had; `events` counts every valid event line it wrote (processed, detail,
-    progress, metric). Output files are given only when they still exist.
+    progress, metric). Output files are given only when they still exist; `output_pruned`
+    says when retention removed them.
     """
     from runner.launch import AttemptFiles
 
@@ -97,6 +101,7 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
         processed = store.processed_by_attempt(task, item_id)
         attempts = store.attempts_of(task, item_id)
         metrics = store.metrics_of_attempts([a.id for a in attempts])
+        pruned = store.outputs_pruned(task, item_id)
         for a in attempts:
             files = AttemptFiles(Path(a.output_dir), a.number) if a.output_dir else None
             entries.append(
@@ -121,6 +126,7 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
                         stdout=_existing(files.stdout) if files else None,
                         stderr=_existing(files.stderr) if files else None,
                         metrics=metrics.get(a.id, {}),
+                        output_pruned=pruned.get(a.id),
                     ),
                 )
             )

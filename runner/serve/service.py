@@ -15,6 +15,7 @@ from runner.config.loader import load_pipeline
 from runner.schedule.due import site_tasks
 from runner.schedule.taskinfo import record_tasks
 from runner.serve.control import ServeControl
+from runner.serve.pruning import FIRST_AFTER, DailyPrune
 from runner.serve.reload import ConfigWatcher
 from runner.serve.source import ScheduleSource
 from runner.session import open_session
@@ -29,12 +30,14 @@ def serve(
     clock: Callable[[], float] = time.time,
     env: Mapping[str, str] | None = None,
     control: ServeControl | None = None,
+    prune_after: float = FIRST_AFTER,
 ) -> int:
     """Serve the pipeline at `path` until stopped (SIGTERM/SIGINT or `control.stop()`); the exit code.
 
     Raises ConfigError when the configuration is invalid at start, LockHeldError when another
     runner holds this site's lock. A stop request ends with exit code 0: interrupted attempts
-    and open runs are taken over by the next runner.
+    and open runs are taken over by the next runner. `settings.retention` is applied
+    `prune_after` seconds after the start, then every 24 hours (runner.serve.pruning).
     """
     control = control if control is not None else ServeControl()
     watcher = ConfigWatcher(path)
@@ -70,5 +73,6 @@ def serve(
             watcher=watcher,
         )
         control.ready.set()
-        runs = len(session.serve(source, resume))
+        with DailyPrune(lambda: source.pipeline, session.log, clock=clock, first_after=prune_after):
+            runs = len(session.serve(source, resume))
     return exitcodes.OK

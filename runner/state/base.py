@@ -439,4 +439,61 @@ class StateStore(Protocol):
     def run_errors(self, run_id: str, limit: int) -> RunErrors:
         """The items whose latest attempt in the run left them in an error queue (the first
         `limit`, in the order their attempts ended) and their total."""
+
+    # -- retention (runner prune) ---------------------------------------------
+
+    def prunable_outputs(
+        self, *, ended_before: float, after_id: int, limit: int
+    ) -> list[AttemptRow]:
+        """Attempts (id > `after_id`, by id, at most `limit`) whose output files may be removed.
+
+        Each ended before `ended_before`, its output is not marked pruned, its run has ended,
+        and a later attempt of its item has finished (an item's latest attempt keeps its output).
+        """
+        ...
+
+    def mark_outputs_pruned(self, attempt_ids: Sequence[int], *, now: float) -> None:
+        """Record that these attempts' output files were removed, in one transaction. Durable."""
+        ...
+
+    def outputs_pruned(self, task: str, item_id: str) -> dict[int, float]:
+        """When the output of each attempt of an item was pruned (attempt id -> time)."""
+        ...
+
+    def prunable_attempts(
+        self, *, run_ended_before: float, after_id: int, limit: int
+    ) -> list[AttemptRow]:
+        """Attempts (id > `after_id`, by id, at most `limit`) whose rows may be deleted.
+
+        Each belongs to a run that ended before `run_ended_before`, and a later attempt of its
+        item has finished.
+        """
+        ...
+
+    def delete_attempts(self, attempt_ids: Sequence[int]) -> int:
+        """Delete these attempts and their announced events, in one transaction. Durable.
+
+        The rule of `prunable_attempts` is checked again inside the transaction; an attempt no
+        longer prunable stays. Processed sub-ids and moves are kept. Returns how many went.
+        """
+        ...
+
+    def prunable_runs(self, *, ended_before: float, after_id: str, limit: int) -> list[RunRow]:
+        """Runs (id > `after_id`, by id, at most `limit`) that may be deleted.
+
+        Each ended before `ended_before`, is not its task's most recent run, and every attempt
+        it still has is prunable.
+        """
+        ...
+
+    def delete_runs(self, run_ids: Sequence[str]) -> int:
+        """Delete these runs and their steps, in one transaction. Durable.
+
+        Only runs with no attempt left that are not their task's most recent go; returns how
+        many did.
+        """
+        ...
+
+    def earliest_open_run(self) -> float | None:
+        """When the oldest run that has not ended (any site) started, or None."""
         ...

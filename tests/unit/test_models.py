@@ -243,6 +243,7 @@ class TestSettings:
             "grace": 5.0,
             "min_free_disk": 100 * 1024 * 1024,
             "notify": [],
+            "retention": {"attempt_output": None, "logs": None, "runs": None},
         }
         assert expected == Settings().model_dump()
 

@@ -209,6 +209,7 @@ class TestSchema:
             "OutcomeWhen",
             "OutputRule",
             "Policy",
+            "Retention",
             "Schedule",
             "Settings",
             "Step",

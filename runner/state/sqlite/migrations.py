@@ -197,6 +197,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # version 4: metrics (attempts by task and status, and their duration buckets, read from
     # the index alone; a run's attempts, for its summary and notifications, use attempts_run)
     ("CREATE INDEX attempts_status ON attempts (task, status, duration_s)",),
+    # version 5: retention (a run's attempts are found through attempts_run, version 2)
+    (
+        "ALTER TABLE attempts ADD COLUMN output_pruned_at REAL",
+        "CREATE INDEX runs_ended ON runs (ended_at) WHERE ended_at IS NOT NULL",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -16,6 +16,7 @@ from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.members import MemberRecords
 from runner.state.sqlite.metrics import MetricQueries
 from runner.state.sqlite.moves import MoveRecords
+from runner.state.sqlite.pruning import PruneRecords
 from runner.state.sqlite.reports import ReportQueries
 from runner.state.sqlite.results import ResultQueries
 from runner.state.sqlite.retries import RetryRecords
@@ -39,6 +40,7 @@ class SQLiteStore(
     ActivityQueries,
     ResultQueries,
     MetricQueries,
+    PruneRecords,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
