@@ -60,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         log_level=args.log_level,
     )
+    for requested in outcome.requested:
+        print(render.clean(requested.line()))
     return outcome.exit_code
 
 

@@ -6,6 +6,8 @@ open runs are resumed by the next runner); SIGHUP reloads the configuration now.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,6 +20,7 @@ from runner.serve.control import ServeControl
 from runner.serve.reload import ConfigWatcher
 from runner.serve.source import ScheduleSource
 from runner.session import open_session
+from runner.state import ServingRow
 
 
 def serve(
@@ -58,6 +61,7 @@ def serve(
         clock=clock,
     ) as session:
         record_tasks(pipeline, session.store, clock())
+        session.store.mark_serving(ServingRow(chosen, os.getpid(), socket.gethostname(), clock()))
         resume = session.resume_requests()
         source = ScheduleSource(
             path=path,
@@ -70,5 +74,8 @@ def serve(
             watcher=watcher,
         )
         control.ready.set()
-        runs = len(session.serve(source, resume))
+        try:
+            runs = len(session.serve(source, resume))
+        finally:
+            session.store.clear_serving(chosen, os.getpid())
     return exitcodes.OK

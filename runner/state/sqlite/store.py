@@ -15,6 +15,7 @@ from runner.state.sqlite.health import HealthQueries
 from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.reports import ReportQueries
+from runner.state.sqlite.requests import RequestRecords
 from runner.state.sqlite.runs import RunRecords
 from runner.state.sqlite.tasks import TaskRecords
 from runner.state.sqlite.workers import WorkerRecords
@@ -31,6 +32,7 @@ class SQLiteStore(
     ReportQueries,
     ControlRecords,
     HealthQueries,
+    RequestRecords,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
