@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from runner import exitcodes
 from runner.domain.timefmt import iso
-from runner.errors import TaskHaltedError, UsageError
+from runner.errors import LockHeldByRunError, LockHeldError, TaskHaltedError, UsageError
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
     from runner.engine import RunReport
+    from runner.serve.requests import RunNowRequested
     from runner.session import Session
     from runner.state import ItemRow
 
@@ -191,6 +192,8 @@ class RunOutcome:
     recovered: int = 0
     stopped_early: bool = False
     """A stop (a signal) came before every run asked for had opened."""
+    requested: list[RunNowRequested] = field(default_factory=list)
+    """Run-now requests handed to the serving runner that holds the site (`run --now`)."""
 
     @property
     def exit_code(self) -> int:
@@ -239,39 +242,44 @@ def run(
                 )
     outcome = RunOutcome()
     control = Control()
-    with open_session(
-        pipeline,
-        site=site,
-        control=control,
-        started={"tasks": list(tasks), "now": now},
-        stopped=lambda: {"exit_code": outcome.exit_code, "runs": len(outcome.reports)},
-        log_format=log_format,
-        log_level=log_level,
-        env=env,
-        clock=clock,
-        status_line=set_status_line,
-    ) as session:
-        outcome.recovered = session.recovered
-        requests = session.resume_requests()
-        record_tasks(pipeline, session.store, clock())
-        if now:
-            requests += [
-                RunRequest(name, TRIGGER_NOW) for name in _not_halted(session, chosen, tasks)
-            ]
-        else:
-            requests += due_requests(
-                pipeline,
-                session.store,
-                site=site,
-                now=clock(),
-                tasks=set(tasks) if tasks else None,
-                busy={r.task for r in requests},
-                log=session.log,
-            )
-        if not requests:
-            session.log.info("runner.idle", reason="nothing is due")
-        outcome.reports = session.engine.execute(requests)
-        outcome.stopped_early = control.cancel.is_set() and len(outcome.reports) < len(requests)
+    try:
+        with open_session(
+            pipeline,
+            site=site,
+            control=control,
+            started={"tasks": list(tasks), "now": now},
+            stopped=lambda: {"exit_code": outcome.exit_code, "runs": len(outcome.reports)},
+            log_format=log_format,
+            log_level=log_level,
+            env=env,
+            clock=clock,
+            status_line=set_status_line,
+        ) as session:
+            outcome.recovered = session.recovered
+            requests = session.resume_requests()
+            record_tasks(pipeline, session.store, clock())
+            if now:
+                requests += [
+                    RunRequest(name, TRIGGER_NOW) for name in _not_halted(session, chosen, tasks)
+                ]
+            else:
+                requests += due_requests(
+                    pipeline,
+                    session.store,
+                    site=site,
+                    now=clock(),
+                    tasks=set(tasks) if tasks else None,
+                    busy={r.task for r in requests},
+                    log=session.log,
+                )
+            if not requests:
+                session.log.info("runner.idle", reason="nothing is due")
+            outcome.reports = session.engine.execute(requests)
+            outcome.stopped_early = control.cancel.is_set() and len(outcome.reports) < len(requests)
+    except LockHeldError as exc:
+        if not now:
+            raise
+        outcome.requested = _ask_serving_runner(pipeline, site, chosen, tasks, exc, clock())
     return outcome
 
 
@@ -291,3 +299,23 @@ def _not_halted(session: Session, chosen: Sequence[str], named: Sequence[str]) -
             reason=f"task {halt.action} by {halt.by}: {halt.reason}; runner resume lets it go on",
         )
     return [name for name in chosen if name not in halts]
+
+
+def _ask_serving_runner(
+    pipeline: Pipeline,
+    site: str,
+    chosen: Sequence[str],
+    named: Sequence[str],
+    held: LockHeldError,
+    now: float,
+) -> list[RunNowRequested]:
+    """`run --now` while another runner holds the site: hand the tasks to it through the state
+    if it is `runner serve`; else refuse (LockHeldByRunError, exit 75)."""
+    from runner.serve.requests import request_run_now
+
+    requested = request_run_now(
+        pipeline, site=site, tasks=chosen, named=named, holder_pid=held.holder_pid, now=now
+    )
+    if requested is None:
+        raise LockHeldByRunError(held.lock_path, held.holder_pid)
+    return requested

@@ -62,9 +62,12 @@ def _run(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         log_level=args.log_level,
     )
-    from runner.cli.summary import run_summary
+    for requested in outcome.requested:
+        print(render.clean(requested.line()))
+    if not outcome.requested:
+        from runner.cli.summary import run_summary
 
-    print(run_summary(outcome, args.path), flush=True)
+        print(run_summary(outcome, args.path), flush=True)
     return outcome.exit_code
 
 

@@ -168,6 +168,11 @@ def status_text(report: operations.StatusReport) -> str:
         lines.append(f"task {clean(task.name)}  [{task.status}]  site {clean(task.site)}{where}")
         if task.halted is not None:
             lines.append("  " + halted_line(task.halted, task.name))
+        if task.run_requested is not None:
+            lines.append(
+                f"  run requested by {clean(task.run_requested.by)} at "
+                f"{operations.iso(task.run_requested.at)}: runner serve starts it at its next cycle"
+            )
         if task.created is None:
             lines.append("  never ran; no items yet")
             continue

@@ -3,19 +3,22 @@
 A task's schedule, definition, group and policy must name entries that exist; a group's
 `include` must name groups that exist and must not form a cycle; a group's member `file` must
 exist, and a relative one must stay inside the pipeline directory; a CSV member file needs an
-`id` column; a resolver `command`'s program must exist. A misspelt name gets the nearest
-defined one as a suggestion.
+`id` column; a resolver `command`'s program must exist; a task's limit per attribute must name
+an attribute its group's inline members supply (other groups are known only at run time). A
+misspelt name gets the nearest defined one as a suggestion.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from runner.config.controls import ATTRIBUTE_PATTERN
 from runner.config.sources import csv_file_problem, program_problem
 from runner.config.yamlread import KeyPath
 from runner.errors import ConfigIssue, Location
@@ -77,6 +80,7 @@ def check_references(catalog: Catalog) -> list[ConfigIssue]:
     issues.extend(_group_includes(catalog))
     issues.extend(_group_files(catalog))
     issues.extend(_group_commands(catalog))
+    issues.extend(_limit_attributes(catalog))
     return issues
 
 
@@ -228,3 +232,40 @@ def _file_problem(root: Path, written: str) -> str | None:
     if not target.is_file():
         return f"the member file {written!r} is not a file ({target}); name a file"
     return None
+
+
+def _inline_attributes(group: Mapping[str, object]) -> set[str] | None:
+    """The attributes a group's inline members supply; None when other sources add members
+    (a file, a command, included groups), whose attributes are known only at run time."""
+    if any(group.get(key) for key in ("file", "command", "include")):
+        return None
+    members = group.get("members")
+    if not isinstance(members, list):
+        return set()  # none, or a ';'-separated string of ids: no attributes
+    return {key for m in members if isinstance(m, dict) for key in m if key != "id"}
+
+
+def _limit_attributes(catalog: Catalog) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    groups = catalog.names("groups")
+    for task_name, task in catalog.names("tasks").items():
+        limits, group = task.get("limits"), task.get("group")
+        if not isinstance(limits, list) or not isinstance(group, str) or group not in groups:
+            continue
+        supplied = _inline_attributes(groups[group])
+        if supplied is None:
+            continue
+        for index, limit in enumerate(limits):
+            per = limit.get("per") if isinstance(limit, dict) else None
+            if not isinstance(per, str) or per in supplied or not re.match(ATTRIBUTE_PATTERN, per):
+                continue  # a malformed name is reported by the model
+            have = ", ".join(sorted(supplied)) or "none"
+            issues.append(
+                ConfigIssue(
+                    catalog.locate("tasks", task_name, ("limits", index, "per")),
+                    f"group {group!r} supplies no attribute {per!r} (its members have: {have}); "
+                    "every item would count under the empty value"
+                    + (suggestion(per, sorted(supplied), "attributes") if supplied else ""),
+                )
+            )
+    return issues

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
@@ -28,6 +28,7 @@ from runner.operations._control import control_json
 from runner.operations._metrics import metrics_json
 from runner.state import (
     ControlRow,
+    RunRequestRow,
     RunRow,
     StateStore,
     TaskRow,
@@ -90,6 +91,8 @@ class TaskStatus:
     """The halt or pause holding the task (no new item starts), or None."""
     metrics: Mapping[str, float] = field(default_factory=dict)
     """Per metric name, the sum over the task's items (each: the sum over its attempts)."""
+    run_requested: RunRequestRow | None = None
+    """A `run --now` recorded for the serving runner and not taken yet, or None."""
 
     @property
     def categories(self) -> dict[str, int]:
@@ -125,6 +128,7 @@ class TaskStatus:
             "last_run": run_json(self.last_run),
             "halted": control_json(self.halted),
             "metrics": metrics_json(self.metrics),
+            "run_requested": _request_json(self.run_requested),
         }
 
 
@@ -187,16 +191,19 @@ def status(
         under_way = read_under_way(store)
         rows = {row.name: row for row in store.tasks()}
         halts = store.task_halts()
+        pending: dict[str, RunRequestRow] = {}
+        for site in {pipeline.task_site(n) for n in pipeline.tasks} | {w.site for w in workers}:
+            for request in store.pending_run_requests(site):
+                pending.setdefault(request.task, request)
         result = []
         for name in names:
             row = rows.get(name)
             counts = store.queue_counts(name) if row is not None else {}
             last = store.last_run(name) if row is not None else None
-            result.append(
-                _task_status(
-                    pipeline, row, name, counts, under_way, last, store, up, halts.get(name)
-                )
+            entry = _task_status(
+                pipeline, row, name, counts, under_way, last, store, up, halts.get(name)
             )
+            result.append(replace(entry, run_requested=pending.get(name)))
         return StatusReport(workers, result)
     finally:
         if store is not None:
@@ -244,3 +251,10 @@ def _task_status(
         halted=halted,
         metrics=store.metrics_of_task(name) if store is not None and row is not None else {},
     )
+
+
+def _request_json(request: RunRequestRow | None) -> dict[str, Any] | None:
+    """A pending run-now request as `status --json` shows it: `{"by", "at"}` or null."""
+    if request is None:
+        return None
+    return {"by": request.by, "at": iso(request.at)}

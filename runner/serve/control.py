@@ -1,4 +1,5 @@
-"""Controlling a serving runner: stop (SIGTERM/SIGINT), reload now (SIGHUP), ready to serve."""
+"""Controlling a serving runner: stop (SIGTERM/SIGINT), reload now (SIGHUP), look at the state
+now (SIGUSR1: a run-now request was recorded), ready to serve."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class ServeControl(Control):
         self.ready = threading.Event()
         """Set once the runner holds the lock, has resumed what was left, and waits for fires."""
         self._reload = threading.Event()
+        self._poke = threading.Event()
 
     def reload(self) -> None:
         """Ask the runner to re-read its configuration now (what SIGHUP does)."""
@@ -29,6 +31,22 @@ class ServeControl(Control):
             return True
         return False
 
+    def poke(self) -> None:
+        """Ask the runner to look at the state now (what SIGUSR1 does: a run-now request)."""
+        self._poke.set()
+        self.wake()
+
+    def take_poke(self) -> bool:
+        """True once after each `poke()`."""
+        if self._poke.is_set():
+            self._poke.clear()
+            return True
+        return False
+
     def signal_handlers(self) -> dict[int, Handler]:
-        """SIGTERM/SIGINT stop, SIGHUP reloads."""
-        return {**super().signal_handlers(), signal.SIGHUP: self.reload}
+        """SIGTERM/SIGINT stop, SIGHUP reloads, SIGUSR1 looks at the state now."""
+        return {
+            **super().signal_handlers(),
+            signal.SIGHUP: self.reload,
+            signal.SIGUSR1: self.poke,
+        }

@@ -6,6 +6,8 @@ open runs are resumed by the next runner); SIGHUP reloads the configuration now.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +21,7 @@ from runner.serve.pruning import FIRST_AFTER, DailyPrune
 from runner.serve.reload import ConfigWatcher
 from runner.serve.source import ScheduleSource
 from runner.session import open_session
+from runner.state import ServingRow
 
 
 def serve(
@@ -61,6 +64,7 @@ def serve(
         clock=clock,
     ) as session:
         record_tasks(pipeline, session.store, clock())
+        session.store.mark_serving(ServingRow(chosen, os.getpid(), socket.gethostname(), clock()))
         resume = session.resume_requests()
         source = ScheduleSource(
             path=path,
@@ -73,6 +77,11 @@ def serve(
             watcher=watcher,
         )
         control.ready.set()
-        with DailyPrune(lambda: source.pipeline, session.log, clock=clock, first_after=prune_after):
-            runs = len(session.serve(source, resume))
+        try:
+            with DailyPrune(
+                lambda: source.pipeline, session.log, clock=clock, first_after=prune_after
+            ):
+                runs = len(session.serve(source, resume))
+        finally:
+            session.store.clear_serving(chosen, os.getpid())
     return exitcodes.OK

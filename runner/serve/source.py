@@ -1,4 +1,5 @@
-"""The run source of `runner serve`: due fires, run-now items, config reloads, stalled runs.
+"""The run source of `runner serve`: due fires, run-now items and requests, config reloads,
+stalled runs.
 
 The engine's long-running loop asks it for new runs each time it wakes, and
 sleeps until its next wake-up: the next fire of any task, or the next look at
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from runner.config.pipeline import Pipeline
+from runner.domain.runs import TRIGGER_NOW
+from runner.domain.timefmt import iso
 from runner.engine import RunRequest
 from runner.schedule.due import due_requests, site_tasks
 from runner.schedule.fires import next_fire
@@ -64,6 +67,7 @@ class ScheduleSource:
         self._data_version = self._read_data_version()
         self._site_tasks = frozenset(site_tasks(pipeline, site))
         self._reloaded: Pipeline | None = None
+        self._requests_waiting = True
 
     # -- RunSource -------------------------------------------------------------
 
@@ -72,6 +76,8 @@ class ScheduleSource:
         freed = self._busy - busy
         self._busy = busy
         look: set[str] = set()
+        if freed:
+            self._requests_waiting = True
         for name in freed:
             if self._left_open(name):
                 self._stalled[name] = now + RESUME_AFTER
@@ -80,7 +86,7 @@ class ScheduleSource:
                 look.add(name)
         self._watch(now)  # after the stalled runs are known: a change seen now retries them
         requests = self._resume_stalled(now)
-        held = busy | set(self._stalled) | {r.task for r in requests}
+        held = set(busy) | set(self._stalled) | {r.task for r in requests}
         tasks = self._site_tasks
         if self._look_all:
             self._look_all = False
@@ -91,6 +97,11 @@ class ScheduleSource:
         self._state_changed = False
         if run_now:
             look.update(tasks)
+            self._requests_waiting = True
+        if self._requests_waiting:
+            taken = self._take_requests(now, held)
+            requests += taken
+            held |= {r.task for r in taken}
         if not look:
             return requests
         requests += due_requests(
@@ -118,7 +129,8 @@ class ScheduleSource:
 
     def _watch(self, now: float) -> None:
         forced = self.control.take_reload()
-        if not forced and now < self._next_watch:
+        poked = self.control.take_poke()
+        if not forced and not poked and now < self._next_watch:
             return
         self._next_watch = now + WATCH_EVERY
         if self.watcher.changed() or forced:
@@ -153,6 +165,36 @@ class ScheduleSource:
         self._next.clear()
         self._earliest = math.inf
         self._look_all = True
+
+    # -- run-now requests recorded by `run --now` while this runner serves ----
+
+    def _take_requests(self, now: float, held: set[str]) -> list[RunRequest]:
+        """Runs for the pending run-now requests of tasks that are free (not running, not
+        halted); the others stay pending until a run ends or another process changes the
+        state (a resume), when they are looked at again."""
+        pending = self.store.pending_run_requests(self.site)
+        self._requests_waiting = False
+        if not pending:
+            return []
+        halts = self.store.task_halts()
+        requests: list[RunRequest] = []
+        for request in pending:
+            name = request.task
+            fields = {"task": name, "by": request.by, "requested_at": iso(request.at)}
+            if name not in self._site_tasks:
+                self.store.take_run_request(request.id, now)
+                self.log.warning(
+                    "run.skipped",
+                    **fields,
+                    reason="a run was requested, but the task is not enabled on this site",
+                )
+                continue
+            if name in held or name in halts or name in {r.task for r in requests}:
+                continue  # still running or halted: it starts once free
+            self.store.take_run_request(request.id, now)
+            self.log.info("run.requested", **fields)
+            requests.append(RunRequest(name, TRIGGER_NOW))
+        return requests
 
     # -- runs the engine stopped but left open ---------------------------------
 

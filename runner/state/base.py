@@ -38,7 +38,9 @@ from runner.state.records import (
     ItemRow,
     MoveRow,
     RunErrors,
+    RunRequestRow,
     RunRow,
+    ServingRow,
     SyncReport,
     TaskRow,
     WorkerRow,
@@ -496,4 +498,31 @@ class StateStore(Protocol):
 
     def earliest_open_run(self) -> float | None:
         """When the oldest run that has not ended (any site) started, or None."""
+
+    # -- run-now requests for a serving runner ----------------------------------
+
+    def request_run(self, task: str, *, site: str, by: str, now: float) -> RunRequestRow:
+        """Record an operator's `run --now` for the site's serving runner to start. Durable.
+
+        A pending request of the same task and site is returned instead of a second one."""
+        ...
+
+    def pending_run_requests(self, site: str) -> list[RunRequestRow]:
+        """The site's requests not taken yet, oldest first."""
+        ...
+
+    def take_run_request(self, request_id: int, now: float) -> None:
+        """Mark a request taken: its run is being opened. Durable."""
+        ...
+
+    def mark_serving(self, serving: ServingRow) -> None:
+        """Record which `runner serve` process serves a site. Durable."""
+        ...
+
+    def clear_serving(self, site: str, pid: int) -> None:
+        """Forget that process `pid` serves the site (it stops). Durable."""
+        ...
+
+    def serving(self, site: str) -> ServingRow | None:
+        """The `runner serve` process recorded as serving the site, if any."""
         ...

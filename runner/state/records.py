@@ -249,3 +249,25 @@ class RunErrors:
 
     items: tuple[tuple[str, str, str], ...]
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequestRow:
+    """An operator's `run --now` recorded for the serving runner of a site to start."""
+
+    id: int
+    task: str
+    site: str
+    at: float
+    by: str
+    taken_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServingRow:
+    """The `runner serve` process serving a site now (recorded at its start, removed at its end)."""
+
+    site: str
+    pid: int
+    host: str
+    since: float

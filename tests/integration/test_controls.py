@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from typing import Any
 from runner import exitcodes
 from runner.domain import queues as q
 from runner.domain.brakes import BY_BRAKE, HALTED, PAUSED, RESUMED
+from runner.errors import StateError
 from runner.state import open_store
 from tests.integration.test_operator_cli import validate
 from tests.support.waiting import wait_until
@@ -321,4 +323,86 @@ class TestLimits:
         assert sorted(ids) == sorted(ledger(ws))
         seen = [line.split() for line in (ws.root / "seen.txt").read_text().splitlines()]
         assert max(int(count) for _item, count in seen) <= 2
-        assert ["a0", "a1"] == [item for item, _ in seen if item.startswith("a")][:2]
+        # dispatch order kept: the first four to start were a's first two, then b's two
+        assert {"a0", "a1", "b0", "b1"} == {item for item, _ in seen[:4]}
+
+
+class TestRunNowRequest:
+    def test_run_now_while_serve_holds_the_site_goes_through_the_state(self, ws: Workspace) -> None:
+        """An unscheduled task that never ran, under `serve`: `run --now` records a request,
+        says who will run it, exits 0; serve logs who asked and runs every item."""
+        ws.script("item.py", ITEM)
+        body = """
+        groups:
+          g: {members: [ok-1, ok-2]}
+        definitions:
+          d: {command: ["./item.py", "{{ item.id }}"]}
+        tasks:
+          t: {definition: d, group: g}
+        """
+        ws.write("pipeline.yaml", settings(2) + textwrap.dedent(body))
+        with (ws.root / "serve.stderr").open("wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "runner.serve", "pipeline.yaml", "--log-format", "json"],
+                cwd=ws.root,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        try:
+            wait_until(lambda: events(ws, "runner.started") or proc.poll() is not None)
+            wait_until(lambda: serving(ws) or proc.poll() is not None, what="serve recorded")
+            assert proc.poll() is None, (ws.root / "serve.stderr").read_text()
+            asked = ws.runner("run", "pipeline.yaml", "--now", "--task", "t")
+            assert exitcodes.OK == asked.returncode, asked.stderr
+            assert f"task t: runner serve (pid {proc.pid} on " in asked.stdout
+            assert "it starts at the runner's next cycle" in asked.stdout
+            wait_until(lambda: events(ws, "run.finished"), what="the requested run finished")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+        assert exitcodes.OK == code, (ws.root / "serve.stderr").read_text()
+        assert ["ok-1", "ok-2"] == sorted(ledger(ws))
+        (requested,) = events(ws, "run.requested")
+        assert "t" == requested["task"] and requested["by"]
+        (finished,) = events(ws, "run.finished")
+        assert "now" in finished["run_id"]
+        assert not serving(ws), "a clean stop forgets the serving record"
+
+    def test_a_pending_request_shows_in_status(self, ws: Workspace) -> None:
+        pipeline(ws, ["ok-1"])
+        with open_store(ws.root / ".runner" / "state.db") as store:
+            store.request_run("t", site="default", by="alice", now=time.time())
+        report = cli_json(ws, "status", "pipeline.yaml")
+        validate("status", report)
+        (task,) = report["tasks"]
+        assert "alice" == task["run_requested"]["by"]
+        assert "run requested by alice at " in ws.runner("status", "pipeline.yaml").stdout
+
+    def test_a_plain_run_holding_the_lock_is_still_refused(self, ws: Workspace) -> None:
+        """While a `runner run` holds the site, `run --now` exits 75 and says what to do."""
+        pipeline(ws, ["ok-1"])
+        (ws.root / "hold-ok-1").write_text("")
+        first = ws.spawn("run", "pipeline.yaml", "--now", "--task", "t")
+        try:
+            wait_until(lambda: (ws.root / "started-ok-1").exists() or first.poll() is not None)
+            second = ws.runner("run", "pipeline.yaml", "--now", "--task", "t")
+            assert exitcodes.LOCKED == second.returncode
+            assert "it is a `runner run`" in second.stderr
+            assert "run this again once it has finished" in second.stderr
+            with ws.store() as store:
+                assert [] == store.pending_run_requests("default")
+        finally:
+            (ws.root / "release-ok-1").write_text("")
+            first.communicate(timeout=120)
+        assert exitcodes.OK == first.returncode
+
+
+def serving(ws: Workspace) -> bool:
+    path = ws.root / ".runner" / "state.db"
+    if not path.exists():
+        return False
+    try:
+        with ws.store() as store:
+            return store.serving("default") is not None
+    except (sqlite3.Error, StateError):  # the runner is still creating the file
+        return False

@@ -166,13 +166,15 @@ class TestStore:
 PIPELINE = """\
 version: 1
 groups:
-  g: {members: [a]}
+  g: {members: [{id: a, server: s1, zone: z1}, {id: b, server: s2}]}
+  listed: {members: "a;b"}
+  elsewhere: {include: [g]}
 definitions:
   d: {command: ["true"]}
 tasks:
   t:
     definition: d
-    group: g
+    group: GROUP
     limits: LIMITS
 """
 
@@ -180,7 +182,8 @@ tasks:
 class TestConfig:
     def test_valid(self, tmp_path: Path) -> None:
         path = tmp_path / "p.yaml"
-        path.write_text(PIPELINE.replace("LIMITS", "[{per: server, max: 2}, {per: zone, max: 5}]"))
+        text = PIPELINE.replace("GROUP", "g")
+        path.write_text(text.replace("LIMITS", "[{per: server, max: 2}, {per: zone, max: 5}]"))
         task = load_pipeline(path).tasks["t"]
         assert [Limit("server", 2), Limit("zone", 5)] == [e.limit() for e in task.limits]
 
@@ -198,12 +201,36 @@ class TestConfig:
         self, tmp_path: Path, limits: str, message: str
     ) -> None:
         path = tmp_path / "p.yaml"
-        path.write_text(PIPELINE.replace("LIMITS", limits))
+        path.write_text(PIPELINE.replace("GROUP", "g").replace("LIMITS", limits))
         with pytest.raises(ConfigError) as caught:
             load_pipeline(path)
         issues = [
             f"{i.location.line}: {i.message} ({i.location.key_path})" for i in caught.value.issues
         ]
         assert 1 == len(issues), issues
-        assert issues[0].startswith("10: "), issues
+        assert issues[0].startswith("12: "), issues
         assert message in issues[0], issues
+
+    def test_the_attribute_must_come_from_inline_members(self, tmp_path: Path) -> None:
+        """Inline members that lack the attribute are refused, with the ones they have; a group
+        with other sources (include, file, command) is checked only at run time."""
+        path = tmp_path / "p.yaml"
+        path.write_text(PIPELINE.replace("GROUP", "g").replace("LIMITS", "[{per: sevrer, max: 1}]"))
+        with pytest.raises(ConfigError) as caught:
+            load_pipeline(path)
+        (issue,) = caught.value.issues
+        assert ("tasks.t.limits[0].per", 12) == (issue.location.key_path, issue.location.line)
+        assert (
+            "group 'g' supplies no attribute 'sevrer' (its members have: server, zone); every "
+            "item would count under the empty value; did you mean 'server'?"
+        ) == issue.message
+        path.write_text(
+            PIPELINE.replace("GROUP", "listed").replace("LIMITS", "[{per: server, max: 1}]")
+        )
+        with pytest.raises(ConfigError) as caught:
+            load_pipeline(path)
+        assert "(its members have: none)" in caught.value.issues[0].message
+        path.write_text(
+            PIPELINE.replace("GROUP", "elsewhere").replace("LIMITS", "[{per: anything, max: 1}]")
+        )
+        assert load_pipeline(path).tasks["t"].limits

@@ -153,7 +153,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
     ),
     # version 2: controls: task halts/pauses/resumes, brake windows, running items by task,
-    # attempts by run (when a run last moved, for `runner check`)
+    # attempts by run (when a run last moved, for `runner check`), run-now requests to serve
     (
         """
         CREATE TABLE task_controls (
@@ -176,6 +176,25 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX items_running ON items (task) WHERE running_attempt IS NOT NULL",
         "CREATE INDEX attempts_run ON attempts (run_id, ended_at)",
+        """
+        CREATE TABLE run_requests (
+            id               INTEGER PRIMARY KEY,
+            task             TEXT NOT NULL,
+            site             TEXT NOT NULL,
+            at               REAL NOT NULL,
+            by               TEXT NOT NULL,
+            taken_at         REAL
+        )
+        """,
+        "CREATE INDEX run_requests_pending ON run_requests (site) WHERE taken_at IS NULL",
+        """
+        CREATE TABLE serving (
+            site             TEXT PRIMARY KEY,
+            pid              INTEGER NOT NULL,
+            host             TEXT NOT NULL,
+            since            REAL NOT NULL
+        )
+        """,
     ),
     # version 3: output (metrics per attempt: the last value of each name it reported)
     (

@@ -18,6 +18,7 @@ from runner.state.sqlite.metrics import MetricQueries
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.pruning import PruneRecords
 from runner.state.sqlite.reports import ReportQueries
+from runner.state.sqlite.requests import RequestRecords
 from runner.state.sqlite.results import ResultQueries
 from runner.state.sqlite.retries import RetryRecords
 from runner.state.sqlite.runs import RunRecords
@@ -41,6 +42,7 @@ class SQLiteStore(
     ResultQueries,
     MetricQueries,
     PruneRecords,
+    RequestRecords,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
