@@ -32,8 +32,18 @@ def compile_rules(rules: Sequence[OutputRule]) -> tuple[LineRule, ...]:
 
 
 def event_lines(rules: Sequence[OutputRule], matches: Sequence[Match]) -> list[bytes]:
-    """One events line per match, in the order of the matches."""
-    return [_line(index, rules[index], match) for index, match in matches]
+    """The events lines of the matches found in the lines read at once, in their order.
+
+    Every `processed` match counts; of a detail, progress or metric rule only the last match
+    among these lines is kept: the earlier ones would be replaced at once (a tool printing
+    progress in a burst would otherwise cost a recorded event per line).
+    """
+    last = {index: position for position, (index, _) in enumerate(matches)}
+    return [
+        _line(index, rules[index], match)
+        for position, (index, match) in enumerate(matches)
+        if last[index] == position or rules[index].event == "processed"
+    ]
 
 
 def processed_in_output(rules: Sequence[OutputRule], paths: Sequence[Path]) -> list[str]:

