@@ -9,7 +9,8 @@ carries its marker (the dead runner's children live on in their own sessions).
 If nothing did, the launch journal does not have it and it left no trace, it
 never ran (it was recorded ahead of a free slot) and is withdrawn, as a
 graceful stop would have done. Otherwise merge the lines of its events file
-that were not yet recorded and record it `interrupted`, so the policy decides
+that were not yet recorded, and the sub-ids its output rules find in its output
+files that the state lacks, and record it `interrupted`, so the policy decides
 (normally: retry).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Any
 
 from runner.config.pipeline import Pipeline
@@ -25,6 +27,7 @@ from runner.domain.runs import PHASE_AFTER, PHASE_BEFORE
 from runner.domain.statuses import INTERRUPTED
 from runner.engine.verdicts import settle
 from runner.launch import AttemptFiles, attempt_marker, read_events_file, step_marker
+from runner.launch.outputevents import processed_in_output
 from runner.process import reap_orphans, sweep_marker
 from runner.state import AttemptEnd, AttemptRow, Checkpoint, StateStore
 
@@ -84,6 +87,9 @@ def recover(
         files = AttemptFiles(attempt.output_dir, attempt.number)
         merged = list(read_events_file(files.events, skip_lines=attempt.events_read))
         checkpoints.extend((attempt.id, mask(c), now) for c in merged)
+        found = _processed_in_output(pipeline, store, attempt, files)
+        checkpoints.extend((attempt.id, replace(mask(c), from_output=True), now) for c in found)
+        merged += found
         ends.append(_interrupted(pipeline, store, attempt, now))
         log.warning(
             "attempt.interrupted",
@@ -112,6 +118,22 @@ def recover(
         )
     reap_orphans()
     return len(orphans)
+
+
+def _processed_in_output(
+    pipeline: Pipeline, store: StateStore, attempt: AttemptRow, files: AttemptFiles
+) -> list[Checkpoint]:
+    """The sub-ids its definition's output rules find in its output files that the state lacks."""
+    task = pipeline.tasks.get(attempt.task)
+    if task is None or not attempt.output_dir:
+        return []
+    rules = pipeline.definitions[task.definition].output_events
+    found = processed_in_output(rules, (files.stdout, files.stderr))
+    if not found:
+        return []
+    known = set(store.processed_subids(attempt.task, attempt.item_id))
+    fresh = [sub_id for sub_id in dict.fromkeys(found) if sub_id not in known]
+    return [Checkpoint("processed", sub_id) for sub_id in fresh]
 
 
 def _left_traces(attempt: AttemptRow) -> bool:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
-from runner.config.outputrules import OutputRule
+from runner.config.outputrules import RULE_LINE_LIMIT, OutputRule
+from runner.launch.protocol import parse_event
 from runner.process import LineRule, Match
+from runner.process.linescan import LineScanner
 
 _STREAMS = {
     "stdout": frozenset({"stdout"}),
@@ -29,8 +32,47 @@ def compile_rules(rules: Sequence[OutputRule]) -> tuple[LineRule, ...]:
 
 
 def event_lines(rules: Sequence[OutputRule], matches: Sequence[Match]) -> list[bytes]:
-    """One events line per match, in the order of the matches."""
-    return [_line(index, rules[index], match) for index, match in matches]
+    """The events lines of the matches found in the lines read at once, in their order.
+
+    Every `processed` match counts; of a detail, progress or metric rule only the last match
+    among these lines is kept: the earlier ones would be replaced at once (a tool printing
+    progress in a burst would otherwise cost a recorded event per line).
+    """
+    last = {index: position for position, (index, _) in enumerate(matches)}
+    return [
+        _line(index, rules[index], match)
+        for position, (index, match) in enumerate(matches)
+        if last[index] == position or rules[index].event == "processed"
+    ]
+
+
+def processed_in_output(rules: Sequence[OutputRule], paths: Sequence[Path]) -> list[str]:
+    """The sub-ids the `processed` rules find in an attempt's output files (stdout, stderr),
+    in order: what a dead runner may not have recorded yet (crash recovery)."""
+    chosen = [rule for rule in rules if rule.event == "processed"]
+    if not chosen:
+        return []
+    compiled = compile_rules(chosen)
+    found: list[str] = []
+
+    def collect(matches: list[Match]) -> None:
+        for line in event_lines(chosen, matches):
+            event = parse_event(line)
+            if event.kind == "processed":
+                found.append(event.value)
+
+    for stream, path in zip(("stdout", "stderr"), paths, strict=True):
+        scanner = LineScanner(stream, compiled, collect, RULE_LINE_LIMIT)
+        if not scanner:
+            continue
+        try:
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1024 * 1024):
+                    scanner.feed(chunk)
+        except FileNotFoundError:
+            continue
+        scanner.finish()
+    return found
 
 
 def number(text: str) -> int | float | None:

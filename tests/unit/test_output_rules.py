@@ -160,6 +160,24 @@ def events(rule: str, line: str) -> list[tuple[str, str]]:
 
 
 class TestEvents:
+    def test_of_lines_read_at_once_a_gauge_rule_keeps_its_last_match(self) -> None:
+        """Every processed match counts; a detail/progress/metric rule's earlier matches among
+        the same lines would be replaced at once, so only its last one makes an event."""
+        rules = [
+            OutputRule.model_validate({"match": r"(?P<percent>\d+)%", "event": "progress"}),
+            OutputRule.model_validate({"match": r"^copied (?P<id>\S+)", "event": "processed"}),
+        ]
+        compiled = compile_rules(rules)
+        lines = ["10%", "copied a", "20%", "copied b", "30%"]
+        matches = []
+        for line in lines:
+            for index, rule in enumerate(compiled):
+                found = rule.pattern.search(line)
+                if found is not None:
+                    matches.append((index, found))
+        shown = [(e.kind, e.value) for e in map(parse_event, event_lines(rules, matches))]
+        assert [("processed", "a"), ("processed", "b"), ("progress", "0.3")] == shown
+
     def test_detail_takes_its_group_or_the_match(self) -> None:
         assert [("detail", "phase 2")] == events(
             '{"match": "phase \\\\d", "event": "detail"}', "in phase 2 now"

@@ -15,6 +15,7 @@ def write_checkpoints(
     db: sqlite3.Connection, checkpoints: Sequence[tuple[int, Checkpoint, float]]
 ) -> None:
     """Write checkpoints announced by attempts, inside the caller's transaction."""
+    counted: dict[int, list[int]] = {}  # attempt id -> [valid events, events-file lines]
     for number, (attempt_id, event, at) in enumerate(checkpoints):
         if number == 1:
             failpoints.hit("during-checkpoint-write")  # one row written, the rest not
@@ -36,12 +37,13 @@ def write_checkpoints(
                     "UPDATE tasks SET latest_detail = ? WHERE name = (SELECT task FROM attempts WHERE id = ?)",
                     (event.value, attempt_id),
                 )
-        valid = 0 if event.kind == "invalid" else 1
-        read = 0 if event.from_output else 1  # lines of the events file only
-        db.execute(
-            "UPDATE attempts SET checkpoints = checkpoints + ?, events_read = events_read + ? WHERE id = ?",
-            (valid, read, attempt_id),
-        )
+        counts = counted.setdefault(attempt_id, [0, 0])
+        counts[0] += event.kind != "invalid"
+        counts[1] += not event.from_output  # lines of the events file only
+    db.executemany(
+        "UPDATE attempts SET checkpoints = checkpoints + ?, events_read = events_read + ? WHERE id = ?",
+        [(valid, read, attempt_id) for attempt_id, (valid, read) in counted.items()],
+    )
 
 
 class CheckpointRecords(Database):
