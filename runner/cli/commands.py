@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runner import exitcodes, operations
 from runner.cli import render
 from runner.cli.parser import one_item, split_targets
+from runner.cli.state import state_command
 from runner.errors import UsageError
 
 if TYPE_CHECKING:
@@ -243,6 +244,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": _history,
     "explain": _explain,
     "logs": _logs,
+    "state": state_command,
     "init": _init,
     "completion": _completion,
 }

@@ -1,4 +1,4 @@
-"""The library behind the operators' verbs: status, items, move, history, explain, logs.
+"""The library behind the operators' verbs: status, items, move, history, explain, logs, state.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -51,6 +51,7 @@ from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
+from runner.operations._state import StateCheck, backup_state, check_state, recover_state
 from runner.operations._status import (
     StatusReport,
     TaskStatus,
@@ -95,10 +96,13 @@ __all__ = [
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
+    "StateCheck",
     "StatusReport",
     "TaskStatus",
     "WorkerStatus",
+    "backup_state",
     "check_queue_name",
+    "check_state",
     "explain",
     "history",
     "iso",
@@ -108,5 +112,6 @@ __all__ = [
     "os_user",
     "parse_when",
     "process_alive",
+    "recover_state",
     "status",
 ]

@@ -15,7 +15,16 @@ from runner.state.records import (
     TaskRow,
     WorkerRow,
 )
-from runner.state.sqlite import SQLiteStore, open_store, state_disk_free
+from runner.state.sqlite import (
+    CheckDepth,
+    Salvage,
+    SQLiteStore,
+    TableSalvage,
+    check_sqlite_file,
+    open_store,
+    salvage_sqlite_state,
+    state_disk_free,
+)
 from runner.state.underway import UnderWay, read_under_way
 
 __all__ = [
@@ -23,18 +32,23 @@ __all__ = [
     "AttemptEnd",
     "AttemptRow",
     "AttemptStart",
+    "CheckDepth",
     "Checkpoint",
     "ItemQuery",
     "ItemRow",
     "MoveRow",
     "RunRow",
     "SQLiteStore",
+    "Salvage",
     "StateStore",
     "SyncReport",
+    "TableSalvage",
     "TaskRow",
     "UnderWay",
     "WorkerRow",
+    "check_sqlite_file",
     "open_store",
     "read_under_way",
+    "salvage_sqlite_state",
     "state_disk_free",
 ]
