@@ -24,6 +24,7 @@ from runner.state.sqlite import (
     open_store,
     salvage_sqlite_state,
     state_disk_free,
+    state_failure,
 )
 from runner.state.underway import UnderWay, read_under_way
 
@@ -51,4 +52,5 @@ __all__ = [
     "read_under_way",
     "salvage_sqlite_state",
     "state_disk_free",
+    "state_failure",
 ]

@@ -1,6 +1,7 @@
 """The SQLite implementation of the state store: the only place in the runner that speaks SQL."""
 
 from runner.state.sqlite.db import state_disk_free
+from runner.state.sqlite.failures import state_failure
 from runner.state.sqlite.health import CheckDepth
 from runner.state.sqlite.health import file_problems as check_sqlite_file
 from runner.state.sqlite.salvage import Salvage, TableSalvage
@@ -16,4 +17,5 @@ __all__ = [
     "open_store",
     "salvage_sqlite_state",
     "state_disk_free",
+    "state_failure",
 ]

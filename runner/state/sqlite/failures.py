@@ -18,6 +18,9 @@ from runner.errors import (
     StateReadOnlyError,
 )
 
+DETAIL_MAX = 400
+"""Characters of SQLite's own words kept in a message (a damaged schema can be long)."""
+
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_SCHEMA})
 
@@ -28,6 +31,20 @@ def _primary(exc: sqlite3.Error) -> int | None:
     return None if code is None else int(code) & 0xFF
 
 
+def _name(path: Path | None) -> str:
+    return "the state file" if path is None else f"the state file {path}"
+
+
+def state_failure(exc: BaseException) -> StateError | None:
+    """The runner's error for an SQLite error that escaped the store (a read of a damaged
+    page outside a transaction), or None when `exc` is not one (a bug of ours stays a bug)."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, sqlite3.ProgrammingError | sqlite3.InterfaceError
+    ):
+        return translate(None, exc)
+    return None
+
+
 def is_busy(exc: BaseException) -> bool:
     """Another connection holds the lock this one needs."""
     return isinstance(exc, sqlite3.Error) and (
@@ -35,35 +52,38 @@ def is_busy(exc: BaseException) -> bool:
     )
 
 
-def damaged(path: Path, detail: str) -> StateDamagedError:
+def damaged(path: Path | None, detail: str) -> StateDamagedError:
     """The error for a damaged state file, with the recovery path."""
+    detail = " ".join(detail.split())
+    if len(detail) > DETAIL_MAX:
+        detail = detail[: DETAIL_MAX - 1] + "…"
     return StateDamagedError(
-        f"the state file {path} is damaged ({detail}). "
+        f"{_name(path)} is damaged ({detail}). "
         "Run `runner state check PIPELINE` to see what is wrong, then "
         "`runner state recover PIPELINE`, which writes a repaired copy beside it and keeps "
         "the damaged file"
     )
 
 
-def busy(path: Path, waited: float) -> StateBusyError:
+def busy(path: Path | None, waited: float) -> StateBusyError:
     """The error for a write lock held by another process for longer than `waited` seconds."""
     return StateBusyError(
-        f"the state file {path} is busy: another process has held its write lock for "
+        f"{_name(path)} is busy: another process has held its write lock for "
         f"{waited:.0f} s (a runner committing, or a program with a transaction open). "
         "The file is sound; try again in a moment"
     )
 
 
-def translate(path: Path, exc: sqlite3.Error) -> StateError:
-    """The runner's error for an error SQLite raised on the state file at `path`."""
+def translate(path: Path | None, exc: sqlite3.Error) -> StateError:
+    """The runner's error for an error SQLite raised on the state file at `path` (None: unknown)."""
     code = _primary(exc)
     if is_busy(exc):
         return busy(path, 0)
-    if code == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+    if path is not None and (code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)):
         return DiskFullError(path)
     if code == sqlite3.SQLITE_READONLY:
         return StateReadOnlyError(
-            f"the state file {path} can only be read here ({exc}): a read-only mount, or "
+            f"{_name(path)} can only be read here ({exc}): a read-only mount, or "
             "file modes that forbid writing. The file itself is sound; run this where it "
             "can be written"
         )
@@ -71,9 +91,9 @@ def translate(path: Path, exc: sqlite3.Error) -> StateError:
         return damaged(path, str(exc))
     if code == sqlite3.SQLITE_CANTOPEN:
         return StateError(
-            f"cannot open the state file {path} ({exc}): check that its directory exists "
+            f"cannot open {_name(path)} ({exc}): check that its directory exists "
             "and can be read by this user"
         )
     if code == sqlite3.SQLITE_IOERR:
-        return StateError(f"reading or writing the state file {path} failed ({exc})")
+        return StateError(f"reading or writing {_name(path)} failed ({exc})")
     return damaged(path, str(exc))
