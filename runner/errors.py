@@ -108,8 +108,8 @@ class StateHaltError(StateError):
     what the operator should do (both land in that event).
     """
 
-    event: ClassVar[str] = "state.halted"
-    action: ClassVar[str] = "stopped: running attempts are interrupted and resume on the next start"
+    event: ClassVar[str]
+    action: ClassVar[str]
 
 
 class StateDamagedError(StateHaltError):

@@ -129,7 +129,7 @@ class _ApplyingReloads:
 
 
 def _open_state(pipeline: Pipeline, log: Any) -> StateStore:
-    """The state, checked in full (a broken index included) before anything runs.
+    """The state, checked (a broken index on items included) before anything runs.
 
     A write waits for another process's lock as long as it takes (what finished must be
     recorded), saying so every try; a damaged file is logged and refused.
@@ -148,7 +148,7 @@ def _open_state(pipeline: Pipeline, log: Any) -> StateStore:
         )
 
     try:
-        return open_store(path, check="full", wait_forever=True, on_busy=waiting)
+        return open_store(path, check="start", wait_forever=True, on_busy=waiting)
     except StateHaltError as exc:
         log.error(exc.event, path=str(path), action=exc.action, error=str(exc))
         raise

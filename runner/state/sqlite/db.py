@@ -30,7 +30,7 @@ from runner.errors import (
     UnsafePathError,
 )
 from runner.state.sqlite.copying import copy_state
-from runner.state.sqlite.failures import busy, damaged, is_busy, translate
+from runner.state.sqlite.failures import busy, damaged, is_busy, state_failure, translate
 from runner.state.sqlite.health import CheckDepth, page_problems, schema_problems
 from runner.state.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 from runner.system.fs import ensure_runner_dir, ensure_runner_file
@@ -101,13 +101,13 @@ class Database:
                     "it holds no tables, though it is not new: its -wal file, which held what "
                     "was recorded since the last checkpoint, may have been deleted",
                 )
-            self._check(version, check or ("schema" if readonly else "quick"))
+            self._check(version, check or "schema")
             if not readonly and version < SCHEMA_VERSION:
                 self._migrate()
         except BaseException as exc:
             self._db.close()
-            if isinstance(exc, sqlite3.Error):
-                raise translate(path, exc) from exc
+            if (failure := state_failure(exc, path)) is not None:
+                raise failure from exc
             raise
 
     # -- lifecycle -----------------------------------------------------------
@@ -133,6 +133,8 @@ class Database:
 
     def _check(self, version: int, depth: CheckDepth) -> None:
         """Refuse a damaged file: a schema unlike its version's, or pages SQLite finds broken."""
+        if version == 0:
+            return  # a new file: the migrations are about to create everything
         problems = schema_problems(self._db, version) + page_problems(self._db, depth)
         if problems:
             raise damaged(self.path, "; ".join(problems[:5]))
@@ -159,8 +161,8 @@ class Database:
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):  # nothing to roll back if COMMIT ended it
                 self._db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise translate(self.path, exc) from exc
+            if (failure := state_failure(exc, self.path)) is not None:
+                raise failure from exc
             raise
         finally:
             self._depth = 0

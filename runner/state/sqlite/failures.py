@@ -35,13 +35,21 @@ def _name(path: Path | None) -> str:
     return "the state file" if path is None else f"the state file {path}"
 
 
-def state_failure(exc: BaseException) -> StateError | None:
-    """The runner's error for an SQLite error that escaped the store (a read of a damaged
-    page outside a transaction), or None when `exc` is not one (a bug of ours stays a bug)."""
+def state_failure(exc: BaseException, path: Path | None = None) -> StateError | None:
+    """The runner's error for an SQLite error (also one that escaped the store: a read of a
+    damaged page outside a transaction), or None when `exc` is not one (a bug stays a bug).
+
+    SQLite quotes a damaged schema in its message; when those bytes are not UTF-8, Python
+    raises UnicodeDecodeError instead of the SQLite error: that is damage too.
+    """
+    if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes):
+        if exc.object.startswith(b"malformed database schema"):
+            return damaged(path, exc.object.decode("utf-8", "replace"))
+        return None
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
         exc, sqlite3.ProgrammingError | sqlite3.InterfaceError
     ):
-        return translate(None, exc)
+        return translate(path, exc)
     return None
 
 

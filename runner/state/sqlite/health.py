@@ -1,14 +1,20 @@
 """Checking a SQLite state file: its schema against the migrations, and its pages.
 
-Three depths, by cost on a 100,000-item state (docs/performance.md):
+Depths, by cost (docs/performance.md, "Checking the state file"):
 
 - `schema`: every table and index the migrations create is there with its definition
   (reads `sqlite_master` only; constant cost). Every open does it.
-- `quick`: `PRAGMA quick_check` as well: every page, record and constraint, without
-  comparing indexes to their tables. Opening for writing does it.
-- `full`: `PRAGMA integrity_check`: quick_check plus every index entry against its
-  row, which catches a broken index (the damage that made one item run forever).
-  `runner run` and `runner serve` do it once at start, and `runner state check`.
+- `start` (`runner run` and `runner serve`, once at start): `full` while the file is
+  at most START_FULL_BYTES (64 MiB: about 100,000 items with their first attempts,
+  under a second); past that, `PRAGMA integrity_check` of the tables dispatch decides
+  from (tasks, runs, steps, items, moves, workers) only: every page, record and index
+  entry of those, which still catches a broken index on items (the damage that made one
+  item run forever). The large history tables (attempts, events, processed) of a big
+  file are then left to `runner state check` and to SQLite's checks as it reads them.
+- `quick`: `PRAGMA quick_check` of the whole file: every page and record, without
+  comparing indexes to their tables.
+- `full`: `PRAGMA integrity_check` of the whole file (`runner state check`): seconds on
+  a million attempts.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ from typing import Final, Literal
 
 from runner.state.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 
-CheckDepth = Literal["schema", "quick", "full"]
-DEPTHS: Final[tuple[CheckDepth, ...]] = ("schema", "quick", "full")
+CheckDepth = Literal["schema", "start", "quick", "full"]
+START_TABLES: Final = ("tasks", "runs", "steps", "items", "moves", "workers")
+"""The tables `start` checks in full: what dispatch and the operators' moves rely on."""
+START_FULL_BYTES: Final = 64 * 2**20
+"""Up to this size `start` checks the whole file; past it, START_TABLES only."""
 MAX_PROBLEMS: Final = 20
 """How many problems a page check lists at most."""
 
@@ -71,11 +80,28 @@ def schema_problems(db: sqlite3.Connection, version: int) -> list[str]:
 
 
 def page_problems(db: sqlite3.Connection, depth: CheckDepth) -> list[str]:
-    """What SQLite's own check finds wrong in the pages ('quick' or 'full'; none for 'schema')."""
+    """What SQLite's own check of this depth finds wrong in the pages (none for 'schema')."""
     if depth == "schema":
         return []
-    pragma = "quick_check" if depth == "quick" else "integrity_check"
-    rows = [str(r[0]) for r in db.execute(f"PRAGMA {pragma}({MAX_PROBLEMS})")]
+    if depth == "start" and _size(db) > START_FULL_BYTES:
+        return [
+            problem
+            for table in START_TABLES
+            for problem in _pragma(db, f"integrity_check({table})")
+        ][:MAX_PROBLEMS]
+    return _pragma(
+        db,
+        f"quick_check({MAX_PROBLEMS})" if depth == "quick" else f"integrity_check({MAX_PROBLEMS})",
+    )
+
+
+def _size(db: sqlite3.Connection) -> int:
+    pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+    return pages * int(db.execute("PRAGMA page_size").fetchone()[0])
+
+
+def _pragma(db: sqlite3.Connection, check: str) -> list[str]:
+    rows = [str(r[0]) for r in db.execute(f"PRAGMA {check}")]
     return [] if rows == ["ok"] else rows
 
 

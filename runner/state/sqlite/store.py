@@ -43,9 +43,9 @@ def open_store(
 ) -> SQLiteStore:
     """Open (creating and migrating when writable) the state file at `path`.
 
-    `check`: how deeply to check the file first (default: `schema` read-only, `quick`
-    writable); `wait_forever`/`on_busy`: how a write waits for another process's lock
-    (runner.state.sqlite.db). Raises StateDamagedError when a check fails.
+    `check`: how deeply to check the file first (default: `schema`; see
+    runner.state.sqlite.health); `wait_forever`/`on_busy`: how a write waits for another
+    process's lock (runner.state.sqlite.db). Raises StateDamagedError when a check fails.
     """
     return SQLiteStore(
         path, readonly=readonly, check=check, wait_forever=wait_forever, on_busy=on_busy
