@@ -253,10 +253,6 @@ class Database:
         """Run `PRAGMA integrity_check`; 'ok' when the file is sound."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
-    def problems(self, depth: CheckDepth) -> list[str]:
-        """What a check of this depth finds wrong with the file (empty: sound)."""
-        return schema_problems(self._db, self._check_version()) + page_problems(self._db, depth)
-
     def copy_to(self, target: Path) -> None:
         """Write a consistent copy of the committed state to the new file `target`."""
         copy_state(self._db, target)
