@@ -101,8 +101,60 @@ class StateError(RunnerError):
     """Raised when the state file cannot be opened or is not one this version understands."""
 
 
-class DiskFullError(StateError):
+class StateHaltError(StateError):
+    """Raised when the state can no longer be written safely: a runner stops at once.
+
+    `event` names the log event the engine writes when it stops for this reason, `action`
+    what the operator should do (both land in that event).
+    """
+
+    event: ClassVar[str]
+    action: ClassVar[str]
+
+
+class StateDamagedError(StateHaltError):
+    """Raised when the state file is damaged (a failed check, a malformed page, a broken invariant)."""
+
+    event: ClassVar[str] = "state.damaged"
+    action: ClassVar[str] = (
+        "stopped, starting nothing more; run `runner state check`, then `runner state recover`"
+    )
+
+
+class StateGoneError(StateHaltError):
+    """Raised when the state file was removed or replaced while a runner had it open."""
+
+    event: ClassVar[str] = "state.gone"
+    action: ClassVar[str] = (
+        "stopped, starting nothing more; what was recorded was written back (see `saved_to`)"
+    )
+
+    def __init__(self, message: str, saved_to: Path | None) -> None:
+        self.saved_to = saved_to
+        super().__init__(message)
+
+
+class StateBusyError(StateError):
+    """Raised when another process held the state's write lock for longer than the wait allows.
+
+    The file is sound: this is contention, not damage. Trying again later is the remedy.
+    """
+
+    exit_code: ClassVar[int] = exitcodes.LOCKED
+
+
+class StateReadOnlyError(StateError):
+    """Raised when a change was asked of a state file that can only be read (read-only mount, modes)."""
+
+
+class DiskFullError(StateHaltError):
     """Raised when the disk holding the state file is full: nothing more can be recorded."""
+
+    event: ClassVar[str] = "disk.full"
+    action: ClassVar[str] = (
+        "stopped: running attempts are interrupted and resume on the next start; "
+        "free space, then start the runner again"
+    )
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -133,6 +133,32 @@ class _ApplyingReloads:
         return self._source.next_wakeup(now)
 
 
+def _open_state(pipeline: Pipeline, log: Any) -> StateStore:
+    """The state, checked (a broken index on items included) before anything runs.
+
+    A write waits for another process's lock as long as it takes (what finished must be
+    recorded), saying so every try; a damaged file is logged and refused.
+    """
+    from runner.errors import StateHaltError
+    from runner.state import open_store
+
+    path = pipeline.state_file
+
+    def waiting(waited: float) -> None:
+        log.warning(
+            "state.busy",
+            path=str(path),
+            waited_s=round(waited, 1),
+            action="another process holds the state's write lock; waiting for it (the file is sound)",
+        )
+
+    try:
+        return open_store(path, check="start", wait_forever=True, on_busy=waiting)
+    except StateHaltError as exc:
+        log.error(exc.event, path=str(path), action=exc.action, error=str(exc))
+        raise
+
+
 @contextmanager
 def open_session(
     pipeline: Pipeline,
@@ -156,7 +182,6 @@ def open_session(
     from runner.masking import Masker
     from runner.notify import notifying
     from runner.process import become_subreaper
-    from runner.state import open_store
     from runner.system.fs import file_modes
     from runner.system.lock import RunnerLock, lock_path_for
 
@@ -175,7 +200,7 @@ def open_session(
         try:
             lock.acquire()
             become_subreaper()
-            store = open_store(pipeline.state_file)
+            store = _open_state(pipeline, log)
             try:
                 with notifying(pipeline, environment, log), _signals(control):
                     log.info(

@@ -43,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return exitcodes.OK
     except Exception as exc:  # a bug of ours: say so plainly; the traceback only on request
+        from runner.state import state_failure
+
+        if (failure := state_failure(exc)) is not None:  # the state file, not our code
+            print(failure.report(), file=sys.stderr)
+            return failure.exit_code
         if os.environ.get("RUNNER_DEBUG"):
             raise
         error(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runner import exitcodes, operations
 from runner.cli import render, results
 from runner.cli.parser import one_item, split_targets
+from runner.cli.state import state_command
 from runner.errors import UsageError
 
 if TYPE_CHECKING:
@@ -315,6 +316,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": results.report,
     "metrics": _metrics,
     "prune": _prune,
+    "state": state_command,
     "init": _init,
     "completion": _completion,
 }

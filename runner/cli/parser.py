@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runner import __version__, completion, operations
+from runner.cli.state import DESCRIPTION as STATE_DESCRIPTION
+from runner.cli.state import add_state_verb
 from runner.domain.workers import STALE_AFTER
 from runner.errors import UsageError
 
@@ -169,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     _path_argument(p)
     p.add_argument("--site", metavar="S", help="serve this site (default: settings.site)")
     _log_options(p)
+
+    add_state_verb(
+        verb("state", "check, recover or back up the state file", STATE_DESCRIPTION), VERB_EPILOG
+    )
 
     p = verb(
         "schema",

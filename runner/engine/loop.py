@@ -41,7 +41,7 @@ from runner.engine.pool import BATCH_LIMIT, WorkerPool
 from runner.engine.recording import Recorder
 from runner.engine.recovery import recover
 from runner.engine.runs import RunReport, RunRequest, RunSource
-from runner.errors import DiskFullError
+from runner.errors import StateHaltError
 from runner.launch import LaunchBuilder
 from runner.masking import Masker
 from runner.state import StateStore
@@ -118,7 +118,8 @@ class Engine:
         self._dispatcher = Dispatcher(self.ctx, self._pool, self._inbox)
         self._lifecycle = Lifecycle(self.ctx, self._pool, self._inbox)
         self._opener = Opener(self.ctx, self._lifecycle)
-        self._disk_full = False
+        self._halted = False
+        """The state cannot be written any more (full disk, damage, file gone): nothing is."""
         self._idle = idle
 
     # -- public --------------------------------------------------------------
@@ -208,40 +209,40 @@ class Engine:
 
     def set_offline(self) -> None:
         """Record that this runner is going away (its site shows `offline`), if the state can be written."""
-        if not self._disk_full:
+        if not self._halted:
             self._hooks.beat(force=True, state=WORKER_OFFLINE)
 
     # -- the cycle -----------------------------------------------------------
 
     @contextmanager
     def _session(self) -> Iterator[None]:
-        """Around `execute` and `serve`: fresh reports; a full disk stops everything; whatever
-        ends the loop, what already came back is recorded (unless the disk is full)."""
+        """Around `execute` and `serve`: fresh reports; a state that cannot be written stops
+        everything; whatever ends the loop, what already came back is recorded (unless the
+        state cannot be written)."""
         self.ctx.reports = []
         try:
             yield
-        except DiskFullError:
-            self._stop_on_full_disk()
+        except StateHaltError as exc:
+            self._halt(exc)
             raise
         finally:
-            if not self._disk_full:
+            if not self._halted:
                 self._cycle(self.ctx.now(), dispatch=False)
 
-    def _stop_on_full_disk(self) -> None:
-        """The state could not be written: launch nothing more, interrupt what runs, stop.
+    def _halt(self, exc: StateHaltError) -> None:
+        """The state could not be written (full disk, damage, file gone): launch nothing more,
+        interrupt what runs, stop.
 
-        Everything the failed transaction recorded was rolled back, so the launches waiting
-        for it are dropped; the attempts already running are interrupted and, since their
-        start is recorded, resume as `interrupted` on the next start.
+        Everything the failed transaction recorded was rolled back (or, for a file gone,
+        committed and written back), so the launches waiting for it are dropped; the attempts
+        already running are interrupted and, since their start is recorded, resume as
+        `interrupted` on the next start.
         """
-        self._disk_full = True
+        self._halted = True
         self.ctx.after_commit.clear()
         self.cancel.set()
         self.ctx.log.error(
-            "disk.full",
-            path=str(self.ctx.state_path),
-            action="stopped: running attempts are interrupted and resume on the next start; "
-            "free space, then start the runner again",
+            exc.event, path=str(self.ctx.state_path), action=exc.action, error=str(exc)
         )
 
     def _open_all(self, requests: Sequence[RunRequest]) -> None:

@@ -1,5 +1,5 @@
 """The library behind the operators' verbs: status, items, move, history, explain, logs,
-pause, resume, check, output, report, metrics.
+pause, resume, check, output, report, metrics, prune, state.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -11,7 +11,7 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
 `_history`, `_explain`, `_logs`, `_control`, `_check`, `_output`, `_report`, `_metrics`,
-`_exposition`, `_prune`) with what several verbs share in `_common`; this module is
+`_exposition`, `_prune`, `_state`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -72,6 +72,7 @@ from runner.operations._prune import PruneCount, PruneReport, prune
 from runner.operations._report import COLUMNS as REPORT_COLUMNS
 from runner.operations._report import FORMATS as REPORT_FORMATS
 from runner.operations._report import ItemReport, ReportRow, report
+from runner.operations._state import StateCheck, backup_state, check_state, recover_state
 from runner.operations._status import (
     StatusReport,
     TaskStatus,
@@ -131,12 +132,15 @@ __all__ = [
     "PruneCount",
     "PruneReport",
     "ReportRow",
+    "StateCheck",
     "StatusReport",
     "StreamOutput",
     "TaskStatus",
     "WorkerStatus",
+    "backup_state",
     "check",
     "check_queue_name",
+    "check_state",
     "control_json",
     "explain",
     "history",
@@ -154,6 +158,7 @@ __all__ = [
     "pause",
     "process_alive",
     "prune",
+    "recover_state",
     "report",
     "resume",
     "status",

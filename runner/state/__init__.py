@@ -21,7 +21,17 @@ from runner.state.records import (
     TaskRow,
     WorkerRow,
 )
-from runner.state.sqlite import SQLiteStore, open_store, state_disk_free
+from runner.state.sqlite import (
+    CheckDepth,
+    Salvage,
+    SQLiteStore,
+    TableSalvage,
+    check_sqlite_file,
+    open_store,
+    salvage_sqlite_state,
+    state_disk_free,
+    state_failure,
+)
 from runner.state.underway import UnderWay, read_under_way
 
 __all__ = [
@@ -30,6 +40,7 @@ __all__ = [
     "AttemptRow",
     "AttemptStart",
     "AttemptTally",
+    "CheckDepth",
     "Checkpoint",
     "ControlRow",
     "ItemQuery",
@@ -40,13 +51,18 @@ __all__ = [
     "RunRequestRow",
     "RunRow",
     "SQLiteStore",
+    "Salvage",
     "ServingRow",
     "StateStore",
     "SyncReport",
+    "TableSalvage",
     "TaskRow",
     "UnderWay",
     "WorkerRow",
+    "check_sqlite_file",
     "open_store",
     "read_under_way",
+    "salvage_sqlite_state",
     "state_disk_free",
+    "state_failure",
 ]

@@ -74,6 +74,13 @@ class StateStore(Protocol):
         """
         ...
 
+    def copy_to(self, target: Path) -> None:
+        """Write a consistent copy of the committed state to the new file `target` (a backup).
+
+        Safe while runners write; `target` must not exist (nothing is overwritten).
+        """
+        ...
+
     def change_counter(self) -> int:
         """A number that changes whenever another connection commits a change to the state.
 

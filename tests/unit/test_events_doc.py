@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENT_NAME = re.compile(r'"((?:runner|run|item|step|group|disk|attempt|config|log)\.[a-z_]+)"')
+EVENT_NAME = re.compile(
+    r'"((?:runner|run|item|step|group|disk|attempt|config|log|state)\.[a-z_]+)"'
+)
 
 
 def _emitted() -> set[str]:

@@ -58,13 +58,14 @@ class AttemptRecords(Database):
                     for attempt_id, s in zip(ids, starts, strict=True)
                 ],
             )
-            db.executemany(
+            updated = db.executemany(
                 "UPDATE items SET attempts = ?, running_attempt = ?, updated = ? WHERE task = ? AND item_id = ?",
                 [
                     (s.number, attempt_id, s.started_at, s.task, s.item_id)
                     for attempt_id, s in zip(ids, starts, strict=True)
                 ],
             )
+            self.expect_rows(updated, len(starts), "recording attempts as started on their items")
             if command is not None:
                 db.execute("UPDATE tasks SET command = ? WHERE name = ?", (command, starts[0].task))
         return ids
@@ -140,12 +141,13 @@ class AttemptRecords(Database):
                 "WHERE id = ? AND ended_at IS NULL",
                 attempt_rows,
             )
-            db.executemany(
+            updated = db.executemany(
                 "UPDATE items SET queue = ?, entered_at = ?, last_status = ?, last_error = ?, retry_at = ?, "
                 "retries_used = ?, running_attempt = NULL, pending_queue = NULL, updated = ? "
                 "WHERE task = ? AND item_id = ? AND running_attempt = ?",
                 item_rows,
             )
+            self.expect_rows(updated, len(item_rows), "recording outcomes on their items")
             if pending:
                 by_id = {end.attempt_id: end for end in ends}
                 db.executemany(

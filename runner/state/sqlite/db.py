@@ -4,6 +4,12 @@ Durability discipline (SPEC §4): every method that changes state runs in one
 `BEGIN IMMEDIATE` transaction and commits with `synchronous=FULL` before it
 returns, so what it announces survives `kill -9` and power loss. `batch()` nests
 several such methods in one transaction and one commit.
+
+The file defends itself (docs/behaviour.md, "The state file under attack"): it is
+checked when opened (runner.state.sqlite.health), a write that must change one row
+asserts it did, each commit verifies that the path still names the file this
+connection has open (and writes what it holds back when it does not), and a write
+lock held by another process is waited for in bounded tries, never taken for damage.
 """
 
 from __future__ import annotations
@@ -11,16 +17,31 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
-from runner.errors import DiskFullError, StateError, UnsafePathError
+from runner.errors import (
+    StateError,
+    StateGoneError,
+    StateReadOnlyError,
+    UnsafePathError,
+)
+from runner.state.sqlite.copying import copy_state
+from runner.state.sqlite.failures import busy, damaged, is_busy, state_failure, translate
+from runner.state.sqlite.health import CheckDepth, page_problems, schema_problems
 from runner.state.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 from runner.system.fs import ensure_runner_dir, ensure_runner_file
 
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_MS = 5_000
+"""How long one try waits for another connection's lock (SQLite's busy handler)."""
+BUSY_PATIENCE_S = 30.0
+"""How long a write waits in all, in tries, before it fails as busy (unless it waits forever)."""
+
+BusyHook = Callable[[float], None]
+"""Told the seconds waited so far after each try that found the state busy."""
 
 
 class Database:
@@ -28,45 +49,66 @@ class Database:
 
     The record modules (tasks, runs, items, ...) add their operations to this class as mixins;
     they all share this connection and its transaction.
+
+    `check`: how deeply the file is checked when opened (see runner.state.sqlite.health);
+    `wait_forever`: a write waits for another process's lock as long as it takes (the
+    runner's own loop, which must record what finished) instead of BUSY_PATIENCE_S;
+    `on_busy`: told after each try that found the lock held.
     """
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readonly: bool = False,
+        check: CheckDepth | None = None,
+        wait_forever: bool = False,
+        on_busy: BusyHook | None = None,
+    ) -> None:
         self.path = path
         self._depth = 0
+        self._patience = None if wait_forever else BUSY_PATIENCE_S
+        self._on_busy = on_busy
+        self._identity: tuple[int, int] | None = None
         _refuse_unsafe_side_files(path)
+        existed = True
         if readonly:
             if not path.exists():
                 raise StateError(
                     f"no state file at {path}: nothing has run yet with this pipeline "
                     "(run `runner run` first, or check `settings.state`)"
                 )
-            uri = f"file:{path}?mode=ro"
-            try:
-                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
-            except sqlite3.Error as exc:
-                raise StateError(f"cannot open state file {path}: {exc}") from exc
+            self._db = _connect_readonly(path)
         else:
             ensure_runner_dir(path.parent, state=True)
+            existed = path.exists() and path.stat().st_size > 0
             ensure_runner_file(path, state=True)
             try:
                 self._db = sqlite3.connect(path, isolation_level=None)
             except sqlite3.Error as exc:
-                raise StateError(f"cannot open state file {path}: {exc}") from exc
+                raise translate(path, exc) from exc
         try:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not readonly:
+                self._identity = _identity(path)
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")
                 self._db.execute("PRAGMA foreign_keys = ON")
+            version = self._check_version()
+            if version == 0 and (readonly or existed) and not _has_tables(self._db):
+                raise damaged(
+                    path,
+                    "it holds no tables, though it is not new: its -wal file, which held what "
+                    "was recorded since the last checkpoint, may have been deleted",
+                )
+            self._check(version, check or "schema")
+            if not readonly and version < SCHEMA_VERSION:
                 self._migrate()
-            else:
-                self._check_version()
-        except sqlite3.DatabaseError as exc:
+        except BaseException as exc:
             self._db.close()
-            raise StateError(
-                f"{path} is not a readable state file ({exc}); "
-                "restore it from a backup or point `settings.state` elsewhere"
-            ) from exc
+            if (failure := state_failure(exc, path)) is not None:
+                raise failure from exc
+            raise
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -89,9 +131,17 @@ class Database:
             )
         return version
 
+    def _check(self, version: int, depth: CheckDepth) -> None:
+        """Refuse a damaged file: a schema unlike its version's, or pages SQLite finds broken."""
+        if version == 0:
+            return  # a new file: the migrations are about to create everything
+        problems = schema_problems(self._db, version) + page_problems(self._db, depth)
+        if problems:
+            raise damaged(self.path, "; ".join(problems[:5]))
+
     def _migrate(self) -> None:
         with self._transaction():
-            version = self._check_version()
+            version = self._check_version()  # again: another process may have migrated meanwhile
             for statements in MIGRATIONS[version:]:
                 for statement in statements:
                     self._db.execute(statement)
@@ -103,7 +153,7 @@ class Database:
         if self._depth:  # inside batch(): the outer transaction commits
             yield self._db
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        self._begin()
         self._depth = 1
         try:
             yield self._db
@@ -111,11 +161,78 @@ class Database:
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):  # nothing to roll back if COMMIT ended it
                 self._db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError) and _disk_full(exc):
-                raise DiskFullError(self.path) from exc
+            if (failure := state_failure(exc, self.path)) is not None:
+                raise failure from exc
             raise
         finally:
             self._depth = 0
+        self._verify_identity()
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, in tries of BUSY_TIMEOUT_MS while another process holds the lock."""
+        started = time.monotonic()
+        while True:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise translate(self.path, exc) from exc
+            waited = time.monotonic() - started
+            if self._patience is not None and waited >= self._patience:
+                raise busy(self.path, waited)
+            if self._on_busy is not None:
+                self._on_busy(waited)
+
+    def _verify_identity(self) -> None:
+        """After a commit: the path must still name the file this connection has open.
+
+        When it was removed or replaced, what this connection holds (everything committed,
+        through its still-open file) is written back where it does no harm, and the runner
+        is told to stop.
+        """
+        if self._identity is None or _identity(self.path) == self._identity:
+            return
+        self._identity = None  # told once
+        replaced = self.path.exists() or self.path.is_symlink()
+        target = (
+            self.path.with_name(f"{self.path.name}.rescued-{time.strftime('%Y%m%dT%H%M%S')}")
+            if replaced
+            else self.path
+        )
+        what = "replaced by another file" if replaced else "removed"
+        try:
+            copy_state(self._db, target)
+        except StateError as exc:
+            raise StateGoneError(
+                f"the state file {self.path} was {what} while the runner had it open, and "
+                f"writing back what was recorded failed ({exc}); nothing more was started",
+                None,
+            ) from exc
+        where = (
+            f"what was recorded was saved to {target}; the file now at {self.path} was left "
+            f"alone. Put the saved copy in its place (or point `settings.state` at it)"
+            if replaced
+            else f"what was recorded was written back to {target}"
+        )
+        raise StateGoneError(
+            f"the state file {self.path} was {what} while the runner had it open; {where}. "
+            "Nothing more was started; start the runner again: no finished item runs again",
+            target,
+        )
+
+    def expect_rows(self, cursor: sqlite3.Cursor, count: int, what: str) -> None:
+        """A write that must change exactly `count` rows did, or the state is not what it must be.
+
+        A damaged index makes an update find no row; going on would start the same item
+        again and again, so the transaction is rolled back and the runner stops.
+        """
+        if cursor.rowcount != count:
+            raise damaged(
+                self.path,
+                f"{what} changed {cursor.rowcount} row(s) where it must change {count}; "
+                "an index may be broken",
+            )
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -136,16 +253,54 @@ class Database:
         """Run `PRAGMA integrity_check`; 'ok' when the file is sound."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
+    def copy_to(self, target: Path) -> None:
+        """Write a consistent copy of the committed state to the new file `target`."""
+        copy_state(self._db, target)
+
     def change_counter(self) -> int:
         """`PRAGMA data_version`: changes when another connection commits to the file."""
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
 
-def _disk_full(exc: sqlite3.OperationalError) -> bool:
-    """SQLITE_FULL: the disk (or a quota) is full."""
-    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(
-        exc
+def _has_tables(db: sqlite3.Connection) -> bool:
+    return (
+        db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone()
+        is not None
     )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, or None when there is none."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection, also on a read-only mount.
+
+    There SQLite cannot create the `-shm` file a WAL reader needs; with no `-wal` (or an
+    empty one) nothing is pending, and nobody can write to the mount, so the file is opened
+    as immutable. A `-wal` with content can only be read together with its `-shm`.
+    """
+    uri = f"file:{path}?mode=ro"
+    wal = path.with_name(path.name + "-wal")
+    if os.statvfs(path).f_flag & os.ST_RDONLY:
+        if not wal.exists() or wal.stat().st_size == 0:
+            uri = f"file:{path}?immutable=1"
+        elif not path.with_name(path.name + "-shm").exists():
+            raise StateReadOnlyError(
+                f"the state file {path} is on a read-only mount with changes still in {wal}, "
+                "which SQLite cannot read without its -shm file; the file is sound: mount it "
+                "writable once (any `runner status` then folds the changes in), or copy the "
+                "directory elsewhere"
+            )
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise translate(path, exc) from exc
 
 
 def _refuse_unsafe_side_files(path: Path) -> None:

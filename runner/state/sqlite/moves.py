@@ -26,16 +26,17 @@ class MoveRecords(Database):
             failpoints.hit("during-move")
             applied = None if running is not None else now
             if running is not None:
-                db.execute(
+                updated = db.execute(
                     "UPDATE items SET pending_queue = ?, updated = ? WHERE task = ? AND item_id = ?",
                     (to_queue, now, task, item_id),
                 )
             else:
-                db.execute(
+                updated = db.execute(
                     "UPDATE items SET queue = ?, entered_at = ?, retry_at = NULL, retries_used = 0, updated = ? "
                     "WHERE task = ? AND item_id = ?",
                     (to_queue, now, now, task, item_id),
                 )
+            self.expect_rows(updated, 1, f"moving item {item_id!r}")
             cursor = db.execute(
                 "INSERT INTO moves (task, item_id, at, by, from_queue, to_queue, reason, applied_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -51,26 +51,29 @@ class RunRecords(Database):
                     "UPDATE items SET retries_used = 0, retry_at = NULL WHERE task = ? AND queue = ?",
                     (run.task, q.RETRY),
                 )
-            db.execute(
+            updated = db.execute(
                 "UPDATE tasks SET last_run_id = ?, last_fire = coalesce(?, last_fire), status = ? "
                 "WHERE name = ?",
                 (run.id, run.fire_time, TASK_RUNNING, run.task),
             )
+            self.expect_rows(updated, 1, f"recording run {run.id} on its task")
 
     def set_run_phase(self, run_id: str, phase: str) -> None:
         """Advance a run to its next phase (before, items, after)."""
         with self._transaction() as db:
-            db.execute("UPDATE runs SET phase = ? WHERE id = ?", (phase, run_id))
+            updated = db.execute("UPDATE runs SET phase = ? WHERE id = ?", (phase, run_id))
+            self.expect_rows(updated, 1, f"advancing run {run_id}")
 
     def finish_run(
         self, run_id: str, *, status: str, message: str, now: float, task_status: str
     ) -> None:
         """Close a run with its final status."""
         with self._transaction() as db:
-            db.execute(
+            updated = db.execute(
                 "UPDATE runs SET ended_at = ?, status = ?, phase = ?, message = ? WHERE id = ?",
                 (now, status, PHASE_DONE, message, run_id),
             )
+            self.expect_rows(updated, 1, f"finishing run {run_id}")
             db.execute(
                 "UPDATE tasks SET status = ?, command = '' WHERE name = (SELECT task FROM runs WHERE id = ?)",
                 (task_status, run_id),
@@ -139,8 +142,11 @@ class RunRecords(Database):
     ) -> None:
         """Record a step's outcome."""
         with self._transaction() as db:
-            db.execute(
+            updated = db.execute(
                 "UPDATE steps SET ended_at = ?, status = ?, exit_code = ?, error = ? "
                 "WHERE run_id = ? AND phase = ? AND idx = ?",
                 (now, status, exit_code, error, run_id, phase, idx),
+            )
+            self.expect_rows(
+                updated, 1, f"recording the outcome of step {phase}[{idx}] of run {run_id}"
             )

@@ -12,6 +12,8 @@ from runner.state.sqlite.activity import ActivityQueries
 from runner.state.sqlite.attempts import AttemptRecords
 from runner.state.sqlite.checkpoints import CheckpointRecords
 from runner.state.sqlite.controls import ControlRecords
+from runner.state.sqlite.db import BusyHook
+from runner.state.sqlite.health import CheckDepth
 from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.members import MemberRecords
 from runner.state.sqlite.metrics import MetricQueries
@@ -47,6 +49,20 @@ class SQLiteStore(
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
 
-def open_store(path: Path, *, readonly: bool = False) -> SQLiteStore:
-    """Open (creating and migrating when writable) the state file at `path`."""
-    return SQLiteStore(path, readonly=readonly)
+def open_store(
+    path: Path,
+    *,
+    readonly: bool = False,
+    check: CheckDepth | None = None,
+    wait_forever: bool = False,
+    on_busy: BusyHook | None = None,
+) -> SQLiteStore:
+    """Open (creating and migrating when writable) the state file at `path`.
+
+    `check`: how deeply to check the file first (default: `schema`; see
+    runner.state.sqlite.health); `wait_forever`/`on_busy`: how a write waits for another
+    process's lock (runner.state.sqlite.db). Raises StateDamagedError when a check fails.
+    """
+    return SQLiteStore(
+        path, readonly=readonly, check=check, wait_forever=wait_forever, on_busy=on_busy
+    )
