@@ -174,6 +174,19 @@ def _explain(args: argparse.Namespace) -> int:
     )
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from runner import api
+
+    page = operations.runs(
+        api.load(args.path), args.task, limit=args.limit or None, offset=args.offset
+    )
+    if args.json:
+        render.print_json(page.to_json())
+    else:
+        print(render.runs_text(page))
+    return exitcodes.OK
+
+
 def _logs(args: argparse.Namespace) -> int:
     from runner import api
     from runner.logs import LogFilter
@@ -242,6 +255,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "move": _move,
     "history": _history,
     "explain": _explain,
+    "runs": _runs,
     "logs": _logs,
     "init": _init,
     "completion": _completion,

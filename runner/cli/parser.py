@@ -235,7 +235,7 @@ def _task_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
-    """The operators' verbs: status, items, move, history, explain, logs."""
+    """The operators' verbs: status, items, move, history, explain, runs, logs."""
     p = verb(
         "status",
         "show workers and, per task, its status and items per queue",
@@ -333,6 +333,26 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
         "until when; paused, disabled or trashed by whom and why; in an error queue; lacking\n"
         "attributes; left the group; task disabled; no runner up), then the facts behind it.",
     )
+
+    p = verb(
+        "runs",
+        "list a task's runs with outcome, attempt counts and duration",
+        "List the runs of a task, newest first: run id, trigger (schedule, now, run-now), status\n"
+        "(running, ok, failed, completed-with-errors), phase, start, duration (until now for a run\n"
+        f"still open) and its attempts counted by status. A table shows {operations.RUNS_LIMIT} runs unless --limit\n"
+        "says otherwise. Reads the state; never takes the runner lock.",
+    )
+    _path_argument(p)
+    _task_option(p, required=True)
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=operations.RUNS_LIMIT,
+        metavar="N",
+        help="show at most N runs (0: all; default %(default)s)",
+    )
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the N newest runs")
+    _json_flag(p)
 
     p = verb(
         "logs",

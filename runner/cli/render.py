@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner import operations
 from runner.domain import queues as q
+from runner.domain.timefmt import format_duration
 
 if TYPE_CHECKING:
     from runner.config import Pipeline
@@ -190,6 +191,35 @@ def items_text(page: operations.ItemsPage, task: str) -> str:
     first = page.offset + 1
     last = page.offset + len(page.items)
     lines.append(f"items {first}-{last} of {page.total}")
+    if last < page.total:
+        lines[-1] += f"; next: --offset {last} (or --limit 0 for all)"
+    return "\n".join(lines)
+
+
+def runs_text(page: operations.RunsPage) -> str:
+    if not page.runs:
+        return (
+            f"task {clean(page.task)} has no runs yet"
+            if page.total == 0
+            else "no runs on this page"
+        )
+    rows = [("RUN", "TRIGGER", "STATUS", "PHASE", "STARTED", "DURATION", "ATTEMPTS")]
+    for run in page.runs:
+        counts = ", ".join(f"{status} {n}" for status, n in run.attempts.items())
+        rows.append(
+            (
+                clean(run.id),
+                run.trigger,
+                run.status,
+                run.phase,
+                _dash(operations.iso(run.started)),
+                format_duration(run.duration_s),
+                counts or "-",
+            )
+        )
+    lines = _columns(rows)
+    last = page.offset + len(page.runs)
+    lines.append(f"runs {page.offset + 1}-{last} of {page.total}")
     if last < page.total:
         lines[-1] += f"; next: --offset {last} (or --limit 0 for all)"
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The library behind the operators' verbs: status, items, move, history, explain, logs.
+"""The library behind the operators' verbs: status, items, move, history, explain, logs, runs.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -9,7 +9,7 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 `UsageError` (exit 2).
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
-`_history`, `_explain`, `_logs`) with what several verbs share in `_common`; this module is
+`_history`, `_explain`, `_logs`, `_runs`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -51,6 +51,7 @@ from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
+from runner.operations._runs import RUNS_LIMIT, RunEntry, RunsPage, runs
 from runner.operations._status import (
     StatusReport,
     TaskStatus,
@@ -63,6 +64,7 @@ __all__ = [
     "DEFAULT_LIMIT",
     "EXPLAIN_REASONS",
     "QUEUE_MEANING",
+    "RUNS_LIMIT",
     "R_ABOUT_TO_LAUNCH",
     "R_BACKOFF",
     "R_CONCURRENCY",
@@ -95,6 +97,8 @@ __all__ = [
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
+    "RunEntry",
+    "RunsPage",
     "StatusReport",
     "TaskStatus",
     "WorkerStatus",
@@ -108,5 +112,6 @@ __all__ = [
     "os_user",
     "parse_when",
     "process_alive",
+    "runs",
     "status",
 ]

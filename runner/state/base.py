@@ -342,3 +342,17 @@ class StateStore(Protocol):
     def items_ahead(self, item: ItemRow, *, now: float, in_schedule: bool) -> int:
         """How many waiting items of the item's task would be dispatched before it."""
         ...
+
+    # -- a task's runs (runner runs, the console's runs page) --------------------
+
+    def count_runs(self, task: str) -> int:
+        """How many runs the task has had."""
+        ...
+
+    def runs_of(self, task: str, *, limit: int | None, offset: int = 0) -> list[RunRow]:
+        """The task's runs, newest first; `limit` None: every run from `offset` on."""
+        ...
+
+    def attempt_counts(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per run: its attempts by status (an attempt still open counts as `running`)."""
+        ...

@@ -152,6 +152,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    # version 2: web console (a run's attempts counted by status for the runs page)
+    ("CREATE INDEX attempts_run ON attempts (run_id, status)",),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -13,6 +13,7 @@ from runner.state.sqlite.checkpoints import CheckpointRecords
 from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.moves import MoveRecords
 from runner.state.sqlite.reports import ReportQueries
+from runner.state.sqlite.runlist import RunListing
 from runner.state.sqlite.runs import RunRecords
 from runner.state.sqlite.tasks import TaskRecords
 from runner.state.sqlite.workers import WorkerRecords
@@ -27,6 +28,7 @@ class SQLiteStore(
     MoveRecords,
     WorkerRecords,
     ReportQueries,
+    RunListing,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
