@@ -9,7 +9,7 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 `UsageError` (exit 2).
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
-`_history`, `_explain`, `_logs`, `_runs`) with what several verbs share in `_common`; this module is
+`_history`, `_explain`, `_logs`, `_runs`, `_schedule`) with what several verbs share in `_common`; this module is
 its public face: callers import every name from here (`from runner import operations`).
 """
 
@@ -52,6 +52,7 @@ from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
 from runner.operations._runs import RUNS_LIMIT, RunEntry, RunsPage, runs
+from runner.operations._schedule import NextFire, next_fires
 from runner.operations._status import (
     StatusReport,
     TaskStatus,
@@ -97,6 +98,7 @@ __all__ = [
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
+    "NextFire",
     "RunEntry",
     "RunsPage",
     "StatusReport",
@@ -109,6 +111,7 @@ __all__ = [
     "items",
     "log_events",
     "move",
+    "next_fires",
     "os_user",
     "parse_when",
     "process_alive",
