@@ -19,6 +19,7 @@ from runner.launch.protocol import (
     parse_event,
     step_env,
     step_marker,
+    step_outputs,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "step_env",
     "step_files",
     "step_marker",
+    "step_outputs",
     "task_context",
     "write_processed",
 ]

@@ -6,14 +6,15 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from runner.launch.protocol import processed_lines
-from runner.system.fs import ensure_runner_dir, open_runner_file, safe_name
+from runner.launch.protocol import processed_lines, step_outputs
+from runner.system.fs import ensure_runner_dir, open_runner_file
 
 
 def step_files(logs_dir: Path, task: str, run_id: str, phase: str, index: int) -> tuple[Path, Path]:
     """Output files (stdout, stderr) of one start or finish step of a run; creates their directory."""
-    directory = ensure_runner_dir(logs_dir / "steps" / safe_name(task) / safe_name(run_id))
-    return directory / f"{phase}-{index}.stdout", directory / f"{phase}-{index}.stderr"
+    outputs = step_outputs(logs_dir, task, run_id, phase, index)
+    ensure_runner_dir(outputs[0].parent)
+    return outputs
 
 
 def write_processed(path: Path | str, sub_ids: Iterable[str]) -> None:

@@ -169,3 +169,14 @@ def item_prefix(logs_dir: Path, task: str, item_id: str) -> str:
     """
     name = safe_name(item_id)
     return f"{_task_attempts_dir(logs_dir, task)}/{name[-2:]}/{name}"
+
+
+def step_outputs(
+    logs_dir: Path, task: str, run_id: str, phase: str, index: int
+) -> tuple[Path, Path]:
+    """The output files (stdout, stderr) of one start or finish step of a run.
+
+    `<logs>/steps/<task>/<run id>/<phase>-<index>.stdout` (and `.stderr`), names encoded.
+    """
+    directory = logs_dir / "steps" / safe_name(task) / safe_name(run_id)
+    return directory / f"{phase}-{index}.stdout", directory / f"{phase}-{index}.stderr"

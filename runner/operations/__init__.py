@@ -1,4 +1,5 @@
-"""The library behind the operators' verbs: status, items, move, history, explain, logs, runs.
+"""The library behind the operators' verbs: status, items, move, history, explain, logs, runs,
+output.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -9,8 +10,8 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 `UsageError` (exit 2).
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
-`_history`, `_explain`, `_logs`, `_runs`, `_schedule`) with what several verbs share in `_common`; this module is
-its public face: callers import every name from here (`from runner import operations`).
+`_history`, `_explain`, `_logs`, `_runs`, `_schedule`, `_output`) with what several verbs
+share in `_common`; this module is its public face: callers import every name from here (`from runner import operations`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from runner.operations._history import AttemptEntry, ItemHistory, history
 from runner.operations._items import DEFAULT_LIMIT, ItemEntry, ItemsPage, items
 from runner.operations._logs import log_events, parse_when
 from runner.operations._move import MoveOutcome, MoveRecord, MoveRefusedError, move
+from runner.operations._output import AttemptOutput, OutputUnavailableError, StreamOutput, output
 from runner.operations._runs import RUNS_LIMIT, RunEntry, RunsPage, runs
 from runner.operations._schedule import NextFire, next_fires
 from runner.operations._status import (
@@ -90,6 +92,7 @@ __all__ = [
     "TASK_RUNNING",
     "WORKER_OFFLINE",
     "AttemptEntry",
+    "AttemptOutput",
     "Explanation",
     "ItemEntry",
     "ItemHistory",
@@ -99,9 +102,11 @@ __all__ = [
     "MoveRecord",
     "MoveRefusedError",
     "NextFire",
+    "OutputUnavailableError",
     "RunEntry",
     "RunsPage",
     "StatusReport",
+    "StreamOutput",
     "TaskStatus",
     "WorkerStatus",
     "check_queue_name",
@@ -113,6 +118,7 @@ __all__ = [
     "move",
     "next_fires",
     "os_user",
+    "output",
     "parse_when",
     "process_alive",
     "runs",
