@@ -69,6 +69,19 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(args.path, site=args.site, log_format=args.log_format, log_level=args.log_level)
 
 
+def _web(args: argparse.Namespace) -> int:
+    from runner.web.server import add_console_user, serve_console
+
+    if args.add_user is not None:
+        if args.auth_file is None:
+            raise UsageError("--add-user needs --auth-file FILE: the file to add the user to")
+        print(add_console_user(args.auth_file, args.add_user))
+        return exitcodes.OK
+    return serve_console(
+        args.path, listen=args.listen, auth_file=args.auth_file, read_only=args.read_only
+    )
+
+
 def _schema(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -249,6 +262,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plan": _plan,
     "run": _run,
     "serve": _serve,
+    "web": _web,
     "schema": _schema,
     "status": _status,
     "items": _items,

@@ -167,6 +167,40 @@ def build_parser() -> argparse.ArgumentParser:
     _log_options(p)
 
     p = verb(
+        "web",
+        "serve the operators' console in a browser",
+        "Serve the web console over the pipeline's state: the overview of tasks and runners\n"
+        "(refreshed live), a task's items (filter, page, select and move with a reason), an\n"
+        "item's explanation, history and output, and a task's runs. Listens on 127.0.0.1:8080\n"
+        "unless --listen says otherwise; any address but loopback needs --auth-file (it refuses\n"
+        "to start without). Every change is a POST with a CSRF token, recorded with the signed-in\n"
+        "user (without an auth file: the OS user). Ctrl-C or SIGTERM stops it (exit 0).\n"
+        "With --add-user NAME, add a user to (or change a password in) --auth-file and exit: the\n"
+        "password is asked on the terminal, or read from the first line of standard input.\n"
+        "See docs/console.md.",
+    )
+    _path_argument(p)
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="address and port (default: %(default)s; [::1]:8080 for IPv6; port 0: any free one)",
+    )
+    p.add_argument(
+        "--auth-file",
+        metavar="FILE",
+        help="users who may sign in (USER:scrypt hash lines); required beyond loopback",
+    )
+    p.add_argument(
+        "--read-only", action="store_true", help="show everything, change nothing (no moves)"
+    )
+    p.add_argument(
+        "--add-user",
+        metavar="NAME",
+        help="add NAME to --auth-file (or change its password), then exit",
+    )
+
+    p = verb(
         "schema",
         "print the JSON Schema of the pipeline format",
         "Print the JSON Schema (draft 2020-12) that pipeline files follow; editors use it through\n"

@@ -11,7 +11,8 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
 `_history`, `_explain`, `_logs`, `_runs`, `_schedule`, `_output`) with what several verbs
-share in `_common`; this module is its public face: callers import every name from here (`from runner import operations`).
+share in `_common`; this module is its public face: callers import every name from here
+(`from runner import operations`).
 """
 
 from __future__ import annotations
