@@ -8,15 +8,20 @@ SIGINT and SIGTERM stop the server (uvicorn's handlers); the exit is 0.
 from __future__ import annotations
 
 import getpass
+import signal
 import socket
 import sys
 from pathlib import Path
-from typing import TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, TextIO
 
 from runner import exitcodes
 from runner.errors import UsageError
 from runner.web.listen import check_exposure, parse_listen
 from runner.web.users import add_user, read_users
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -39,6 +44,22 @@ def bind(host: str, port: int) -> socket.socket:
         ) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but a SIGTERM or SIGINT that stopped it is not raised again at the
+        end: the console stopped as asked, and exits 0 (a second SIGINT still forces it)."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            else:
+                self.should_exit = True
+
+    return Server(config)
 
 
 def serve_console(
@@ -74,7 +95,7 @@ def serve_console(
         proxy_headers=False,
     )
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _server(config).run(sockets=[sock])
     finally:
         sock.close()
     return exitcodes.OK
