@@ -21,11 +21,15 @@ from runner.domain.timefmt import format_duration, iso
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BIDI = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def shown(value: object) -> str:
-    """Text as the page shows it: control characters (not newline or tab) as `\\xNN` escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", "" if value is None else str(value))
+    """Text as the page shows it: control characters (not newline or tab) as `\\xNN` and
+    bidirectional controls as `\\uNNNN`, so neither can hide or reorder what an id says."""
+    text = "" if value is None else str(value)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def url(path: str, params: Mapping[str, object] | None = None, **more: object) -> str:

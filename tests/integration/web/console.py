@@ -37,10 +37,12 @@ class Running:
 
 
 @contextmanager
-def console(ws: Workspace, *args: str, timeout: float = 60) -> Iterator[Running]:
-    """`runner web pipeline.yaml --listen 127.0.0.1:0 ARGS`, until it says where it listens."""
+def console(
+    ws: Workspace, *args: str, path: str = "pipeline.yaml", timeout: float = 60
+) -> Iterator[Running]:
+    """`runner web PATH --listen 127.0.0.1:0 ARGS`, until it says where it listens."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "web", "pipeline.yaml", "--listen", "127.0.0.1:0", *args],
+        [sys.executable, "-m", "runner", "web", path, "--listen", "127.0.0.1:0", *args],
         cwd=ws.root,
         env={**os.environ, "NO_COLOR": "1"},
         stdin=subprocess.DEVNULL,

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from runner import api, operations
 from runner.system.user import os_user
 from runner.web.app import Console, create_app
+from runner.web.render import shown
 from runner.web.users import add_user, read_users
 from tests.integration.web.conftest import FAILED, HOSTILE
 from tests.support.workspace import Workspace
@@ -262,5 +263,6 @@ def test_hostile_ids_render_as_text(hostile: Workspace) -> None:
         assert "onerror=alert(1)>" not in text
     for item, response in pages.items():
         assert 200 == response.status_code, item
-        assert f'<bdi class="id">{escape(item)}</bdi>' in response.text
+        assert f'<bdi class="id">{escape(shown(item))}</bdi>' in response.text
     assert "{{7*7}}" in pages["{{7*7}}"].text and ">49<" not in pages["{{7*7}}"].text
+    assert "<bdi>\\u202eRTL-override</bdi>" in listing  # shown as its escape, not applied
