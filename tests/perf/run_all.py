@@ -37,6 +37,7 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
             ("operator verbs", call("bench_operator", items=10_000, attempts=100_000)),
             ("resume", call("bench_resume", items=10_000)),
             ("serve", call("bench_serve", tasks=100, minutes=1)),
+            ("console", call("bench_web", items=10_000, attempts=100_000, repeat=5)),
         ]
     return [
         ("dispatch", call("bench_dispatch", items=10_000, rounds=5, rss_items=100_000)),
@@ -44,6 +45,7 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
         ("operator verbs", call("bench_operator", items=100_000, attempts=1_000_000)),
         ("resume", call("bench_resume", items=100_000)),
         ("serve", call("bench_serve", tasks=1_000, minutes=5)),
+        ("console", call("bench_web", items=100_000, attempts=1_000_000, repeat=20)),
     ]
 
 
