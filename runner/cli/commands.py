@@ -128,6 +128,7 @@ def _items(args: argparse.Namespace) -> int:
         limit=limit,
         offset=args.offset,
         include_left=args.all,
+        sort=args.sort,
     )
     if args.json:
         render.print_json_list(entry.to_json() for entry in page.items)

@@ -10,6 +10,7 @@ from pathlib import Path
 from runner import __version__, completion, operations
 from runner.domain.workers import STALE_AFTER
 from runner.errors import UsageError
+from runner.state.records import ITEM_SORTS
 
 DESCRIPTION = """\
 A declarative pipeline runner driven by YAML files kept in git.
@@ -318,6 +319,13 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N items")
     p.add_argument(
         "--all", action="store_true", help="also items that left the group (kept, never run)"
+    )
+    p.add_argument(
+        "--sort",
+        choices=ITEM_SORTS,
+        default="listing",
+        help="listing (dispatch order, the default), id, updated (newest first) or attempts "
+        "(most first)",
     )
     _json_flag(p)
 

@@ -323,7 +323,8 @@ class StateStore(Protocol):
         """One page of the query's items in listing order (`LISTING_ORDER`, FIFO in a queue).
 
         `counts` (from `count_items_by_queue`) lets whole queues before `offset` be skipped;
-        `limit` None: every item from `offset` on. A page costs what it shows.
+        `limit` None: every item from `offset` on. A page costs what it shows. With
+        `query.sort` other than `listing`, in the order it names (`ITEM_SORTS`).
         """
         ...
 

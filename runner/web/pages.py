@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from runner import operations
 from runner.domain import queues as q
 from runner.errors import RunnerError, UsageError
+from runner.state import ITEM_SORTS
 from runner.web.render import render
 from runner.web.session import Session
 from runner.web.users import check_password, hash_password
@@ -121,7 +122,14 @@ def items_page(request: Request) -> Response:
     if limit not in PAGE_SIZES:
         raise UsageError(f"`limit` is one of {', '.join(map(str, PAGE_SIZES))} (got {limit})")
     category, status, match = (_one(request, n) for n in ("category", "status", "match"))
-    filters = {"queue": queues, "category": category, "status": status, "match": match}
+    sort = _one(request, "sort") or "listing"
+    filters = {
+        "queue": queues,
+        "category": category,
+        "status": status,
+        "match": match,
+        "sort": None if sort == "listing" else sort,
+    }
     result = operations.items(
         console(request).pipeline,
         task,
@@ -131,6 +139,7 @@ def items_page(request: Request) -> Response:
         match=match,
         limit=limit,
         offset=_number(request, "offset", 0),
+        sort=sort,
     )
     moved = request.query_params.get("moved")
     return page(
@@ -143,6 +152,8 @@ def items_page(request: Request) -> Response:
         page_sizes=PAGE_SIZES,
         all_queues=q.ALL_QUEUES,
         categories=q.CATEGORIES,
+        sorts=ITEM_SORTS,
+        sort=sort,
         targets=MOVE_TARGETS,
         moved=int(moved) if moved and moved.isdigit() else None,
         moved_to=request.query_params.get("to"),
