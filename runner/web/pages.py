@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -265,8 +265,6 @@ async def move(request: Request) -> Response:
 
 
 def _query(values: Mapping[str, str]) -> str:
-    from urllib.parse import urlencode
-
     return urlencode(values)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from runner.web.app import Console, create_app
 from runner.web.render import shown
 from runner.web.users import add_user, read_users
 from tests.integration.web.conftest import FAILED, HOSTILE
-from tests.support.workspace import Workspace
+from tests.support.workspace import Workspace, settings
 
 
 def client(
@@ -266,3 +267,46 @@ def test_hostile_ids_render_as_text(hostile: Workspace) -> None:
         assert f'<bdi class="id">{escape(shown(item))}</bdi>' in response.text
     assert "{{7*7}}" in pages["{{7*7}}"].text and ">49<" not in pages["{{7*7}}"].text
     assert "<bdi>\\u202eRTL-override</bdi>" in listing  # shown as its escape, not applied
+
+
+def test_secrets_are_masked_in_output_and_moves(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret a script printed shows as *** on the item page, and a secret typed into a
+    move's reason is kept (and shown) masked."""
+    secret = "hunter2-web-secret"
+    ws.script("leak.py", "import os\nprint('token is', os.environ['WEB_SECRET'])\n")
+    ws.write(
+        "pipeline.yaml",
+        settings(2, "  secrets: [WEB_SECRET]\n")
+        + textwrap.dedent(
+            """
+            groups:
+              g: {members: [one]}
+            definitions:
+              d: {command: ["./leak.py"]}
+            tasks:
+              t: {definition: d, group: g}
+            """
+        ),
+    )
+    env = {"WEB_SECRET": secret}
+    assert 0 == ws.runner("run", "pipeline.yaml", "--now", env=env).returncode
+    monkeypatch.setenv("WEB_SECRET", secret)
+    with client(ws) as web:
+        item = web.get("/item", params={"task": "t", "id": "one"}).text
+        done = web.post(
+            "/move",
+            data={
+                "csrf": csrf_of(item),
+                "task": "t",
+                "to": "paused",
+                "item": ["one"],
+                "reason": f"rotate {secret} first",
+                "back": "/item?task=t&id=one",
+            },
+        )
+        after = web.get(done.headers["location"]).text
+    assert "token is ***" in item
+    assert "rotate *** first" in after
+    assert secret not in item and secret not in after
