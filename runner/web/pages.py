@@ -184,7 +184,7 @@ def item_page(request: Request) -> Response:
         outputs.append((entry.number, found))
     return page(
         request,
-        "item.html",
+        "item_page.html",
         task=task,
         item=item,
         explanation=explanation,
