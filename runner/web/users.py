@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 from runner.errors import UsageError
+from runner.system.fs import FILE_MODES
 
 SCHEME = "scrypt"
 N, R, P = 2**14, 8, 1
@@ -97,7 +98,10 @@ def add_user(path: Path, user: str, password: str) -> bool:
     users[user] = hash_password(password)
     body = "".join(f"{name}:{stored}\n" for name, stored in users.items())
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    private = FILE_MODES[
+        "private"
+    ].file  # passwords' hashes: the owner's alone, whatever the settings
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, private)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:
             out.write(body)
