@@ -56,7 +56,9 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wheel, sdist
 
 
-def test_the_wheel_carries_license_schema_examples_starter_and_console(dists: tuple[Path, Path]) -> None:
+def test_the_wheel_carries_license_schema_examples_starter_and_console(
+    dists: tuple[Path, Path],
+) -> None:
     names = zipfile.ZipFile(dists[0]).namelist()
     for expected in (
         "runner/schemas/pipeline.schema.json",
