@@ -78,6 +78,19 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(args.path, site=args.site, log_format=args.log_format, log_level=args.log_level)
 
 
+def _web(args: argparse.Namespace) -> int:
+    from runner.web.server import add_console_user, serve_console
+
+    if args.add_user is not None:
+        if args.auth_file is None:
+            raise UsageError("--add-user needs --auth-file FILE: the file to add the user to")
+        print(add_console_user(args.auth_file, args.add_user))
+        return exitcodes.OK
+    return serve_console(
+        args.path, listen=args.listen, auth_file=args.auth_file, read_only=args.read_only
+    )
+
+
 def _schema(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -139,6 +152,7 @@ def _items(args: argparse.Namespace) -> int:
         limit=limit,
         offset=args.offset,
         include_left=args.all,
+        sort=args.sort,
     )
     if args.json:
         render.print_json_list(entry.to_json() for entry in page.items)
@@ -226,6 +240,19 @@ def _explain(args: argparse.Namespace) -> int:
     )
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from runner import api
+
+    page = operations.runs(
+        api.load(args.path), args.task, limit=args.limit or None, offset=args.offset
+    )
+    if args.json:
+        render.print_json(page.to_json())
+    else:
+        print(render.runs_text(page))
+    return exitcodes.OK
+
+
 def _logs(args: argparse.Namespace) -> int:
     from runner import api
     from runner.logs import LogFilter
@@ -302,6 +329,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plan": _plan,
     "run": _run,
     "serve": _serve,
+    "web": _web,
     "schema": _schema,
     "status": _status,
     "items": _items,
@@ -311,6 +339,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _check,
     "history": _history,
     "explain": _explain,
+    "runs": _runs,
     "logs": _logs,
     "output": results.output,
     "report": results.report,

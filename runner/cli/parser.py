@@ -12,6 +12,7 @@ from runner.cli.state import DESCRIPTION as STATE_DESCRIPTION
 from runner.cli.state import add_state_verb
 from runner.domain.workers import STALE_AFTER
 from runner.errors import UsageError
+from runner.state.records import ITEM_SORTS
 
 DESCRIPTION = """\
 A declarative pipeline runner driven by YAML files kept in git.
@@ -177,6 +178,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = verb(
+        "web",
+        "serve the operators' console in a browser",
+        "Serve the web console over the pipeline's state: the overview of tasks and runners\n"
+        "(refreshed live), a task's items (filter, page, select and move with a reason), an\n"
+        "item's explanation, history and output, and a task's runs. Listens on 127.0.0.1:8080\n"
+        "unless --listen says otherwise; any address but loopback needs --auth-file (it refuses\n"
+        "to start without). Every change is a POST with a CSRF token, recorded with the signed-in\n"
+        "user (without an auth file: the OS user). Ctrl-C or SIGTERM stops it (exit 0).\n"
+        "With --add-user NAME, add a user to (or change a password in) --auth-file and exit: the\n"
+        "password is asked on the terminal, or read from the first line of standard input.\n"
+        "See docs/console.md.",
+    )
+    _path_argument(p)
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="address and port (default: %(default)s; [::1]:8080 for IPv6; port 0: any free one)",
+    )
+    p.add_argument(
+        "--auth-file",
+        metavar="FILE",
+        help="users who may sign in (USER:scrypt hash lines); required beyond loopback",
+    )
+    p.add_argument(
+        "--read-only", action="store_true", help="show everything, change nothing (no moves)"
+    )
+    p.add_argument(
+        "--add-user",
+        metavar="NAME",
+        help="add NAME to --auth-file (or change its password), then exit",
+    )
+
+    p = verb(
         "schema",
         "print the JSON Schema of the pipeline format",
         "Print the JSON Schema (draft 2020-12) that pipeline files follow; editors use it through\n"
@@ -246,6 +281,7 @@ def _task_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
 
 def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
     """The operators' verbs: status, items, move, history, explain, logs, prune."""
+    """The operators' verbs: status, items, move, history, explain, runs, logs."""
     p = verb(
         "status",
         "show workers and, per task, its status and items per queue",
@@ -294,6 +330,13 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
     p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N items")
     p.add_argument(
         "--all", action="store_true", help="also items that left the group (kept, never run)"
+    )
+    p.add_argument(
+        "--sort",
+        choices=ITEM_SORTS,
+        default="listing",
+        help="listing (dispatch order, the default), id, updated (newest first) or attempts "
+        "(most first)",
     )
     _json_flag(p)
 
@@ -350,6 +393,26 @@ def _operator_verbs(verb: Callable[[str, str, str], argparse.ArgumentParser]) ->
         "until when; paused, disabled or trashed by whom and why; in an error queue; lacking\n"
         "attributes; left the group; task disabled; no runner up), then the facts behind it.",
     )
+
+    p = verb(
+        "runs",
+        "list a task's runs with outcome, attempt counts and duration",
+        "List the runs of a task, newest first: run id, trigger (schedule, now, run-now), status\n"
+        "(running, ok, failed, completed-with-errors), phase, start, duration (until now for a run\n"
+        f"still open) and its attempts counted by status. A table shows {operations.RUNS_LIMIT} runs unless --limit\n"
+        "says otherwise. Reads the state; never takes the runner lock.",
+    )
+    _path_argument(p)
+    _task_option(p, required=True)
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=operations.RUNS_LIMIT,
+        metavar="N",
+        help="show at most N runs (0: all; default %(default)s)",
+    )
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the N newest runs")
+    _json_flag(p)
 
     p = verb(
         "logs",

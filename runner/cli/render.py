@@ -243,6 +243,35 @@ def items_text(page: operations.ItemsPage, task: str) -> str:
     return "\n".join(lines)
 
 
+def runs_text(page: operations.RunsPage) -> str:
+    if not page.runs:
+        return (
+            f"task {clean(page.task)} has no runs yet"
+            if page.total == 0
+            else "no runs on this page"
+        )
+    rows = [("RUN", "TRIGGER", "STATUS", "PHASE", "STARTED", "DURATION", "ATTEMPTS")]
+    for run in page.runs:
+        counts = ", ".join(f"{status} {n}" for status, n in run.attempts.items())
+        rows.append(
+            (
+                clean(run.id),
+                run.trigger,
+                run.status,
+                run.phase,
+                _dash(operations.iso(run.started)),
+                format_duration(run.duration_s),
+                counts or "-",
+            )
+        )
+    lines = _columns(rows)
+    last = page.offset + len(page.runs)
+    lines.append(f"runs {page.offset + 1}-{last} of {page.total}")
+    if last < page.total:
+        lines[-1] += f"; next: --offset {last} (or --limit 0 for all)"
+    return "\n".join(lines)
+
+
 def move_text(outcome: operations.MoveOutcome, task: str, to: str, from_queue: str | None) -> str:
     if not outcome.moves:
         return f"nothing to move: queue {from_queue} of task {task} is empty"

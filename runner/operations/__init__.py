@@ -1,5 +1,5 @@
 """The library behind the operators' verbs: status, items, move, history, explain, logs,
-pause, resume, check, output, report, metrics, prune, state.
+pause, resume, check, output, report, metrics, prune, state, runs.
 
 Each verb is a plain function taking a loaded `Pipeline` and returning dataclasses whose
 `to_json()` gives the documented, stable `--json` shape (docs/operations.md); the CLI only
@@ -11,8 +11,9 @@ Errors are `RunnerError` subclasses saying what to do; a refused or unknown item
 
 The package splits by verb (one private module each: `_status`, `_items`, `_move`,
 `_history`, `_explain`, `_logs`, `_control`, `_check`, `_output`, `_report`, `_metrics`,
-`_exposition`, `_prune`, `_state`) with what several verbs share in `_common`; this module is
-its public face: callers import every name from here (`from runner import operations`).
+`_exposition`, `_prune`, `_state`, `_runs`, `_schedule`) with what several verbs share in
+`_common`; this module is its public face: callers import every name from here
+(`from runner import operations`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ from runner.operations._prune import PruneCount, PruneReport, prune
 from runner.operations._report import COLUMNS as REPORT_COLUMNS
 from runner.operations._report import FORMATS as REPORT_FORMATS
 from runner.operations._report import ItemReport, ReportRow, report
+from runner.operations._runs import RUNS_LIMIT, RunEntry, RunsPage, runs
+from runner.operations._schedule import NextFire, next_fires
 from runner.operations._state import StateCheck, backup_state, check_state, recover_state
 from runner.operations._status import (
     StatusReport,
@@ -88,6 +91,7 @@ __all__ = [
     "QUEUE_MEANING",
     "REPORT_COLUMNS",
     "REPORT_FORMATS",
+    "RUNS_LIMIT",
     "R_ABOUT_TO_LAUNCH",
     "R_BACKOFF",
     "R_CONCURRENCY",
@@ -127,11 +131,14 @@ __all__ = [
     "MoveOutcome",
     "MoveRecord",
     "MoveRefusedError",
+    "NextFire",
     "OutputUnavailableError",
     "Problem",
     "PruneCount",
     "PruneReport",
     "ReportRow",
+    "RunEntry",
+    "RunsPage",
     "StateCheck",
     "StatusReport",
     "StreamOutput",
@@ -152,6 +159,7 @@ __all__ = [
     "metrics_report",
     "metrics_text",
     "move",
+    "next_fires",
     "os_user",
     "output",
     "parse_when",
@@ -161,5 +169,6 @@ __all__ = [
     "recover_state",
     "report",
     "resume",
+    "runs",
     "status",
 ]

@@ -12,7 +12,7 @@ from runner.domain.timefmt import iso
 from runner.errors import UsageError
 from runner.operations._common import check_queue_name, check_task, open_read
 from runner.operations._metrics import metrics_json
-from runner.state import ItemQuery, ItemRow, UnderWay, read_under_way
+from runner.state import ITEM_SORTS, ItemQuery, ItemRow, UnderWay, read_under_way
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
@@ -106,13 +106,18 @@ def items(
     limit: int | None = None,
     offset: int = 0,
     include_left: bool = False,
+    sort: str = "listing",
 ) -> ItemsPage:
     """The task's items that match, in listing order (`runner.state.LISTING_ORDER`, FIFO in a queue).
 
     `queues` and `category` narrow the queues (both: their intersection); `match` is a
     case-insensitive substring of the id or last error; `status` the last status; `limit`
     None shows every item. Items that left the group are left out unless `include_left`.
+    `sort` (`runner.state.ITEM_SORTS`): `listing`, or by `id`, newest `updated` first, or most
+    `attempts` first.
     """
+    if sort not in ITEM_SORTS:
+        raise UsageError(f"unknown sort '{sort}'; sorts are: {', '.join(ITEM_SORTS)}")
     for name in queues:
         check_queue_name(name)
     if category is not None and category not in q.CATEGORIES:
@@ -132,7 +137,12 @@ def items(
         if store is None or not chosen:
             return ItemsPage(task, 0, offset, limit)
         query = ItemQuery(
-            task=task, queues=chosen, match=match, status=status, include_left=include_left
+            task=task,
+            queues=chosen,
+            match=match,
+            status=status,
+            include_left=include_left,
+            sort=sort,
         )
         counts = store.count_items_by_queue(query)
         rows = store.page_items(query, limit=limit, offset=offset, counts=counts)

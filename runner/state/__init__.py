@@ -2,6 +2,7 @@
 
 from runner.state.base import StateStore
 from runner.state.records import (
+    ITEM_SORTS,
     LISTING_ORDER,
     AttemptEnd,
     AttemptRow,
@@ -35,6 +36,7 @@ from runner.state.sqlite import (
 from runner.state.underway import UnderWay, read_under_way
 
 __all__ = [
+    "ITEM_SORTS",
     "LISTING_ORDER",
     "AttemptEnd",
     "AttemptRow",

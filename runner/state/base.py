@@ -359,7 +359,8 @@ class StateStore(Protocol):
         """One page of the query's items in listing order (`LISTING_ORDER`, FIFO in a queue).
 
         `counts` (from `count_items_by_queue`) lets whole queues before `offset` be skipped;
-        `limit` None: every item from `offset` on. A page costs what it shows.
+        `limit` None: every item from `offset` on. A page costs what it shows. With
+        `query.sort` other than `listing`, in the order it names (`ITEM_SORTS`).
         """
         ...
 
@@ -532,4 +533,17 @@ class StateStore(Protocol):
 
     def serving(self, site: str) -> ServingRow | None:
         """The `runner serve` process recorded as serving the site, if any."""
+
+    # -- a task's runs (runner runs, the console's runs page) --------------------
+
+    def count_runs(self, task: str) -> int:
+        """How many runs the task has had."""
+        ...
+
+    def runs_of(self, task: str, *, limit: int | None, offset: int = 0) -> list[RunRow]:
+        """The task's runs, newest first; `limit` None: every run from `offset` on."""
+        ...
+
+    def attempt_counts(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per run: its attempts by status (an attempt still open counts as `running`)."""
         ...

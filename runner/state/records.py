@@ -13,6 +13,11 @@ LISTING_ORDER: tuple[str, ...] = (
     *(name for name in q.ALL_QUEUES if name not in q.DISPATCH_ORDER),
 )
 
+#: How a listing of items may be sorted: `listing` (LISTING_ORDER, FIFO in a queue), `id`,
+#: `updated` (most recently changed first) or `attempts` (most attempts first); ties by
+#: the order the items were recorded in.
+ITEM_SORTS: tuple[str, ...] = ("listing", "id", "updated", "attempts")
+
 
 @dataclass(frozen=True, slots=True)
 class ItemRow:
@@ -195,6 +200,8 @@ class ItemQuery:
     match: str | None = None
     status: str | None = None
     include_left: bool = False
+    sort: str = "listing"
+    """One of `ITEM_SORTS`: listing order, or by id, newest update or most attempts first."""
 
 
 @dataclass(frozen=True, slots=True)

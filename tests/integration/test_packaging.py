@@ -56,7 +56,9 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wheel, sdist
 
 
-def test_the_wheel_carries_license_schema_examples_and_starter(dists: tuple[Path, Path]) -> None:
+def test_the_wheel_carries_license_schema_examples_starter_and_console(
+    dists: tuple[Path, Path],
+) -> None:
     names = zipfile.ZipFile(dists[0]).namelist()
     for expected in (
         "runner/schemas/pipeline.schema.json",
@@ -64,6 +66,9 @@ def test_the_wheel_carries_license_schema_examples_and_starter(dists: tuple[Path
         "runner/examples/scripts/echo-item",
         "runner/starter/10-example.yaml",
         "runner/starter/data/items.txt",
+        "runner/web/templates/items.html",
+        "runner/web/static/console.js",
+        "runner/web/static/console.css",
     ):
         assert expected in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

@@ -38,6 +38,7 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
             ("resume", call("bench_resume", items=10_000)),
             ("serve", call("bench_serve", tasks=100, minutes=1)),
             ("output rules", call("bench_output_rules", items=500, rounds=1)),
+            ("console", call("bench_web", items=10_000, attempts=100_000, repeat=5)),
         ]
     return [
         ("dispatch", call("bench_dispatch", items=10_000, rounds=5, rss_items=100_000)),
@@ -46,6 +47,7 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
         ("resume", call("bench_resume", items=100_000)),
         ("serve", call("bench_serve", tasks=1_000, minutes=5)),
         ("output rules", call("bench_output_rules", items=10_000, rounds=3)),
+        ("console", call("bench_web", items=100_000, attempts=1_000_000, repeat=20)),
     ]
 
 

@@ -221,6 +221,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE attempts ADD COLUMN output_pruned_at REAL",
         "CREATE INDEX runs_ended ON runs (ended_at) WHERE ended_at IS NOT NULL",
     ),
+    # version 6: web console (a run's attempts counted by status for the runs page)
+    ("CREATE INDEX attempts_run_status ON attempts (run_id, status)",),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -36,6 +36,10 @@ def _filters(query: ItemQuery) -> tuple[str, list[object]]:
     return sql, args
 
 
+_SORTS = {"id": "item_id", "updated": "updated DESC", "attempts": "attempts DESC"}
+"""The ORDER BY of each ITEM_SORTS name but `listing`."""
+
+
 def _queues(query: ItemQuery) -> list[str]:
     wanted = set(query.queues) if query.queues else set(q.ALL_QUEUES)
     return [name for name in LISTING_ORDER if name in wanted]
@@ -67,12 +71,15 @@ class ReportQueries(Database):
     ) -> list[ItemRow]:
         """One page of the query's items, in listing order.
 
+        With `query.sort` other than `listing`, the order it names (`ITEM_SORTS`).
         Listing order: queue by queue in `LISTING_ORDER` (dispatch rank, then the SPEC order of
         the other queues), first in first out inside a queue (the time the item entered it).
         Each queue is read through the (task, queue, entered_at) index, and whole queues
         before `offset` are skipped by their counts, so a page costs what it shows.
         `limit` None: every item from `offset` on.
         """
+        if query.sort != "listing":
+            return self._page_sorted(query, limit=limit, offset=offset)
         if counts is None:
             counts = self.count_items_by_queue(query)
         conditions, args = _filters(query)
@@ -94,6 +101,21 @@ class ReportQueries(Database):
             rows.extend(item_from_row(r) for r in cursor)
             skip = 0
         return rows
+
+    def _page_sorted(self, query: ItemQuery, *, limit: int | None, offset: int) -> list[ItemRow]:
+        """A page in another order than the listing's: one statement over the chosen queues
+        (by id it walks the primary key; by update time or attempts it sorts the matches)."""
+        conditions, args = _filters(query)
+        queues = _queues(query)
+        if not queues:
+            return []
+        cursor = self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE task = ? "
+            f"AND queue IN ({', '.join('?' * len(queues))}){conditions} "
+            f"ORDER BY {_SORTS[query.sort]}, rowid LIMIT ? OFFSET ?",
+            (query.task, *queues, *args, -1 if limit is None else limit, max(0, offset)),
+        )
+        return [item_from_row(r) for r in cursor]
 
     def find_items(self, task: str, item_ids: Sequence[str]) -> dict[str, ItemRow]:
         """The rows of these items of a task that exist, by id."""

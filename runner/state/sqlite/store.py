@@ -23,6 +23,7 @@ from runner.state.sqlite.reports import ReportQueries
 from runner.state.sqlite.requests import RequestRecords
 from runner.state.sqlite.results import ResultQueries
 from runner.state.sqlite.retries import RetryRecords
+from runner.state.sqlite.runlist import RunListing
 from runner.state.sqlite.runs import RunRecords
 from runner.state.sqlite.tasks import TaskRecords
 from runner.state.sqlite.workers import WorkerRecords
@@ -45,6 +46,7 @@ class SQLiteStore(
     MetricQueries,
     PruneRecords,
     RequestRecords,
+    RunListing,
 ):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
