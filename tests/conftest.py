@@ -11,6 +11,7 @@ import structlog
 from hypothesis import HealthCheck, settings
 
 from runner.logs.setup import close_logging
+from tests.support.spawning import kill_left_in
 from tests.support.workspace import Workspace
 
 settings.register_profile(
@@ -34,5 +35,8 @@ def _reset_logging() -> Iterator[None]:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
-    """A pipeline directory in tmp_path with helpers to run the CLI on it."""
+    """A pipeline directory in tmp_path with helpers to run the CLI on it. Whatever process is
+    still working in it when the test ends (a test that failed before its runner finished)
+    is killed, so no test leaves processes behind."""
     yield Workspace(tmp_path)
+    kill_left_in(tmp_path)

@@ -107,3 +107,23 @@ def exited_within(proc: subprocess.Popen[Any], seconds: float) -> bool:
 def traceback_free(*texts: str) -> bool:
     """True when no text shows a Python traceback."""
     return not any("Traceback (most recent call last)" in text for text in texts)
+
+
+def kill_left_in(root: Path) -> list[int]:
+    """Kill every process still working in `root` (its cwd inside it), e.g. the items of a
+    runner a failed test SIGKILLed while they waited for a file: they must not outlive the
+    test. Returns their pids."""
+    import psutil
+
+    inside = str(root.resolve())
+    left: list[psutil.Process] = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            cwd = proc.cwd()
+            if proc.pid != os.getpid() and (cwd == inside or cwd.startswith(inside + os.sep)):
+                left.append(proc)
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(left, timeout=10)
+    return [proc.pid for proc in left]
