@@ -1,11 +1,14 @@
-"""Benchmark: what output rules cost. N items each run awk printing 100 progress lines
-(`Transferred: i/100 messages`), with and without an `output_events` progress rule.
+"""Benchmark: what output rules and limits cost. N items each run awk printing 100 progress
+lines (`Transferred: i/100 messages`): without rules, with an `output_events` progress rule,
+and with the rule and a limit per attribute (`limits: [{per: server, max: 1}]`, the items
+spread over two servers, so the limit holds back an item at almost every start).
 
-Both variants run the same command at concurrency 2 with the durable state file; with the
+Every variant runs the same command at concurrency 2 with the durable state file; with the
 rule, every line is matched, and of the lines read at once the last match is recorded as a
-progress event (awk writes its 100 lines at once: about one event per item). Rounds are interleaved
-(without, with, without, with, ...) and the ratio is the median of per-round ratios. The
-machine's load average is reported beside the figures. Reports; asserts nothing. Usage:
+progress event (awk writes its 100 lines at once: about one event per item). Rounds are
+interleaved (without, with, with + limit, without, ...) and each ratio is the median of
+per-round ratios to the round's run without rules. The machine's load average is reported
+beside the figures. Reports; asserts nothing. Usage:
 
     python -m tests.perf.bench_output_rules [--items 10000] [--rounds 3]
 """
@@ -26,15 +29,20 @@ PIPELINE = """\
 version: 1
 settings: {{state: .runner/state.db, logs: .runner/logs, concurrency: {concurrency}}}
 groups:
-  g: {{file: items.txt}}
+  g: {{file: items.csv}}
 definitions:
   d:
     command: [awk, '{tool}']
 {rules}policies:
   p: {{max_retries: 0}}
 tasks:
-  t: {{definition: d, group: g, policy: p, mode: once}}
+  t: {{definition: d, group: g, policy: p, mode: once{limits}}}
 """
+
+LIMITS = ", limits: [{per: server, max: 1}]"
+
+VARIANTS = {"without": (False, False), "rules": (True, False), "rules+limit": (True, True)}
+"""Variant name -> (output rule, limit per server)."""
 
 RULES = """\
     output_events:
@@ -42,16 +50,23 @@ RULES = """\
 """
 
 
-def run_once(root: Path, items: int, concurrency: int, *, rules: bool) -> Measurement:
-    """One fresh `runner run --now` of `items` items, with or without the rule; the returned
+def run_once(root: Path, items: int, concurrency: int, *, variant: str) -> Measurement:
+    """One fresh `runner run --now` of `items` items in one of the VARIANTS; the returned
     measurement's `code` holds the number of progress events recorded."""
-    work = root / ("with-rules" if rules else "without-rules")
+    rules, limit = VARIANTS[variant]
+    work = root / variant
     work.mkdir()
     text = PIPELINE.format(
-        concurrency=concurrency, tool=TOOL.replace("'", "''"), rules=RULES if rules else ""
+        concurrency=concurrency,
+        tool=TOOL.replace("'", "''"),
+        rules=RULES if rules else "",
+        limits=LIMITS if limit else "",
     )
     (work / "pipeline.yaml").write_text(text)
-    (work / "items.txt").write_text("".join(f"item-{n}\n" for n in range(items)))
+    servers = ("a", "b")
+    (work / "items.csv").write_text(
+        "id,server\n" + "".join(f"item-{n},{servers[n % 2]}\n" for n in range(items))
+    )
     result = measure(
         runner_argv("run", "pipeline.yaml", "--now", "--log-format", "json"),
         cwd=work,
@@ -65,19 +80,21 @@ def run_once(root: Path, items: int, concurrency: int, *, rules: bool) -> Measur
     return Measurement(result.wall, result.rss_mib, events)
 
 
-def compare(items: int, concurrency: int, rounds: int) -> tuple[list[Measurement], ...]:
-    """Interleaved rounds: (without rules, with rules, load average at each round's start)."""
-    without: list[Measurement] = []
-    with_rules: list[Measurement] = []
+def compare(
+    items: int, concurrency: int, rounds: int
+) -> tuple[dict[str, list[Measurement]], list[float]]:
+    """Interleaved rounds: each variant's measurements, and the load average at each round's
+    start."""
+    found: dict[str, list[Measurement]] = {variant: [] for variant in VARIANTS}
     loads: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         for number in range(rounds):
             work = Path(tmp) / f"round-{number}"
             work.mkdir()
             loads.append(os.getloadavg()[0])
-            without.append(run_once(work, items, concurrency, rules=False))
-            with_rules.append(run_once(work, items, concurrency, rules=True))
-    return without, with_rules, [Measurement(load, 0, 0) for load in loads]
+            for variant in VARIANTS:
+                found[variant].append(run_once(work, items, concurrency, variant=variant))
+    return found, loads
 
 
 def _median(values: list[float]) -> float:
@@ -85,35 +102,37 @@ def _median(values: list[float]) -> float:
 
 
 def collect(items: int = 10_000, concurrency: int = 2, rounds: int = 3) -> list[Row]:
-    """Summary rows: both walls, the median per-round ratio, and the load average."""
-    without, with_rules, loads = compare(items, concurrency, rounds)
-    ratios = [b.wall / a.wall for a, b in zip(without, with_rules, strict=True)]
-    load = " / ".join(f"{m.wall:.1f}" for m in loads)
+    """Summary rows: each variant's wall, the median per-round ratios, and the load average."""
+    found, loads = compare(items, concurrency, rounds)
+    without = found["without"]
+    load = " / ".join(f"{value:.1f}" for value in loads)
     what = f"{items:,} items x 100 progress lines (awk), concurrency {concurrency}"
-    return [
-        (
-            f"`run`, {what}, without output rules",
-            f"{_median([m.wall for m in without]):.2f} s (rounds: "
-            + " / ".join(f"{m.wall:.2f}" for m in without)
-            + ")",
-            "",
-        ),
-        (
-            f"`run`, {what}, with a progress rule",
-            f"{_median([m.wall for m in with_rules]):.2f} s (rounds: "
-            + " / ".join(f"{m.wall:.2f}" for m in with_rules)
-            + f"); peak RSS {max(m.rss_mib for m in with_rules):.0f} MiB; progress events "
-            + f"recorded: {min(m.code for m in with_rules):,} to {max(m.code for m in with_rules):,}",
-            "",
-        ),
-        (
-            "with rules / without, median of per-round ratios",
-            f"{_median(ratios):.2f}x (rounds: "
-            + " / ".join(f"{r:.2f}" for r in ratios)
-            + f"; load average 1 min at each round: {load})",
-            "",
-        ),
-    ]
+    titles = {
+        "without": "without output rules",
+        "rules": "with a progress rule",
+        "rules+limit": "with the rule and limits [{per: server, max: 1}] (2 servers)",
+    }
+    rows: list[Row] = []
+    for variant, title in titles.items():
+        walls = [m.wall for m in found[variant]]
+        value = f"{_median(walls):.2f} s (rounds: " + " / ".join(f"{w:.2f}" for w in walls) + ")"
+        if variant != "without":
+            events = [m.code for m in found[variant]]
+            value += f"; peak RSS {max(m.rss_mib for m in found[variant]):.0f} MiB"
+            value += f"; progress events recorded: {min(events):,} to {max(events):,}"
+        rows.append((f"`run`, {what}, {title}", value, ""))
+    for variant, title in (("rules", "with rules"), ("rules+limit", "with rules and the limit")):
+        ratios = [b.wall / a.wall for a, b in zip(without, found[variant], strict=True)]
+        rows.append(
+            (
+                f"{title} / without, median of per-round ratios",
+                f"{_median(ratios):.2f}x (rounds: "
+                + " / ".join(f"{r:.2f}" for r in ratios)
+                + f"; load average 1 min at each round: {load})",
+                "",
+            )
+        )
+    return rows
 
 
 def main() -> None:
