@@ -67,7 +67,8 @@ def test_a_failing_prune_is_logged_and_tried_again(ws: Workspace) -> None:
         wait_until(lambda: len(log.named("prune.failed")) >= 2, what="two failed prunes")
     failed = log.named("prune.failed")[0]
     assert failed["log_level"] == "error"
-    assert "not a readable state file" in str(failed["error"])
+    assert "is damaged" in str(failed["error"])  # and says how to recover:
+    assert "runner state recover" in str(failed["error"])
     assert not log.named("prune.done")
 
 

@@ -52,6 +52,8 @@ def seed_items(store: StateStore, task: str) -> None:
 
 def open_run(store: StateStore, task: str, started: float) -> str:
     run_id = f"{task}@run"
+    # a run belongs to a recorded task (its row gets the run's start)
+    store.upsert_task(task, site="default", config_hash="h", modified_by="test", now=started)
     store.begin_run(
         RunRow(
             run_id,

@@ -126,6 +126,7 @@ class TestStore:
                 for n, server in enumerate(servers)
             ]
             store.sync_members("t", members, now=1.0)
+            store.upsert_task("t", site="s", config_hash="h", modified_by="test", now=1.0)
             store.begin_run(
                 RunRow(
                     "r",
