@@ -10,13 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 from runner.errors import UsageError
-from runner.system.fs import FILE_MODES
+from runner.system.fs import file_modes, replace_file
 
 SCHEME = "scrypt"
 N, R, P = 2**14, 8, 1
@@ -115,18 +114,6 @@ def add_user(path: Path, user: str, password: str) -> bool:
     new = user not in users
     users[user] = hash_password(password)
     body = "".join(f"{name}:{stored}\n" for name, stored in users.items())
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    private = FILE_MODES[
-        "private"
-    ].file  # passwords' hashes: the owner's alone, whatever the settings
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, private)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with file_modes("private"):  # passwords' hashes: the owner's alone, whatever the settings
+        replace_file(path, body.encode())
     return new
