@@ -9,6 +9,9 @@ a clear log event, and the run resumes once space is freed.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import shutil
 import stat
 import subprocess
@@ -290,3 +293,59 @@ class TestFullDisk:
             assert "ok" == store.integrity_check()
             attempts = store.connection.execute("SELECT count(*) FROM attempts").fetchone()[0]
         assert attempts < DISK_ITEMS
+
+
+NOTE_PIPELINE = """\
+version: 1
+settings:
+  state: state.db
+  logs: disk/logs
+  concurrency: 1
+  min_free_disk: 0
+groups:
+  g: {members: [one]}
+definitions:
+  d:
+    command: [sh, -c, 'head -c 300000 /dev/zero | tr "\\\\0" x; rm -f "$0"', "%s"]
+policies:
+  p: {max_retries: 0}
+tasks:
+  t: {definition: d, group: g, policy: p}
+"""
+
+
+def fill(disk: Path) -> Path:
+    """Fill the disk to its last byte with one file; returns that file."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        for size in (1024 * 1024, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return filler
+
+
+class TestFullDiskOutputNote:
+    def test_an_output_file_cut_by_a_full_disk_says_so_in_history_and_in_the_file(
+        self, ws: Workspace, small_disk: Path
+    ) -> None:
+        """Output that cannot be written is noted (where, why, from which byte); the outcome stays."""
+        (small_disk / "logs" / "attempts").mkdir(parents=True)
+        filler = fill(small_disk)
+        ws.write("pipeline.yaml", NOTE_PIPELINE % filler)
+        result = ws.runner("run", "pipeline.yaml", "--now", "--log-format", "json")
+        assert traceback_free(result.stdout, result.stderr)
+        assert exitcodes.OK == result.returncode, result.stderr[-2000:]
+        shown = ws.runner("history", "pipeline.yaml", "--task", "t", "one", "--json")
+        assert exitcodes.OK == shown.returncode, shown.stderr
+        (attempt,) = [e for e in json.loads(shown.stdout) if e["kind"] == "attempt"]
+        assert "ok" == attempt["status"]
+        error = attempt["error"] or ""
+        assert ".stdout could not be written from byte 0 on" in error, error
+        assert "No space left on device" in error, error
+        stdout = Path(attempt["stdout"]).read_bytes()
+        assert stdout.endswith(b"]\n") and b"could not be written from byte" in stdout[-400:]
+        assert set(stdout[: stdout.rindex(b"\n[runner:")]) <= {ord("x")}
