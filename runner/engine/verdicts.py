@@ -77,7 +77,10 @@ def judge(
         stdout=result.stdout_tail,
         stderr=result.stderr_tail,
     )
-    error = None if verdict.status == OK else masker.mask_text(error_text(result, verdict.status))
+    errors = [] if verdict.status == OK else [error_text(result, verdict.status)]
+    if result.output_error is not None:
+        errors.append(result.output_error)
+    error = masker.mask_text("; ".join(errors)) if errors else None
     return settle(
         attempt_id=attempt_id,
         task=task,

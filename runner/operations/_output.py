@@ -86,6 +86,9 @@ class AttemptOutput:
     ended: float | None
     status: str | None
     streams: tuple[StreamOutput, ...]
+    error: str | None = None
+    """The attempt's recorded error (masked): why it failed, or why an output file is cut short
+    (`could not be written from byte N on`); None for a step."""
 
     @property
     def stdout(self) -> StreamOutput:
@@ -113,6 +116,7 @@ class AttemptOutput:
             "ended": iso(self.ended),
             "status": self.status,
             "truncated": self.truncated,
+            "error": self.error,
             "streams": {stream.name: stream.to_json() for stream in self.streams},
         }
 
@@ -216,7 +220,8 @@ def _attempt_output(
     if not row.output_dir:
         raise OutputUnavailableError(f"{what} has no output files: it was never launched")
     paths = tuple(Path(f"{row.output_dir}.{row.number}.{name}") for name in STREAMS)
-    streams = _read_streams(pipeline, paths, tail)
+    masker = _masker(pipeline)
+    streams = _read_streams(masker, paths, tail)
     if row.ended_at is not None:
         _check_present(streams, what, row.site, host)
     return AttemptOutput(
@@ -231,6 +236,7 @@ def _attempt_output(
         ended=row.ended_at,
         status=row.status,
         streams=streams,
+        error=masker.mask_text(row.error) if row.error else None,
     )
 
 
@@ -256,7 +262,7 @@ def _step_output(
             f"run {run.id!r} of task {run.task!r} ran no step {label}; its steps: {listed}"
         )
     paths = step_outputs(pipeline.logs_dir, run.task, run.id, phase, index)
-    streams = _read_streams(pipeline, paths, tail)
+    streams = _read_streams(_masker(pipeline), paths, tail)
     host = _site_host(store, run.site)
     status = recorded[index]
     if status is not None:
@@ -305,12 +311,16 @@ def _check_present(
     )
 
 
-def _read_streams(
-    pipeline: Pipeline, paths: tuple[Path, ...], tail: int | None
-) -> tuple[StreamOutput, ...]:
+def _masker(pipeline: Pipeline) -> Masker:
+    """Today's secrets: stored text is masked again with them, in case one was added since."""
     from runner.masking import Masker
 
-    masker: Masker = Masker.from_env(pipeline.settings.secrets, os.environ)
+    return Masker.from_env(pipeline.settings.secrets, os.environ)
+
+
+def _read_streams(
+    masker: Masker, paths: tuple[Path, ...], tail: int | None
+) -> tuple[StreamOutput, ...]:
     return tuple(
         _read_stream(name, path, tail, masker) for name, path in zip(STREAMS, paths, strict=True)
     )

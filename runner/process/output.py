@@ -3,7 +3,10 @@ the output rules' line scan.
 
 Each stream's file keeps at most `output_limit` bytes: beyond it the oldest
 bytes are overwritten in a ring, and at the end the file is rewritten as a
-truncation line followed by the tail in order.
+truncation line followed by the tail in order. A file that cannot be written
+(full disk, any OSError) is given up from that byte on: the stream's
+`file_error` says which file, from which byte and why, and at the end that note
+is appended to the file as a last line when there is room for it again.
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
         offset += written
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _open_output(path: Path | str) -> int:
     """Open (create, truncate) an output file with the file mode, refusing symlinks."""
     modes = current_modes()
@@ -63,11 +72,14 @@ class _RingFile:
         self._pos = 0
         self._total = 0
         self.error: str | None = None
+        self._note_pending = False
+        """A write to the open file failed: the error goes into the file at the end."""
 
     def write(self, data: bytes) -> None:
         """Append masked bytes; beyond the limit the oldest bytes are overwritten."""
         if self.error is not None:
             return
+        start = self._total
         try:
             if self._fd is None:
                 self._fd = _open_output(self._path)
@@ -84,21 +96,26 @@ class _RingFile:
                 _pwrite_all(self._fd, view[first:], 0)
             self._pos = (self._pos + len(view)) % self._limit
         except OSError as exc:
-            self._fail(exc)
+            self._fail(f"could not be written from byte {start} on", exc)
 
     def finish(self) -> None:
-        """Close the file; if bytes were dropped, rewrite it as truncation line + tail in order."""
-        if self._fd is None:
-            return
-        try:
-            if self._total > self._limit and self.error is None:
-                self._rewrite(self._fd)
-        except OSError as exc:
-            self._fail(exc)
-        finally:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        """Close the file; if bytes were dropped, rewrite it as truncation line + tail in order.
+
+        A file given up on an error gets that error as its last line, if there is room now.
+        """
+        if self._fd is not None:
+            try:
+                if self._total > self._limit and self.error is None:
+                    self._rewrite(self._fd)
+            except OSError as exc:
+                self._fail("could not be put in order (it holds the tail as a ring)", exc)
+            finally:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+        if self._note_pending:
+            self._note_pending = False
+            self._append_note()
 
     def _rewrite(self, fd: int) -> None:
         dropped = self._total - self._limit
@@ -127,11 +144,22 @@ class _RingFile:
                 os.unlink(tmp)
             raise
 
-    def _fail(self, exc: OSError) -> None:
-        self.error = f"output file {self._path} could not be written: {os_error_message(exc)}"
+    def _fail(self, what: str, exc: OSError) -> None:
+        self.error = f"output file {self._path} {what}: {os_error_message(exc)}"
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+            self._note_pending = True
+
+    def _append_note(self) -> None:
+        """Best effort: the error as the file's last line (it fails again if the disk is still full)."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        with contextlib.suppress(OSError):
+            fd = os.open(self._path, flags)
+            try:
+                _write_all(fd, f"\n[runner: {self.error}]\n".encode())
+            finally:
+                os.close(fd)
 
 
 class OutputStream:
@@ -165,8 +193,11 @@ class OutputStream:
             self._scanner.finish()
         if self._file is not None:
             self._file.finish()
-            if self._file.error is not None:
-                self._add_tail(f"\n[runner: {self._file.error}]\n".encode())
+
+    @property
+    def file_error(self) -> str | None:
+        """Why the output file is incomplete (which file, from which byte, the OS error), or None."""
+        return self._file.error if self._file is not None else None
 
     @property
     def tail(self) -> str:

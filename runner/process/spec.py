@@ -85,3 +85,5 @@ class ProcessResult:
     stderr_truncated: bool
     stdout: bytes = b""
     """Only filled by `run_capture`: the whole stdout up to its limit."""
+    output_error: str | None = None
+    """Why an output file is incomplete (full disk, any write error): file, byte, OS message."""

@@ -356,6 +356,10 @@ class Attempt:
             stdout_truncated=self._stdout.truncated,
             stderr_truncated=self._stderr.truncated,
             stdout=self._stdout.captured,
+            output_error="; ".join(
+                e for e in (self._stdout.file_error, self._stderr.file_error) if e is not None
+            )
+            or None,
         )
 
     def _not_started(self, outcome: Outcome, error: str | None) -> ProcessResult:

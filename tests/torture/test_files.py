@@ -9,6 +9,9 @@ a clear log event, and the run resumes once space is freed.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import shutil
 import stat
 import subprocess
@@ -290,3 +293,91 @@ class TestFullDisk:
             assert "ok" == store.integrity_check()
             attempts = store.connection.execute("SELECT count(*) FROM attempts").fetchone()[0]
         assert attempts < DISK_ITEMS
+
+
+NOTE_PIPELINE = """\
+version: 1
+settings:
+  state: state.db
+  logs: disk/logs
+  concurrency: 1
+  min_free_disk: 0
+  output_limit: 1048576
+groups:
+  g: {{members: [one]}}
+definitions:
+  d:
+    command: [sh, -c, '{script}']
+policies:
+  p: {{max_retries: 0}}
+tasks:
+  t: {{definition: d, group: g, policy: p}}
+"""
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Fill the disk to its last byte with one file, then free `leave` bytes; returns that file."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        for size in (1024 * 1024, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    os.truncate(filler, filler.stat().st_size - leave)
+    return filler
+
+
+class TestFullDiskOutputNote:
+    def test_an_output_file_cut_by_a_full_disk_says_so_in_history_and_in_the_file(
+        self, ws: Workspace, small_disk: Path
+    ) -> None:
+        """Output that cannot be written is noted (where, why, from which byte); the outcome stays."""
+        (small_disk / "logs" / "attempts").mkdir(parents=True)
+        filler = fill(small_disk)
+        script = f'head -c 300000 /dev/zero | tr "\\\\0" x; rm -f {filler}'
+        ws.write("pipeline.yaml", NOTE_PIPELINE.format(script=script))
+        result = ws.runner("run", "pipeline.yaml", "--now", "--log-format", "json")
+        assert traceback_free(result.stdout, result.stderr)
+        assert exitcodes.OK == result.returncode, result.stderr[-2000:]
+        shown = ws.runner("history", "pipeline.yaml", "--task", "t", "one", "--json")
+        assert exitcodes.OK == shown.returncode, shown.stderr
+        (attempt,) = [e for e in json.loads(shown.stdout) if e["kind"] == "attempt"]
+        assert "ok" == attempt["status"]
+        error = attempt["error"] or ""
+        assert ".stdout could not be written from byte 0 on" in error, error
+        assert "No space left on device" in error, error
+        printed = ws.runner("output", "pipeline.yaml", "--task", "t", "one")
+        assert exitcodes.OK == printed.returncode, printed.stderr
+        assert f"[runner: {error}]" in printed.stdout
+        assert (
+            error
+            == json.loads(
+                ws.runner("output", "pipeline.yaml", "--task", "t", "one", "--json").stdout
+            )["error"]
+        )
+        stdout = Path(attempt["stdout"]).read_bytes()
+        assert stdout.endswith(b"]\n") and b"could not be written from byte" in stdout[-400:]
+        assert set(stdout[: stdout.rindex(b"\n[runner:")]) <= {ord("x")}
+
+    def test_a_ring_file_that_cannot_be_put_in_order_says_so(
+        self, ws: Workspace, small_disk: Path
+    ) -> None:
+        """Past output_limit the file is reordered through a copy; no room for it: a note, no loss."""
+        (small_disk / "logs" / "attempts").mkdir(parents=True)
+        fill(small_disk, leave=1536 * 1024)
+        script = 'head -c 1200000 /dev/zero | tr "\\\\0" x'
+        ws.write("pipeline.yaml", NOTE_PIPELINE.format(script=script))
+        result = ws.runner("run", "pipeline.yaml", "--now", "--log-format", "json")
+        assert traceback_free(result.stdout, result.stderr)
+        assert exitcodes.OK == result.returncode, result.stderr[-2000:]
+        shown = ws.runner("history", "pipeline.yaml", "--task", "t", "one", "--json")
+        (attempt,) = [e for e in json.loads(shown.stdout) if e["kind"] == "attempt"]
+        assert "ok" == attempt["status"]
+        error = attempt["error"] or ""
+        assert ".stdout could not be put in order (it holds the tail as a ring)" in error, error
+        stdout = Path(attempt["stdout"]).read_bytes()
+        assert stdout.endswith(f"\n[runner: {error}]\n".encode())
+        assert 1048576 == stdout.index(b"\n[runner:") and set(stdout[:1048576]) == {ord("x")}
