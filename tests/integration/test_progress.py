@@ -9,6 +9,7 @@ import sys
 
 from runner import exitcodes
 from runner.progress import RunProgress, format_progress
+from tests.support.spawning import read_terminal
 from tests.support.workspace import Workspace, settings
 
 PIPELINE = """
@@ -40,15 +41,7 @@ class TestProgressLine:
                 stderr=follower,
             )
             os.close(follower)
-            output = b""
-            while True:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # the terminal's other side closed: the runner exited
-                    break
-                if not chunk:
-                    break
-                output += chunk
+            output = read_terminal(leader)
             assert exitcodes.OK == process.wait(timeout=60)
         finally:
             os.close(leader)

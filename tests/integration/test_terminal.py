@@ -12,6 +12,7 @@ import textwrap
 
 from runner import exitcodes
 from runner.progress import RunProgress, format_progress
+from tests.support.spawning import read_terminal
 from tests.support.workspace import Workspace, settings
 
 ITEM = """\
@@ -61,15 +62,7 @@ def run_on_terminal(
             env={**{k: v for k, v in os.environ.items() if k != "NO_COLOR"}, **(env or {})},
         )
         os.close(follower)
-        output = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal's other side closed: the runner exited
-                break
-            if not chunk:
-                break
-            output += chunk
+        output = read_terminal(leader)
         code = process.wait(timeout=60)
     finally:
         os.close(leader)

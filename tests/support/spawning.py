@@ -127,3 +127,18 @@ def kill_left_in(root: Path) -> list[int]:
             proc.kill()
     psutil.wait_procs(left, timeout=10)
     return [proc.pid for proc in left]
+
+
+def read_terminal(leader: int) -> bytes:
+    """All a pseudo-terminal's other side drew, read from its leader until that side closed
+    (the process on it exited)."""
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other side closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    return output
