@@ -182,9 +182,11 @@ def open_session(
     from runner.masking import Masker
     from runner.notify import notifying
     from runner.process import become_subreaper
+    from runner.state import refuse_read_only_mount
     from runner.system.fs import file_modes
     from runner.system.lock import RunnerLock, lock_path_for
 
+    refuse_read_only_mount(pipeline.state_file)  # before the logs beside it fail to open
     with file_modes(pipeline.settings.file_mode):
         environment = dict(os.environ if env is None else env)
         masker = Masker.from_env(pipeline.settings.secrets, environment)

@@ -227,44 +227,76 @@ class TestWriteLockHeld:
         assert "damaged" not in err and "backup" not in err
 
 
+def under_read_only_mount(
+    ws: Workspace, directory: Path, command: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `command` (a shell line) in `ws` with `directory` bind-mounted read-only over itself,
+    in a mount namespace of its own (unshare)."""
+    if shutil.which("unshare") is None:
+        require_system("unshare", "util-linux unshare runs a command in its own mount namespace")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        require_system("user namespaces", probe.stderr.decode(errors="replace"))
+    script = (
+        f"mount --bind {directory} {directory} && mount -o remount,bind,ro {directory} && {command}"
+    )
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        cwd=ws.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 class TestReadOnly:
+    RUNNER = f"{sys.executable} -m runner"
+
     def test_status_and_items_work_on_a_read_only_mount_and_move_says_read_only(
         self, ws: Workspace
     ) -> None:
         """On a read-only mount the state is read (not called unreadable); a move says why not."""
-        if shutil.which("unshare") is None:
-            require_system(
-                "unshare", "util-linux unshare runs a command in its own mount namespace"
-            )
-        probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False)
-        if probe.returncode != 0:
-            require_system("user namespaces", probe.stderr.decode(errors="replace"))
         pipeline(ws, ["a", "b"], pause=0)
         assert exitcodes.OK == ws.runner("run", "pipeline.yaml", "--now").returncode
         directory = state_path(ws).parent
-        runner = f"{sys.executable} -m runner"
 
         def read_only(command: str) -> subprocess.CompletedProcess[str]:
-            script = (
-                f"mount --bind {directory} {directory} && "
-                f"mount -o remount,bind,ro {directory} && {command}"
-            )
-            return subprocess.run(
-                ["unshare", "-rm", "sh", "-c", script],
-                cwd=ws.root,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            return under_read_only_mount(ws, directory, f"{self.RUNNER} {command}")
 
-        status = read_only(f"{runner} status pipeline.yaml --json")
+        status = read_only("status pipeline.yaml --json")
         assert exitcodes.OK == status.returncode, status.stderr
         assert 2 == json.loads(status.stdout)["tasks"][0]["queues"]["successful"]
-        items = read_only(f"{runner} items pipeline.yaml --task t")
+        items = read_only("items pipeline.yaml --task t")
         assert exitcodes.OK == items.returncode, items.stderr
         assert "a" in items.stdout and "b" in items.stdout
-        move = read_only(f"{runner} move pipeline.yaml --task t --to run-now a")
+        move = read_only("move pipeline.yaml --task t --to run-now a")
         assert move.returncode not in (exitcodes.OK, exitcodes.INTERNAL_ERROR), move.stderr
         assert "damaged" not in move.stderr and "backup" not in move.stderr
         assert "read-only" in move.stderr.lower() or "can only be read" in move.stderr
+
+    @pytest.mark.parametrize("logs_apart", [False, True], ids=["logs-beside", "logs-elsewhere"])
+    def test_run_on_a_read_only_mount_says_the_state_must_be_writable(
+        self, ws: Workspace, logs_apart: bool
+    ) -> None:
+        """`run` with the state on a read-only mount: exit 1, the state is sound, mount it
+        writable or point `settings.state` elsewhere; nothing ran, nothing changed."""
+        pipeline(ws, ["a", "b"], pause=0)
+        assert exitcodes.OK == ws.runner("run", "pipeline.yaml", "--now").returncode
+        if logs_apart:  # the logs on a writable path: the state is still what stops the run
+            text = (ws.root / "pipeline.yaml").read_text()
+            ws.write("pipeline.yaml", text.replace(".runner/logs", "logs"))
+        (ws.root / "ledger.txt").unlink()
+        ws.write("items.txt", "a\nb\nc\n")  # a new item: a writable state would run it
+        before = state_path(ws).read_bytes()
+        run = under_read_only_mount(
+            ws, state_path(ws).parent, f"{self.RUNNER} run pipeline.yaml --now"
+        )
+        assert exitcodes.RUN_FAILED == run.returncode, run.stderr
+        assert traceback_free(run.stderr)
+        message = run.stderr.strip().splitlines()[-1]
+        assert message.startswith("runner: the state file ") and "read-only mount" in message
+        assert "sound" in message and "settings.state" in message
+        assert "damaged" not in message and "cannot open" not in message
+        assert [] == ledger_starts(ws)
+        assert before == state_path(ws).read_bytes()
