@@ -44,6 +44,9 @@ BUSY_TIMEOUT_MS = 5_000
 """How long one try waits for another connection's lock (SQLite's busy handler)."""
 BUSY_PATIENCE_S = 30.0
 """How long a write waits in all, in tries, before it fails as busy (unless it waits forever)."""
+WAIT_TRY_MS = 1_000
+"""How long one try waits when a write waits forever (the runner's own): short, so that between
+tries the runner hears a signal and says how long it has waited."""
 
 BusyHook = Callable[[float], None]
 """Told the seconds waited so far after each try that found the state busy."""
@@ -175,20 +178,29 @@ class Database:
         self._verify_identity()
 
     def _begin(self) -> None:
-        """BEGIN IMMEDIATE, in tries of BUSY_TIMEOUT_MS while another process holds the lock."""
+        """BEGIN IMMEDIATE, in tries while another process holds the lock: of BUSY_TIMEOUT_MS,
+        or of WAIT_TRY_MS when the write waits forever (its hook hears of each try)."""
         started = time.monotonic()
-        while True:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not is_busy(exc):
-                    raise translate(self.path, exc) from exc
-            waited = time.monotonic() - started
-            if self._patience is not None and waited >= self._patience:
-                raise busy(self.path, waited)
-            if self._on_busy is not None:
-                self._on_busy(waited)
+        shortened = False
+        try:
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc):
+                        raise translate(self.path, exc) from exc
+                waited = time.monotonic() - started
+                if self._patience is not None and waited >= self._patience:
+                    raise busy(self.path, waited)
+                if self._patience is None and not shortened:
+                    self._db.execute(f"PRAGMA busy_timeout = {WAIT_TRY_MS}")
+                    shortened = True
+                if self._on_busy is not None:
+                    self._on_busy(waited)
+        finally:
+            if shortened:
+                self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _verify_identity(self) -> None:
         """After a commit: the path must still name the file this connection has open.
