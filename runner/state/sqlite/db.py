@@ -329,11 +329,11 @@ def refuse_read_only_mount(path: Path) -> None:
     """
     if on_read_only_mount(path.parent):
         raise StateReadOnlyError(
-            f"the state file {path} is on a read-only mount: the file is sound, but the runner "
-            "records there what it starts and what ends, so it cannot run with it. Mount it "
-            "writable, or point `settings.state` at a writable place (a copy of the file "
-            "keeps everything recorded); `runner status`, `items`, `explain` and `history` "
-            "read it where it is"
+            f"the state file {path} is on a read-only mount: the file is sound, but this "
+            "command must write to it (`run` and `serve` record there what they start and what "
+            "ends). Mount it writable, or point `settings.state` at a writable place (a copy "
+            "of the file keeps everything recorded); `runner status`, `items`, `explain` and "
+            "`history` read it where it is"
         )
 
 
