@@ -178,8 +178,9 @@ class Database:
         self._verify_identity()
 
     def _begin(self) -> None:
-        """BEGIN IMMEDIATE, in tries while another process holds the lock: of BUSY_TIMEOUT_MS,
-        or of WAIT_TRY_MS when the write waits forever (its hook hears of each try)."""
+        """BEGIN IMMEDIATE, in tries of BUSY_TIMEOUT_MS while another process holds the lock;
+        when the write waits forever, tries of WAIT_TRY_MS after the first (the hook hears of
+        each), and the connection's own timeout back once it has the lock."""
         started = time.monotonic()
         shortened = False
         try:
