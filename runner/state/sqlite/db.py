@@ -200,8 +200,9 @@ class Database:
                 if self._on_busy is not None:
                     self._on_busy(waited)
         finally:
-            if shortened:
-                self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if shortened:  # a connection that broke meanwhile reports that, not this
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _verify_identity(self) -> None:
         """After a commit: the path must still name the file this connection has open.
