@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
@@ -133,27 +134,63 @@ class _ApplyingReloads:
         return self._source.next_wakeup(now)
 
 
-def _open_state(pipeline: Pipeline, log: Any) -> StateStore:
+BUSY_LOG_EVERY = 5.0
+"""Seconds between two `state.busy` lines while a write waits for another process's lock."""
+
+
+class BusyWait:
+    """Told of each try of a write that found the state's write lock held by another process:
+    says so at most every BUSY_LOG_EVERY seconds, and once when a stop was asked meanwhile.
+
+    A stop during the wait needs nothing more from here: the signal handler sets `cancel`, so
+    nothing new starts and the running attempts are stopped as in any stop, while this write
+    goes on waiting, since what finished must still be recorded.
+    """
+
+    def __init__(self, path: Path, log: Any, cancel: threading.Event) -> None:
+        self._path = path
+        self._log = log
+        self._cancel = cancel
+        self._logged_at: float | None = None
+        self._stop_told = False
+
+    def __call__(self, waited: float) -> None:
+        stopping = self._cancel.is_set()
+        if stopping and not self._stop_told:
+            self._stop_told = True
+        elif self._logged_at is not None and 0 <= waited - self._logged_at < BUSY_LOG_EVERY:
+            return
+        self._logged_at = waited
+        self._log.warning(
+            "state.busy",
+            path=str(self._path),
+            waited_s=round(waited, 1),
+            stopping=stopping,
+            action=(
+                "another process holds the state's write lock; a stop was asked: nothing new "
+                "starts and running attempts are stopped, and the runner waits for the lock to "
+                "record what finished before it exits (the file is sound)"
+                if stopping
+                else "another process holds the state's write lock; waiting for it (the file "
+                "is sound)"
+            ),
+        )
+
+
+def _open_state(pipeline: Pipeline, log: Any, cancel: threading.Event) -> StateStore:
     """The state, checked (a broken index on items included) before anything runs.
 
     A write waits for another process's lock as long as it takes (what finished must be
-    recorded), saying so every try; a damaged file is logged and refused.
+    recorded), saying so at a bounded rate (`BusyWait`); a damaged file is logged and refused.
     """
     from runner.errors import StateHaltError
     from runner.state import open_store
 
     path = pipeline.state_file
-
-    def waiting(waited: float) -> None:
-        log.warning(
-            "state.busy",
-            path=str(path),
-            waited_s=round(waited, 1),
-            action="another process holds the state's write lock; waiting for it (the file is sound)",
-        )
-
     try:
-        return open_store(path, check="start", wait_forever=True, on_busy=waiting)
+        return open_store(
+            path, check="start", wait_forever=True, on_busy=BusyWait(path, log, cancel)
+        )
     except StateHaltError as exc:
         log.error(exc.event, path=str(path), action=exc.action, error=str(exc))
         raise
@@ -182,9 +219,11 @@ def open_session(
     from runner.masking import Masker
     from runner.notify import notifying
     from runner.process import become_subreaper
+    from runner.state import refuse_read_only_mount
     from runner.system.fs import file_modes
     from runner.system.lock import RunnerLock, lock_path_for
 
+    refuse_read_only_mount(pipeline.state_file)  # before the logs beside it fail to open
     with file_modes(pipeline.settings.file_mode):
         environment = dict(os.environ if env is None else env)
         masker = Masker.from_env(pipeline.settings.secrets, environment)
@@ -200,7 +239,7 @@ def open_session(
         try:
             lock.acquire()
             become_subreaper()
-            store = _open_state(pipeline, log)
+            store = _open_state(pipeline, log, control.cancel)
             try:
                 with notifying(pipeline, environment, log), _signals(control):
                     log.info(

@@ -8,6 +8,7 @@ import socket
 from collections import deque
 from collections.abc import Callable
 
+from runner.domain.clocksteps import backward_step
 from runner.domain.timefmt import iso
 from runner.domain.workers import WORKER_ONLINE, WORKER_RUNNING
 from runner.engine.context import EngineContext
@@ -22,10 +23,6 @@ DISK_CHECK_EVERY = 2.0
 PROGRESS_EVERY = 0.5
 THROUGHPUT_SPAN = 300.0
 """Seconds of finished attempts the heartbeat's throughput figure covers."""
-
-
-CLOCK_STEP_TOLERANCE = 1.0
-"""Seconds the wall clock may go back between two cycles before it counts as a step."""
 
 
 class Housekeeping:
@@ -52,9 +49,9 @@ class Housekeeping:
         """Notice the wall clock stepping backwards (NTP, an operator): pending retries are
         pulled back by the step, so a backoff lasts its length and not the step's on top, and
         the paced chores (heartbeat, reaping, disk check) run now instead of after the step."""
-        step = self._last_now - now
+        step = backward_step(self._last_now, now)
         self._last_now = now
-        if step <= CLOCK_STEP_TOLERANCE:
+        if not step:
             return
         ctx = self._ctx
         moved = ctx.store.pull_retries_back(sorted({r.name for r in ctx.active}), step, now=now)
@@ -63,7 +60,35 @@ class Housekeeping:
                 run.next_wakeup = max(now, run.next_wakeup - step)
         self._last_heartbeat = self._last_reap = self._last_disk_check = 0.0
         self._last_status_line = 0.0
-        ctx.log.warning("clock.stepped_back", step_s=round(step, 3), retries_moved=moved)
+        ctx.log.warning(
+            "clock.stepped_back", step_s=round(step, 3), retries_moved=moved, found_at="running"
+        )
+
+    def clock_check_at_start(self) -> None:
+        """Notice a backward step made while no runner of this site ran.
+
+        The site's heartbeat is the latest instant its runner recorded (written every
+        HEARTBEAT_EVERY seconds, at its stop, and at once after a step it saw), so when it
+        lies ahead of now the clock went back meanwhile. The pending retries of the site's
+        tasks are pulled back by the step in one commit with a fresh heartbeat: the step is
+        handled once, however often the runner starts. Call before recovery, whose retries
+        are timed by the clock as it is now.
+        """
+        ctx = self._ctx
+        now = ctx.now()
+        self._last_now = now
+        worker = next((w for w in ctx.store.workers() if w.site == ctx.site), None)
+        step = backward_step(worker.heartbeat if worker is not None else None, now)
+        if not step:
+            return
+        pipeline = ctx.pipeline
+        tasks = sorted(t for t in pipeline.tasks if pipeline.task_site(t) == ctx.site)
+        with ctx.store.batch():
+            moved = ctx.store.pull_retries_back(tasks, step, now=now)
+            self.beat(force=True)
+        ctx.log.warning(
+            "clock.stepped_back", step_s=round(step, 3), retries_moved=moved, found_at="start"
+        )
 
     def item_finished(self, now: float) -> None:
         """Count one finished attempt (for the heartbeat's figures)."""

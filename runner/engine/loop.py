@@ -145,9 +145,11 @@ class Engine:
         """Take over what a dead runner left: its attempts become `interrupted` and go through the policy.
 
         Attempts it recorded but never launched are withdrawn instead. Returns how many
-        attempts were interrupted.
+        attempts were interrupted. First, a backward clock step made while no runner ran
+        pulls the pending retries back (before recovery times new ones by the clock as it is).
         """
         ctx, journal = self.ctx, self._pool.journal
+        self._hooks.clock_check_at_start()
         interrupted = recover(
             ctx.pipeline,
             ctx.store,

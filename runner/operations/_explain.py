@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
+from runner.domain.clocksteps import backward_step, retry_due
 from runner.domain.limits import count_running, describe, holding
 from runner.domain.runs import TRIGGER_NOW, TRIGGER_SCHEDULE
 from runner.domain.statuses import MODE_ONCE
@@ -160,6 +161,12 @@ class _Explainer:
         worker = next((w for w in store.workers() if w.site == self.site), None)
         self.worker = worker
         self.worker_state = worker_state(worker, now, alive=alive) if worker else WORKER_OFFLINE
+        self.clock_step = backward_step(worker.heartbeat if worker else None, now)
+        """Seconds the clock went back since the site's runner last wrote (its next cycle or
+        start pulls retries back by as much: runner.engine.hooks)."""
+        self.retry_due = (
+            None if item.retry_at is None else retry_due(item.retry_at, self.clock_step, now)
+        )
         settings = pipeline.settings
         self.runner_cap = settings.concurrency
         task_cap = self.config.concurrency if self.config is not None else None
@@ -184,7 +191,7 @@ class _Explainer:
             "attempts": item.attempts,
             "retries_used": item.retries_used,
             "max_retries": self.policy.max_retries if self.policy else None,
-            "retry_at": iso(item.retry_at),
+            "retry_at": iso(self.retry_due),
             "last_status": item.last_status,
             "last_error": item.last_error,
             "missing": list(item.missing),
@@ -222,7 +229,7 @@ class _Explainer:
         if item.last_error:
             lines.append(f"last error: {item.last_error}")
         if item.retry_at is not None and item.queue == q.RETRY:
-            lines.append(f"backoff until: {iso(item.retry_at)}")
+            lines.append(f"backoff until: {iso(self.retry_due)}{self._stepped_back()}")
         if item.missing:
             lines.append(f"missing attributes: {', '.join(item.missing)}")
         if not item.in_group:
@@ -329,7 +336,7 @@ class _Explainer:
                 f"`runner resume --task {item.task}`; the item waits in {queue}.",
                 schedule,
             )
-        if queue == q.RETRY and item.retry_at is not None and item.retry_at > self.now:
+        if queue == q.RETRY and self.retry_due is not None and self.retry_due > self.now:
             used = (
                 f"retry {item.retries_used} of {self.policy.max_retries}"
                 if self.policy
@@ -337,11 +344,20 @@ class _Explainer:
             )
             return self.result(
                 R_BACKOFF,
-                f"Not running: waiting for its backoff until {iso(item.retry_at)} ({used} after "
-                f"status {item.last_status}).",
+                f"Not running: waiting for its backoff until {iso(self.retry_due)} ({used} after "
+                f"status {item.last_status}){self._stepped_back()}.",
                 schedule,
             )
         return self._dispatchable(config, schedule)
+
+    def _stepped_back(self) -> str:
+        """A note on the retry time when the clock went back since the site's runner last wrote."""
+        if not self.clock_step or self.item.retry_at is None:
+            return ""
+        return (
+            f"; the wall clock went back {format_duration(round(self.clock_step))} since the "
+            f"runner last wrote, so the recorded {iso(self.item.retry_at)} comes that much earlier"
+        )
 
     def _running(self) -> Explanation:
         item = self.item

@@ -149,6 +149,20 @@ def ensure_runner_file(path: Path, *, state: bool = False) -> Path:
     return path
 
 
+def nearest_existing(path: Path) -> Path:
+    """`path`, or its nearest ancestor that exists (what a file system question can ask about)."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe
+
+
+def on_read_only_mount(path: Path) -> bool:
+    """Whether `path` (or, when missing, its nearest existing ancestor) is on a file system
+    mounted read-only: nothing can be created or written there, whatever the modes."""
+    return bool(os.statvfs(nearest_existing(path)).f_flag & os.ST_RDONLY)
+
+
 def make_read_only(path: Path) -> None:
     """Take the write bits off a file the runner made (children may only read it)."""
     path.chmod(current_modes().read_only_file)

@@ -8,6 +8,7 @@ files, real processes holding SQLite's locks.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,13 @@ from runner.domain.statuses import INTERRUPTED, OK
 from runner.state import open_store
 from tests.support.damage import HOLD_WRITE_LOCK, empty_index
 from tests.support.sizes import record_figures
-from tests.support.spawning import reaped, spawn_python, spawn_runner, traceback_free
+from tests.support.spawning import (
+    Spawned,
+    reaped,
+    spawn_python,
+    spawn_runner,
+    traceback_free,
+)
 from tests.support.system import require_system
 from tests.support.tagging import runner_env
 from tests.support.waiting import wait_until
@@ -36,6 +43,30 @@ echo "start $1" >> ledger.txt
 sleep "$2"
 echo "done $1" >> ledger.txt
 """
+
+
+STOPPABLE_WORK = """\
+#!/bin/sh
+# work.sh ITEM: ledger the start; `quick` ends ok once go-quick exists, the others work long.
+echo "start $1" >> ledger.txt
+if [ "$1" = quick ]; then
+  while [ ! -e go-quick ]; do sleep 0.05; done
+else
+  echo $$ > "pid-$1"
+  sleep 600
+fi
+echo "done $1" >> ledger.txt
+"""
+
+_ITEMS = ("quick", "slow1", "slow2")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def pipeline(ws: Workspace, ids: list[str], pause: float, concurrency: int = 2) -> None:
@@ -204,6 +235,79 @@ class TestWriteLockHeld:
         assert [OK] * len(ids) == statuses
         assert INTERRUPTED not in statuses
 
+    def test_a_stop_while_the_lock_is_held_stops_the_attempts_and_records_what_finished(
+        self, ws: Workspace, tag: str
+    ) -> None:
+        """SIGTERM while the runner waits for a lock another process holds: the running attempts
+        are stopped while the lock is still held, the runner says so (`state.busy`, `stopping`)
+        and waits; once the lock is free it records the attempt that ended ok during the wait
+        as ok and the stopped ones as interrupted, and exits as a stop does."""
+        ws.write("work.sh", STOPPABLE_WORK).chmod(0o755)
+        ws.write("items.txt", "quick\nslow1\nslow2\n")
+        ws.write(
+            "pipeline.yaml",
+            settings(3)
+            + textwrap.dedent(
+                """
+                groups:
+                  g: {file: items.txt}
+                definitions:
+                  d: {command: ["./work.sh", "{{ item.id }}"]}
+                tasks:
+                  t: {definition: d, group: g, mode: once}
+                """
+            ),
+        )
+        ws.write("hold.py", HOLD_WRITE_LOCK)
+        path = state_path(ws)
+        runner = spawn_runner(
+            ws, "run", "pipeline.yaml", "--now", "--log-format", "json", env=runner_env(tag)
+        )
+        with reaped(runner):
+            pids = [ws.root / f"pid-slow{n}" for n in (1, 2)]
+            wait_until(lambda: all(p.exists() for p in pids), timeout=60, what="two slow starts")
+            wait_until(lambda: len(ledger_starts(ws)) == 3, timeout=60, what="three starts")
+            slow = [int(p.read_text()) for p in pids]
+            holder = spawn_python(ws, "hold.py", str(path), "600")
+            with reaped(holder):
+                assert holder.stdout is not None
+                assert "held" == holder.stdout.readline().strip()
+                self._stop_while_held(ws, runner, holder, slow)
+            code, err = runner.finish(timeout=120)
+        assert exitcodes.RUN_FAILED == code, err[-3000:]
+        assert traceback_free(err) and "internal error" not in err
+        with open_store(path, readonly=True) as store:
+            statuses = {i: [a.status for a in store.attempts_of("t", i)] for i in _ITEMS}
+            quick = store.item("t", "quick")
+        assert {"quick": [OK], "slow1": [INTERRUPTED], "slow2": [INTERRUPTED]} == statuses
+        assert quick is not None and q.SUCCESSFUL == quick.queue
+        assert "done slow1" not in (ws.root / "ledger.txt").read_text()
+
+    @staticmethod
+    def _stop_while_held(
+        ws: Workspace, runner: Spawned, holder: subprocess.Popen[str], slow: list[int]
+    ) -> None:
+        """The lock is held: an attempt ends ok, the runner waits; SIGTERM; the slow attempts
+        are stopped and the runner says so, all while the lock is held; then the lock is let go."""
+        (ws.root / "go-quick").touch()  # ends ok; its outcome cannot be recorded yet
+        wait_until(lambda: "state.busy" in runner.stderr(), timeout=60, what="state.busy")
+        runner.proc.send_signal(signal.SIGTERM)
+        wait_until(
+            lambda: not any(_alive(pid) for pid in slow), timeout=60, what="attempts stopped"
+        )
+        wait_until(
+            lambda: any(
+                e.get("event") == "state.busy" and e.get("stopping")
+                for e in events(runner.stderr())
+            ),
+            timeout=30,
+            what="the stop said while waiting",
+        )
+        assert holder.poll() is None, "the lock was held all along"
+        assert runner.proc.poll() is None, "the runner waits to record what finished"
+        holder.kill()  # the lock is free
+        holder.wait(timeout=30)
+
     def test_move_while_the_lock_is_held_says_busy_not_damaged(
         self, ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -227,44 +331,76 @@ class TestWriteLockHeld:
         assert "damaged" not in err and "backup" not in err
 
 
+def under_read_only_mount(
+    ws: Workspace, directory: Path, command: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `command` (a shell line) in `ws` with `directory` bind-mounted read-only over itself,
+    in a mount namespace of its own (unshare)."""
+    if shutil.which("unshare") is None:
+        require_system("unshare", "util-linux unshare runs a command in its own mount namespace")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        require_system("user namespaces", probe.stderr.decode(errors="replace"))
+    script = (
+        f"mount --bind {directory} {directory} && mount -o remount,bind,ro {directory} && {command}"
+    )
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        cwd=ws.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 class TestReadOnly:
+    RUNNER = f"{sys.executable} -m runner"
+
     def test_status_and_items_work_on_a_read_only_mount_and_move_says_read_only(
         self, ws: Workspace
     ) -> None:
         """On a read-only mount the state is read (not called unreadable); a move says why not."""
-        if shutil.which("unshare") is None:
-            require_system(
-                "unshare", "util-linux unshare runs a command in its own mount namespace"
-            )
-        probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False)
-        if probe.returncode != 0:
-            require_system("user namespaces", probe.stderr.decode(errors="replace"))
         pipeline(ws, ["a", "b"], pause=0)
         assert exitcodes.OK == ws.runner("run", "pipeline.yaml", "--now").returncode
         directory = state_path(ws).parent
-        runner = f"{sys.executable} -m runner"
 
         def read_only(command: str) -> subprocess.CompletedProcess[str]:
-            script = (
-                f"mount --bind {directory} {directory} && "
-                f"mount -o remount,bind,ro {directory} && {command}"
-            )
-            return subprocess.run(
-                ["unshare", "-rm", "sh", "-c", script],
-                cwd=ws.root,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            return under_read_only_mount(ws, directory, f"{self.RUNNER} {command}")
 
-        status = read_only(f"{runner} status pipeline.yaml --json")
+        status = read_only("status pipeline.yaml --json")
         assert exitcodes.OK == status.returncode, status.stderr
         assert 2 == json.loads(status.stdout)["tasks"][0]["queues"]["successful"]
-        items = read_only(f"{runner} items pipeline.yaml --task t")
+        items = read_only("items pipeline.yaml --task t")
         assert exitcodes.OK == items.returncode, items.stderr
         assert "a" in items.stdout and "b" in items.stdout
-        move = read_only(f"{runner} move pipeline.yaml --task t --to run-now a")
+        move = read_only("move pipeline.yaml --task t --to run-now a")
         assert move.returncode not in (exitcodes.OK, exitcodes.INTERNAL_ERROR), move.stderr
         assert "damaged" not in move.stderr and "backup" not in move.stderr
         assert "read-only" in move.stderr.lower() or "can only be read" in move.stderr
+
+    @pytest.mark.parametrize("logs_apart", [False, True], ids=["logs-beside", "logs-elsewhere"])
+    def test_run_on_a_read_only_mount_says_the_state_must_be_writable(
+        self, ws: Workspace, logs_apart: bool
+    ) -> None:
+        """`run` with the state on a read-only mount: exit 1, the state is sound, mount it
+        writable or point `settings.state` elsewhere; nothing ran, nothing changed."""
+        pipeline(ws, ["a", "b"], pause=0)
+        assert exitcodes.OK == ws.runner("run", "pipeline.yaml", "--now").returncode
+        if logs_apart:  # the logs on a writable path: the state is still what stops the run
+            text = (ws.root / "pipeline.yaml").read_text()
+            ws.write("pipeline.yaml", text.replace(".runner/logs", "logs"))
+        (ws.root / "ledger.txt").unlink()
+        ws.write("items.txt", "a\nb\nc\n")  # a new item: a writable state would run it
+        before = state_path(ws).read_bytes()
+        run = under_read_only_mount(
+            ws, state_path(ws).parent, f"{self.RUNNER} run pipeline.yaml --now"
+        )
+        assert exitcodes.RUN_FAILED == run.returncode, run.stderr
+        assert traceback_free(run.stderr)
+        message = run.stderr.strip().splitlines()[-1]
+        assert message.startswith("runner: the state file ") and "read-only mount" in message
+        assert "sound" in message and "settings.state" in message
+        assert "damaged" not in message and "cannot open" not in message
+        assert [] == ledger_starts(ws)
+        assert before == state_path(ws).read_bytes()

@@ -4,13 +4,20 @@ located config error, never a file silently left out (and a FIFO is never opened
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from runner import exitcodes
 from runner.config.loader import load_pipeline
 from runner.config.yamlread import read_yaml_file
 from runner.errors import ConfigError
+from tests.support.system import require_system
 
 PIPELINE = """\
 version: 1
@@ -64,13 +71,52 @@ def test_a_directory_named_yaml_is_an_error(pipeline_dir: Path) -> None:
     assert "more.yaml" in message and "a directory, not a file" in message
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
-def test_an_unreadable_file_is_an_error(pipeline_dir: Path) -> None:
-    locked = pipeline_dir / "locked.yaml"
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory every user can reach (pytest's base directory is private to its user)."""
+    directory = Path(tempfile.mkdtemp(prefix="runner-unreadable-"))
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory)
+
+
+def test_an_unreadable_file_is_an_error(shared_dir: Path) -> None:
+    """Checked by an unprivileged user, since root reads a file whatever its mode: as root,
+    `runner validate` runs through `setpriv` as the user nobody."""
+    (shared_dir / "main.yaml").write_text(PIPELINE)
+    (shared_dir / "main.yaml").chmod(0o644)
+    locked = shared_dir / "locked.yaml"
     locked.write_text(PIPELINE.replace("t:", "u:"))
     locked.chmod(0)
-    (message,) = issues(pipeline_dir)
+    if os.geteuid() != 0:
+        (message,) = issues(shared_dir)
+    else:
+        message = _validate_as_nobody(shared_dir)
     assert "locked.yaml" in message and "cannot read the file" in message
+
+
+def _validate_as_nobody(directory: Path) -> str:
+    """What `runner validate` on `directory` prints as the user nobody (it must find an error)."""
+    if shutil.which("setpriv") is None:
+        require_system("setpriv", "util-linux setpriv runs the check as an unprivileged user")
+    drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    probe = subprocess.run(
+        [*drop, sys.executable, "-c", "import runner"], capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        require_system("an unprivileged Python", probe.stderr.decode(errors="replace"))
+    done = subprocess.run(
+        [*drop, sys.executable, "-m", "runner", "validate", str(directory)],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert exitcodes.BAD_CONFIG == done.returncode, done.stderr
+    return done.stderr
 
 
 def test_a_fifo_swapped_in_after_the_check_is_not_read_blocking(tmp_path: Path) -> None:

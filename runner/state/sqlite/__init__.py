@@ -1,6 +1,6 @@
 """The SQLite implementation of the state store: the only place in the runner that speaks SQL."""
 
-from runner.state.sqlite.db import state_disk_free
+from runner.state.sqlite.db import refuse_read_only_mount, state_disk_free
 from runner.state.sqlite.failures import state_failure
 from runner.state.sqlite.health import CheckDepth
 from runner.state.sqlite.health import file_problems as check_sqlite_file
@@ -15,6 +15,7 @@ __all__ = [
     "TableSalvage",
     "check_sqlite_file",
     "open_store",
+    "refuse_read_only_mount",
     "salvage_sqlite_state",
     "state_disk_free",
     "state_failure",

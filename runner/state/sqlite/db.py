@@ -33,12 +33,20 @@ from runner.state.sqlite.copying import copy_state
 from runner.state.sqlite.failures import busy, damaged, is_busy, state_failure, translate
 from runner.state.sqlite.health import CheckDepth, page_problems, schema_problems
 from runner.state.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
-from runner.system.fs import ensure_runner_dir, ensure_runner_file
+from runner.system.fs import (
+    ensure_runner_dir,
+    ensure_runner_file,
+    nearest_existing,
+    on_read_only_mount,
+)
 
 BUSY_TIMEOUT_MS = 5_000
 """How long one try waits for another connection's lock (SQLite's busy handler)."""
 BUSY_PATIENCE_S = 30.0
 """How long a write waits in all, in tries, before it fails as busy (unless it waits forever)."""
+WAIT_TRY_MS = 1_000
+"""How long one try waits when a write waits forever (the runner's own): short, so that between
+tries the runner hears a signal and says how long it has waited."""
 
 BusyHook = Callable[[float], None]
 """Told the seconds waited so far after each try that found the state busy."""
@@ -80,6 +88,7 @@ class Database:
                 )
             self._db = _connect_readonly(path)
         else:
+            refuse_read_only_mount(path)
             ensure_runner_dir(path.parent, state=True)
             existed = path.exists() and path.stat().st_size > 0
             ensure_runner_file(path, state=True)
@@ -169,20 +178,31 @@ class Database:
         self._verify_identity()
 
     def _begin(self) -> None:
-        """BEGIN IMMEDIATE, in tries of BUSY_TIMEOUT_MS while another process holds the lock."""
+        """BEGIN IMMEDIATE, in tries of BUSY_TIMEOUT_MS while another process holds the lock;
+        when the write waits forever, tries of WAIT_TRY_MS after the first (the hook hears of
+        each), and the connection's own timeout back once it has the lock."""
         started = time.monotonic()
-        while True:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not is_busy(exc):
-                    raise translate(self.path, exc) from exc
-            waited = time.monotonic() - started
-            if self._patience is not None and waited >= self._patience:
-                raise busy(self.path, waited)
-            if self._on_busy is not None:
-                self._on_busy(waited)
+        shortened = False
+        try:
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc):
+                        raise translate(self.path, exc) from exc
+                waited = time.monotonic() - started
+                if self._patience is not None and waited >= self._patience:
+                    raise busy(self.path, waited)
+                if self._patience is None and not shortened:
+                    self._db.execute(f"PRAGMA busy_timeout = {WAIT_TRY_MS}")
+                    shortened = True
+                if self._on_busy is not None:
+                    self._on_busy(waited)
+        finally:
+            if shortened:  # a connection that broke meanwhile reports that, not this
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _verify_identity(self) -> None:
         """After a commit: the path must still name the file this connection has open.
@@ -287,7 +307,7 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     """
     uri = f"file:{path}?mode=ro"
     wal = path.with_name(path.name + "-wal")
-    if os.statvfs(path).f_flag & os.ST_RDONLY:
+    if on_read_only_mount(path):
         if not wal.exists() or wal.stat().st_size == 0:
             uri = f"file:{path}?immutable=1"
         elif not path.with_name(path.name + "-shm").exists():
@@ -301,6 +321,22 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         return sqlite3.connect(uri, uri=True, isolation_level=None)
     except sqlite3.Error as exc:
         raise translate(path, exc) from exc
+
+
+def refuse_read_only_mount(path: Path) -> None:
+    """Refuse to write the state file `path` when its directory is on a read-only mount.
+
+    Checked before anything is created, so the operator reads why (the file is sound; the
+    runner must write it) instead of a file that cannot be opened.
+    """
+    if on_read_only_mount(path.parent):
+        raise StateReadOnlyError(
+            f"the state file {path} is on a read-only mount: the file is sound, but this "
+            "command must write to it (`run` and `serve` record there what they start and what "
+            "ends). Mount it writable, or point `settings.state` at a writable place (a copy "
+            "of the file keeps everything recorded); `runner status`, `items`, `explain` and "
+            "`history` read it where it is"
+        )
 
 
 def _refuse_unsafe_side_files(path: Path) -> None:
@@ -320,8 +356,5 @@ def _refuse_unsafe_side_files(path: Path) -> None:
 
 def state_disk_free(path: Path) -> int:
     """Bytes free on the file system holding `path` (or its nearest existing parent)."""
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    info = os.statvfs(probe)
+    info = os.statvfs(nearest_existing(path))
     return info.f_bavail * info.f_frsize
