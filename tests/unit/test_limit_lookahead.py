@@ -76,8 +76,15 @@ def test_attempts_are_recorded_ahead_while_the_limit_binds(tmp_path: Path) -> No
     for item in held:
         launcher.script(item, Script(release=release))
     reports: list[RunReport] = []
+    ended = threading.Event()
 
     def run() -> None:
+        try:
+            execute()
+        finally:
+            ended.set()
+
+    def execute() -> None:
         with open_store(tmp_path / "state.db") as store:
             engine = Engine(
                 load_pipeline(tmp_path / "pipeline.yaml"),
@@ -97,13 +104,11 @@ def test_attempts_are_recorded_ahead_while_the_limit_binds(tmp_path: Path) -> No
     worker = threading.Thread(target=run)
     worker.start()
     try:
-        while launcher.running < 2 and worker.is_alive():
-            clock.wait_until(clock() + 0.5)  # the loop's idle waits move the clock
+        while launcher.running < 2 and not ended.is_set():
+            clock.wait_until(clock() + 0.5, ended)  # the loop's idle waits move the clock
         assert launcher.running == 2
         # a few more cycles of the main loop, each of which may record attempts ahead
-        later = clock() + 5
-        while clock() < later and worker.is_alive():
-            clock.wait_until(later)
+        clock.wait_until(clock() + 5, ended)
         with open_store(tmp_path / "state.db", readonly=True) as store:
             open_attempts = store.open_attempts("main")
         recorded = Counter(a.item_id[0] for a in open_attempts)
