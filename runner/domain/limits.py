@@ -140,9 +140,13 @@ class Room:
         self._others: dict[tuple[str, str], int] = {}
         self._running: dict[tuple[str, str], int] = {}
 
-    def set_others(self, counts: Running) -> None:
-        """What the other runners' open attempts take of each value's limit now."""
+    def set_others(self, counts: Running) -> bool:
+        """What the other runners' open attempts take of each value's limit now; whether that
+        changed."""
+        if counts == self._others:
+            return False
         self._others = dict(counts)
+        return True
 
     def fits(self, attributes: Mapping[str, str]) -> bool:
         """Whether an attempt with these attributes may launch now."""

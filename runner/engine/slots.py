@@ -60,14 +60,14 @@ class Slots(Generic[Job]):
             self._cond.notify()
 
     def limit(self, run: Hashable, limits: Sequence[Limit], others: Running) -> None:
-        """Take `run`'s jobs only while their value has room under `limits`, less `others`
-        (the other runners' open attempts per value, counted now)."""
+        """Take `run`'s jobs only while their value has room under `limits` (fixed for a run),
+        less `others` (the other runners' open attempts per value, counted now)."""
         with self._cond:
             room = self._rooms.get(run)
-            if room is None or room.limits != list(limits):
+            if room is None:
                 room = self._rooms[run] = Room(limits)
-            room.set_others(others)
-            self._cond.notify_all()
+            if room.set_others(others):
+                self._cond.notify_all()  # a value may have more room now
 
     def take(self) -> tuple[Hashable, Job] | None:
         """Block until a job may start (its run and the runner below their caps); None once closed."""
