@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +127,10 @@ def widen(limits: Sequence[Limit], ahead: int, cap: int) -> list[Limit]:
     ]
 
 
+Key = tuple[str, str]
+"""(attribute, value): what a limit counts under."""
+
+
 class Room:
     """One runner's room per value for one run: how many of its attempts may run at once.
 
@@ -137,8 +141,10 @@ class Room:
 
     def __init__(self, limits: Sequence[Limit]) -> None:
         self.limits = list(limits)
-        self._others: dict[tuple[str, str], int] = {}
-        self._running: dict[tuple[str, str], int] = {}
+        self._others: dict[Key, int] = {}
+        self._running: dict[Key, int] = {}
+        self._launched: dict[tuple[Key, ...], int] = {}
+        """The launched attempts by their values (one key per limit)."""
 
     def set_others(self, counts: Running) -> bool:
         """What the other runners' open attempts take of each value's limit now; whether that
@@ -150,24 +156,58 @@ class Room:
 
     def fits(self, attributes: Mapping[str, str]) -> bool:
         """Whether an attempt with these attributes may launch now."""
-        for limit in self.limits:
-            key = (limit.per, value_of(attributes, limit.per))
-            if self._running.get(key, 0) + self._others.get(key, 0) >= limit.most:
-                return False
-        return True
+        return not self._full(self._keys(attributes))
 
     def take(self, attributes: Mapping[str, str]) -> None:
         """An attempt with these attributes launches."""
-        for limit in self.limits:
-            key = (limit.per, value_of(attributes, limit.per))
+        keys = self._keys(attributes)
+        for key in keys:
             self._running[key] = self._running.get(key, 0) + 1
+        self._launched[keys] = self._launched.get(keys, 0) + 1
 
     def release(self, attributes: Mapping[str, str]) -> None:
         """An attempt with these attributes ended."""
-        for limit in self.limits:
-            key = (limit.per, value_of(attributes, limit.per))
-            left = self._running.get(key, 0) - 1
-            if left > 0:
-                self._running[key] = left
+        keys = self._keys(attributes)
+        for key in keys:
+            _drop_one(self._running, key)
+        _drop_one(self._launched, keys)
+
+    def keeps_busy(self, queued: Iterable[Mapping[str, str]]) -> bool:
+        """Whether these queued attempts keep the slots busy without more being recorded: one
+        may launch now, or for each set of values launched now, one waits that may launch once
+        an item with those values ends."""
+        single: set[Key] = set()
+        several: set[frozenset[Key]] = set()
+        for attributes in queued:
+            full = self._full(self._keys(attributes))
+            if not full:
+                return True
+            if len(full) == 1:
+                single.add(full[0])
             else:
-                self._running.pop(key, None)
+                several.add(frozenset(full))
+        if not self._launched or not (single or several):
+            return False
+        return all(
+            any(key in single for key in keys) or any(needs <= set(keys) for needs in several)
+            for keys in self._launched
+        )
+
+    def _keys(self, attributes: Mapping[str, str]) -> tuple[Key, ...]:
+        return tuple((limit.per, value_of(attributes, limit.per)) for limit in self.limits)
+
+    def _full(self, keys: tuple[Key, ...]) -> list[Key]:
+        """Those of these keys whose limit has no room now."""
+        return [
+            key
+            for key, limit in zip(keys, self.limits, strict=True)
+            if self._running.get(key, 0) + self._others.get(key, 0) >= limit.most
+        ]
+
+
+def _drop_one(counts: dict[Any, int], key: Any) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)

@@ -42,8 +42,9 @@ while the main loop commits the next batch, and so bound the attempts one commit
 records fewer when its items are slow (`LOOKAHEAD_SPAN`). A `kill -9` can leave these recorded
 but unlaunched; the launch journal tells them apart, and the next start withdraws them."""
 LIMIT_SPARE = 32
-"""Candidates read beyond the free slots when a task has limits per attribute: the items of a
-value that fills up in this cycle are skipped and the next ones taken, in the same cycle."""
+"""Candidates read beyond the free slots when a task has limits per attribute and twice the
+free slots' worth did not fill them: the items of a value that fills up in this cycle are
+skipped and the next ones taken, in the same cycle."""
 LOOKAHEAD_SPAN = 0.02
 """Seconds of its slots' work a run keeps recorded ahead (at most LOOKAHEAD attempts)."""
 
@@ -105,20 +106,21 @@ class Dispatcher:
         elsewhere = without(open_now, own)
         self._pool.limit(run, limits, elsewhere)
         recording = widen(limits, ahead, run.cap(self._ctx.concurrency))
-        # values already full (or taken up elsewhere) are left out by the query; a few more
+        # values already full (or taken up elsewhere) are left out by the query; more
         # candidates than slots let the items of a value that fills up now give way to the
-        # next ones
+        # next ones: twice the slots, and only when that was not enough, LIMIT_SPARE more
         exclude = full_values(recording, open_now)
         for per, values in full_values(limits, elsewhere).items():
             exclude.setdefault(per, set()).update(values)
-        candidates = store.eligible_items(
-            run.name,
-            now=now,
-            in_schedule=in_schedule,
-            limit=free + LIMIT_SPARE,
-            exclude=exclude,
-        )
-        return admit(candidates, recording, open_now, free)
+        chosen: list[ItemRow] = []
+        for wanted in (2 * free, free + LIMIT_SPARE):
+            candidates = store.eligible_items(
+                run.name, now=now, in_schedule=in_schedule, limit=wanted, exclude=exclude
+            )
+            chosen = admit(candidates, recording, open_now, free)
+            if len(chosen) == free or len(candidates) < wanted or wanted >= free + LIMIT_SPARE:
+                break
+        return chosen
 
     def honour_moves(self) -> None:
         """An operator moved an item whose attempt is recorded but not launched: withdraw it.

@@ -100,8 +100,8 @@ class WorkerPool:
         return self._slots.waiting(run)
 
     def ready(self, run: ActiveRun) -> bool:
-        """Whether an attempt of `run` waits that may launch as soon as a slot frees (its
-        value has room)."""
+        """Whether the attempts of `run` waiting for a slot keep its slots busy: with limits
+        per attribute, one may launch now or one waits for each value running now."""
         return self._slots.ready(run)
 
     def runs_in_rotation(self) -> int:
@@ -138,7 +138,7 @@ class WorkerPool:
         while (taken := self._slots.take()) is not None:
             run_key, job = taken
             if not self._slots.ready(run_key):
-                self._inbox.hurry.set()  # nothing of it may start next: the main loop should commit more now
+                self._inbox.hurry.set()  # its slots would run dry: the main loop should commit more now
             try:
                 if isinstance(job, StepJob):
                     self._step(job)

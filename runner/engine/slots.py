@@ -121,14 +121,15 @@ class Slots(Generic[Job]):
             return len(queue) if queue else 0
 
     def ready(self, run: Hashable) -> bool:
-        """Whether a job of `run` is queued that its limits let start now (caps aside)."""
+        """Whether the jobs queued for `run` keep its slots busy (caps aside): with limits per
+        attribute, one may start now or one waits for each set of values running now."""
         with self._cond:
             queue, room = self._queues.get(run), self._rooms.get(run)
             if not queue:
                 return False
-            if room is None:
+            if room is None or any(attributes is None for _, attributes in queue):
                 return True
-            return any(attributes is None or room.fits(attributes) for _, attributes in queue)
+            return room.keeps_busy(attributes for _, attributes in queue if attributes is not None)
 
     def withdraw(self, run: Hashable, keep: Callable[[Job], bool] | None = None) -> list[Job]:
         """Take back the jobs of `run` not yet started (a stop, a closed window), except those `keep`s."""

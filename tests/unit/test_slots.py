@@ -48,10 +48,13 @@ def test_a_job_whose_value_is_full_waits_and_the_next_value_goes_first() -> None
     assert slots.ready("r")
     assert slots.take() == ("r", "b1")
     assert slots.waiting("r") == 1
-    assert not slots.ready("r")  # a2 queued, its server full
+    assert not slots.ready("r")  # a2 queued, its server full, nothing waits for b
+    slots.offer("r", 3, "b2", {"server": "b"})
+    assert slots.ready("r")  # a2 and b2 each start once the item of their server ends
     slots.done("r", "a1")
     assert slots.ready("r")
     assert slots.take() == ("r", "a2")
+    assert not slots.ready("r")  # b2 waits for b, nothing for a
 
 
 def test_other_runners_open_attempts_take_room() -> None:
