@@ -99,7 +99,8 @@ class LimitPer(BaseModel):
     max: int = Field(
         ge=1,
         description="The most items with the same value running at once, across every run of "
-        "the task (counted from open attempts).",
+        "the task and every runner (counted from launched attempts; attempts recorded ahead "
+        "of a free slot wait for room).",
     )
 
     def limit(self) -> Limit:

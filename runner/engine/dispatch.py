@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from runner.domain.limits import admit, count_running, full_values
+from runner.domain.limits import admit, count_running, full_values, widen, without
 from runner.domain.runs import PHASE_ITEMS
 from runner.engine.active import ActiveAttempt, ActiveRun
 from runner.engine.context import EngineContext
@@ -42,8 +42,9 @@ while the main loop commits the next batch, and so bound the attempts one commit
 records fewer when its items are slow (`LOOKAHEAD_SPAN`). A `kill -9` can leave these recorded
 but unlaunched; the launch journal tells them apart, and the next start withdraws them."""
 LIMIT_SPARE = 32
-"""Candidates read beyond the free slots when a task has limits per attribute: the items of a
-value that fills up in this cycle are skipped and the next ones taken, in the same cycle."""
+"""Candidates read beyond the free slots when a task has limits per attribute and twice the
+free slots' worth did not fill them: the items of a value that fills up in this cycle are
+skipped and the next ones taken, in the same cycle."""
 LOOKAHEAD_SPAN = 0.02
 """Seconds of its slots' work a run keeps recorded ahead (at most LOOKAHEAD attempts)."""
 
@@ -82,29 +83,44 @@ class Dispatcher:
             )
             if free <= 0:
                 continue
-            rows = self._next_items(run, now, free)
+            rows = self._next_items(run, now, free, ahead)
             if rows:
                 outstanding += self._start_items(run, rows, now)
 
-    def _next_items(self, run: ActiveRun, now: float, free: int) -> list[ItemRow]:
-        """The next `free` items of the run in dispatch order, skipping those a full limit per
-        attribute holds back (counted from the task's open attempts)."""
+    def _next_items(self, run: ActiveRun, now: float, free: int, ahead: int) -> list[ItemRow]:
+        """The next `free` items of the run in dispatch order, skipping those a limit per
+        attribute holds back.
+
+        With limits, the launch slots learn each value's room (its limit less the other
+        runners' open attempts) and launch a recorded attempt only while its value has room;
+        so attempts are recorded ahead for a value that is full now, up to its share of the
+        lookahead (`widen`), and start the moment one of its items ends.
+        """
         store = self._ctx.store
         in_schedule = run.in_schedule(now)
         if not run.task.limits:
             return store.eligible_items(run.name, now=now, in_schedule=in_schedule, limit=free)
         limits = [entry.limit() for entry in run.task.limits]
-        running = count_running(store.running_attributes(run.name), limits)
-        # values already full are left out by the query; a few more candidates than slots let
-        # the items of a value that fills up now give way to the next ones
-        candidates = store.eligible_items(
-            run.name,
-            now=now,
-            in_schedule=in_schedule,
-            limit=free + LIMIT_SPARE,
-            exclude=full_values(limits, running),
-        )
-        return admit(candidates, limits, running, free)
+        open_now = count_running(store.running_attributes(run.name), limits)
+        own = count_running((a.item.attributes for a in run.running.values()), limits)
+        elsewhere = without(open_now, own)
+        self._pool.limit(run, limits, elsewhere)
+        recording = widen(limits, ahead, run.cap(self._ctx.concurrency))
+        # values already full (or taken up elsewhere) are left out by the query; more
+        # candidates than slots let the items of a value that fills up now give way to the
+        # next ones: twice the slots, and only when that was not enough, LIMIT_SPARE more
+        exclude = full_values(recording, open_now)
+        for per, values in full_values(limits, elsewhere).items():
+            exclude.setdefault(per, set()).update(values)
+        chosen: list[ItemRow] = []
+        for wanted in (2 * free, free + LIMIT_SPARE):
+            candidates = store.eligible_items(
+                run.name, now=now, in_schedule=in_schedule, limit=wanted, exclude=exclude
+            )
+            chosen = admit(candidates, recording, open_now, free)
+            if len(chosen) == free or len(candidates) < wanted or wanted >= free + LIMIT_SPARE:
+                break
+        return chosen
 
     def honour_moves(self) -> None:
         """An operator moved an item whose attempt is recorded but not launched: withdraw it.

@@ -334,8 +334,9 @@ class Engine:
         """Whether to pause for more results before committing (group commit).
 
         Only while every run with work in flight still has recorded attempts queued for its
-        slots (so no slot starves while we wait), and below BATCH_LIMIT results.
+        slots that its limits let start (so no slot starves while we wait), and below
+        BATCH_LIMIT results.
         """
         if len(self._recorder.results) + self._inbox.size() >= BATCH_LIMIT:
             return False
-        return all(self._pool.waiting(run) for run in self.ctx.active if run.running)
+        return all(self._pool.ready(run) for run in self.ctx.active if run.running)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from runner.domain import queues as q
+from runner.domain.limits import Limit, Running
 from runner.engine.active import ActiveAttempt, ActiveRun
 from runner.engine.inbox import Inbox, ItemFinished, Message, StepFinished, Withdrawn
 from runner.engine.launcher import Launcher
@@ -86,11 +87,22 @@ class WorkerPool:
     def offer(self, attempt: ActiveAttempt, spec: LaunchSpec) -> None:
         """Queue a recorded attempt for the next free slot its run's cap allows."""
         run = attempt.run
-        self._slots.offer(run, run.cap(self.concurrency), ItemJob(attempt, spec))
+        job = ItemJob(attempt, spec)
+        self._slots.offer(run, run.cap(self.concurrency), job, attempt.item.attributes)
+
+    def limit(self, run: ActiveRun, limits: Sequence[Limit], others: Running) -> None:
+        """Launch `run`'s attempts only while their value has room under its limits per
+        attribute, less `others` (what other runners' open attempts take of each value)."""
+        self._slots.limit(run, limits, others)
 
     def waiting(self, run: ActiveRun) -> int:
         """Attempts of `run` offered but not yet taken by a worker."""
         return self._slots.waiting(run)
+
+    def ready(self, run: ActiveRun) -> bool:
+        """Whether the attempts of `run` waiting for a slot keep its slots busy: with limits
+        per attribute, one may launch now or one waits for each value running now."""
+        return self._slots.ready(run)
 
     def runs_in_rotation(self) -> int:
         """Runs the slots still keep."""
@@ -125,15 +137,15 @@ class WorkerPool:
         """A launch slot: take the next recorded attempt or step, run it, report the result."""
         while (taken := self._slots.take()) is not None:
             run_key, job = taken
-            if not self._slots.waiting(run_key):
-                self._inbox.hurry.set()  # its queue ran dry: the main loop should commit more now
+            if not self._slots.ready(run_key):
+                self._inbox.hurry.set()  # its slots would run dry: the main loop should commit more now
             try:
                 if isinstance(job, StepJob):
                     self._step(job)
                 else:
                     self._item(job)
             finally:
-                self._slots.done(run_key)
+                self._slots.done(run_key, job)
 
     def _item(self, job: ItemJob) -> None:
         attempt = job.attempt

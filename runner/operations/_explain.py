@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.domain import queues as q
 from runner.domain.clocksteps import backward_step, retry_due
-from runner.domain.limits import count_running, describe, holding
+from runner.domain.limits import count_running, describe, holding, without
 from runner.domain.runs import TRIGGER_NOW, TRIGGER_SCHEDULE
 from runner.domain.statuses import MODE_ONCE
 from runner.domain.timefmt import format_duration, iso
@@ -172,6 +172,7 @@ class _Explainer:
         task_cap = self.config.concurrency if self.config is not None else None
         self.cap = min(task_cap or settings.concurrency, settings.concurrency)
         under_way = read_under_way(store)
+        self.under_way = under_way
         self.running_task = under_way.running.get(item.task, 0)
         self.running_all = sum(under_way.running.values())
         self.launched = item.running_attempt is not None and under_way.launched(
@@ -394,11 +395,12 @@ class _Explainer:
                 f"free slot but never launched, and no runner is up for site {self.site}; the "
                 "next `runner run` withdraws it and the item runs in its turn." + pending,
             )
+        held = self._held_by_limit(self.config) if self.config is not None else None
+        when = f"its value has room ({held})" if held is not None else "a slot frees"
         return self.result(
             R_ABOUT_TO_LAUNCH,
             f"About to launch: attempt {number} is recorded (since {since}, run {run_id}) and "
-            "starts as soon as a slot frees; the runner keeps a few attempts ready ahead."
-            + pending,
+            f"starts as soon as {when}; the runner keeps a few attempts ready ahead." + pending,
         )
 
     def _held_sentence(self) -> str:
@@ -540,9 +542,24 @@ class _Explainer:
         if not config.limits:
             return None
         limits = [entry.limit() for entry in config.limits]
-        running = count_running(self.store.running_attributes(self.item.task), limits)
-        found = holding(self.item.attributes, limits, running)
+        task = self.item.task
+        opened = count_running(self.store.running_attributes(task), limits)
+        # attempts recorded ahead of a free slot wait for room: they are not running
+        ahead = count_running(self._recorded_ahead(task), limits)
+        found = holding(self.item.attributes, limits, without(opened, ahead))
         return describe(*found) if found is not None else None
+
+    def _recorded_ahead(self, task: str) -> list[dict[str, str]]:
+        """The attributes of the task's items whose open attempt is recorded, not launched."""
+        found: list[dict[str, str]] = []
+        for attempt_id in sorted(self.under_way.ahead_attempts):
+            attempt = self.store.attempt(attempt_id)
+            if attempt is None or attempt.task != task:
+                continue
+            item = self.store.item(task, attempt.item_id)
+            if item is not None:
+                found.append(dict(item.attributes))
+        return found
 
     def _not_in_schedule(self, config: Task, schedule: _ScheduleView | None) -> Explanation:
         item = self.item

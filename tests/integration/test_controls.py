@@ -285,6 +285,17 @@ mine.unlink()
 pathlib.Path("ledger.txt").open("a").write(item + "\\n")
 """
 
+TIMED = """\
+import pathlib, sys, threading, time
+item, server = sys.argv[1], sys.argv[2]
+def mark(kind):
+    with pathlib.Path("times.txt").open("a") as ledger:
+        ledger.write(f"{kind} {item} {server} {time.monotonic_ns()}\\n")
+mark("start")
+threading.Event().wait(0.05)
+mark("end")
+"""
+
 
 class TestLimits:
     def test_at_most_max_per_value_and_other_values_are_not_starved(self, ws: Workspace) -> None:
@@ -325,6 +336,41 @@ class TestLimits:
         assert max(int(count) for _item, count in seen) <= 2
         # dispatch order kept: the first four to start were a's first two, then b's two
         assert {"a0", "a1", "b0", "b1"} == {item for item, _ in seen[:4]}
+
+    def test_one_per_value_at_concurrency_4_by_the_items_own_ledger(self, ws: Workspace) -> None:
+        """40 items over two servers, limits [{per: server, max: 1}], concurrency 4: by the start
+        and end instants each item writes, never two items of one server run at once, the two
+        servers do run side by side, and every item runs once."""
+        ws.script("item.py", TIMED)
+        ids = [f"{'ab'[n % 2]}{n:02d}" for n in range(40)]
+        group = ", ".join(f"{{id: {i}, server: {i[0]}}}" for i in ids)
+        body = f"""
+        groups:
+          g: {{members: [{group}]}}
+        definitions:
+          d: {{command: ["./item.py", "{{{{ item.id }}}}", "{{{{ item.server }}}}"]}}
+        policies:
+          p: {{max_retries: 0}}
+        tasks:
+          t: {{definition: d, group: g, policy: p, mode: once,
+              limits: [{{per: server, max: 1}}]}}
+        """
+        ws.write("pipeline.yaml", settings(4) + textwrap.dedent(body))
+        result = ws.runner("run", "pipeline.yaml", "--now", "--task", "t")
+        assert exitcodes.OK == result.returncode, result.stderr
+        marks = [line.split() for line in (ws.root / "times.txt").read_text().splitlines()]
+        assert sorted(ids) == sorted(item for kind, item, _s, _t in marks if kind == "start")
+        assert sorted(ids) == sorted(item for kind, item, _s, _t in marks if kind == "end")
+        running: dict[str, int] = {"a": 0, "b": 0}
+        most = dict(running)
+        together = 0
+        # by instant; an end before a start at the same instant
+        for kind, _item, server, _at in sorted(marks, key=lambda m: (int(m[3]), m[0] == "start")):
+            running[server] += 1 if kind == "start" else -1
+            most[server] = max(most[server], running[server])
+            together = max(together, sum(running.values()))
+        assert {"a": 1, "b": 1} == most
+        assert 2 == together
 
 
 class TestRunNowRequest:

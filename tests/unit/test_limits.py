@@ -13,7 +13,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.config.loader import load_pipeline
-from runner.domain.limits import Limit, admit, count_running, describe, full_values, holding
+from runner.domain.limits import (
+    Limit,
+    Room,
+    admit,
+    count_running,
+    describe,
+    full_values,
+    holding,
+    widen,
+    without,
+)
 from runner.domain.runs import PHASE_ITEMS, RUN_RUNNING, TRIGGER_NOW
 from runner.errors import ConfigError
 from runner.state import AttemptStart, RunRow, open_store
@@ -102,6 +112,60 @@ class TestAdmit:
         limits = [Limit("server", 2), Limit("zone", 1)]
         running = {("server", "a"): 2, ("server", "b"): 1, ("zone", "z"): 1}
         assert {"server": {"a"}, "zone": {"z"}} == full_values(limits, running)
+
+
+class TestLookahead:
+    def test_widen_gives_each_value_its_share_of_the_lookahead(self) -> None:
+        """ahead x most / cap more per value, at least 1, at most the whole lookahead."""
+        limits = [Limit("server", 1), Limit("zone", 4)]
+        assert [Limit("server", 6), Limit("zone", 14)] == widen(limits, 10, 2)
+        assert [Limit("server", 2), Limit("zone", 5)] == widen(limits, 1, 8)
+
+    def test_without_never_goes_below_zero(self) -> None:
+        counts = {("server", "a"): 3, ("server", "b"): 1}
+        assert {("server", "a"): 1} == without(counts, {("server", "a"): 2, ("server", "b"): 2})
+
+    @PROPERTY
+    @given(
+        LIMITS,
+        RUNNING,
+        st.lists(st.tuples(st.booleans(), st.tuples(VALUES, VALUES)), max_size=30),
+    )
+    def test_room_never_lets_more_run_than_the_limit_leaves(
+        self,
+        limits: list[Limit],
+        elsewhere: list[dict[str, str]],
+        steps: list[tuple[bool, tuple[str | None, str | None]]],
+    ) -> None:
+        """Launching only what `fits`, this runner's running items plus the others' open ones
+        never exceed a limit (where the others alone do not already)."""
+        room = Room(limits)
+        others = count_running(elsewhere, limits)
+        room.set_others(others)
+        running: list[dict[str, str]] = []
+        for launch, (server, zone) in steps:
+            item = attributes(server, zone)
+            if launch:
+                if room.fits(item):
+                    room.take(item)
+                    running.append(item)
+                    assert holding(item, limits, others) is None
+            elif item in running:
+                running.remove(item)
+                room.release(item)
+            mine = count_running(running, limits)
+            for limit in limits:
+                for (per, value), count in mine.items():
+                    if per == limit.per:
+                        assert count + others.get((per, value), 0) <= limit.most
+            assert room.fits(item) == (
+                holding(
+                    item,
+                    limits,
+                    {key: mine.get(key, 0) + others.get(key, 0) for key in {*mine, *others}},
+                )
+                is None
+            )
 
 
 class TestStore:
