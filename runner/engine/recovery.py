@@ -5,7 +5,8 @@ resumes; first, whatever still carries its marker is killed, so that the dead
 runner's copy never runs beside the new one.
 
 For each attempt recorded as started and never finished: kill whatever still
-carries its marker (the dead runner's children live on in their own sessions).
+carries its marker (one pass over the process table finds every step's and
+attempt's processes: engine/leftovers.py) (the dead runner's children live on in their own sessions).
 If nothing did, the launch journal does not have it and it left no trace, it
 never ran (it was recorded ahead of a free slot) and is withdrawn, as a
 graceful stop would have done. Otherwise merge the lines of its events file
@@ -25,33 +26,12 @@ from runner.config.pipeline import Pipeline
 from runner.config.policies import Policy
 from runner.domain.runs import PHASE_AFTER, PHASE_BEFORE
 from runner.domain.statuses import INTERRUPTED
+from runner.engine.leftovers import sweep_markers
 from runner.engine.verdicts import settle
 from runner.launch import AttemptFiles, attempt_marker, read_events_file, step_marker
 from runner.launch.outputevents import processed_in_output
-from runner.process import reap_orphans, sweep_marker
+from runner.process import reap_orphans
 from runner.state import AttemptEnd, AttemptRow, Checkpoint, StateStore
-
-
-def kill_leftover_steps(store: StateStore, *, site: str, log: Any) -> int:
-    """Kill the processes of steps a dead runner left running; how many processes were killed."""
-    killed = 0
-    for run in store.open_runs(site):
-        for phase in (PHASE_BEFORE, PHASE_AFTER):
-            for index, status in store.step_status(run.id, phase).items():
-                if status is not None:
-                    continue
-                swept = sweep_marker(step_marker(run.id, phase, index))
-                if not swept:
-                    continue  # stopped gracefully, or it ended with its runner
-                killed += swept
-                log.warning(
-                    "step.interrupted",
-                    task=run.task,
-                    run_id=run.id,
-                    step=f"{phase}[{index}]",
-                    processes_killed=swept,
-                )
-    return killed
 
 
 def recover(
@@ -66,15 +46,37 @@ def recover(
 ) -> int:
     """Settle every open attempt of `site`; return how many were interrupted.
 
-    `launched`: the ids in the launch journal (runner.state.launches).
+    `launched`: the ids in the launch journal (runner.state.launches). The processes of
+    every open step and attempt are found and killed in one pass over the process table.
     """
-    kill_leftover_steps(store, site=site, log=log)
+    steps = [
+        (run, phase, index)
+        for run in store.open_runs(site)
+        for phase in (PHASE_BEFORE, PHASE_AFTER)
+        for index, status in store.step_status(run.id, phase).items()
+        if status is None
+    ]
+    attempts = store.open_attempts(site)
+    by_marker = sweep_markers(
+        [step_marker(run.id, phase, index) for run, phase, index in steps]
+        + [attempt_marker(attempt.run_id, attempt.id) for attempt in attempts]
+    )
+    for run, phase, index in steps:
+        swept = by_marker[step_marker(run.id, phase, index)]
+        if swept:  # none: stopped gracefully, or it ended with its runner
+            log.warning(
+                "step.interrupted",
+                task=run.task,
+                run_id=run.id,
+                step=f"{phase}[{index}]",
+                processes_killed=swept,
+            )
     orphans: list[tuple[AttemptRow, int]] = []
     never_ran: list[AttemptRow] = []
-    for attempt in store.open_attempts(site):
-        killed = sweep_marker(attempt_marker(attempt.run_id, attempt.id))
-        if killed or attempt.id in launched or _left_traces(attempt):
-            orphans.append((attempt, killed))
+    for attempt in attempts:
+        swept = by_marker[attempt_marker(attempt.run_id, attempt.id)]
+        if swept or attempt.id in launched or _left_traces(attempt):
+            orphans.append((attempt, swept))
         else:
             never_ran.append(attempt)
     if never_ran:
