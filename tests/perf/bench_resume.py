@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.perf._measure import Row, runner_argv, table
+from tests.perf._measure import Row, bench_env, runner_argv, table
 
 PIPELINE = """\
 version: 1
@@ -74,6 +74,7 @@ def collect(items: int = 100_000) -> list[Row]:
             first = subprocess.Popen(
                 runner_argv("run", "pipeline.yaml", "--now", "--log-format", "json"),
                 cwd=root,
+                env=bench_env(),
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
@@ -86,6 +87,7 @@ def collect(items: int = 100_000) -> list[Row]:
             second = subprocess.Popen(
                 runner_argv("run", "pipeline.yaml", "--log-format", "json"),
                 cwd=root,
+                env=bench_env(),
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
@@ -98,6 +100,7 @@ def collect(items: int = 100_000) -> list[Row]:
         events = _events(second_err)
         interrupted = sum(1 for e in events if e.get("event") == "attempt.interrupted")
         withdrawn = sum(1 for e in events if e.get("event") == "attempt.withdrawn")
+        unchanged = any(e.get("event") == "group.unchanged" for e in events)
         killed = sum(
             int(e.get("processes_killed", 0) or 0)
             for e in events
@@ -107,7 +110,8 @@ def collect(items: int = 100_000) -> list[Row]:
         (
             f"resume after SIGKILL of a {items:,}-item run: start to first launch",
             f"{first_item:.2f} s ({interrupted} attempts interrupted, {killed} orphans killed, "
-            f"{withdrawn} never launched withdrawn)",
+            f"{withdrawn} never launched withdrawn; group "
+            f"{'unchanged, not read again' if unchanged else 'read and synced again'})",
             "",
         ),
         (
