@@ -47,7 +47,8 @@ def recover(
     """Settle every open attempt of `site`; return how many were interrupted.
 
     `launched`: the ids in the launch journal (runner.state.launches). The processes of
-    every open step and attempt are found and killed in one pass over the process table.
+    every open step and attempt are found and killed in one pass over the process table;
+    the withdrawals and interruptions are recorded in one transaction, then logged.
     """
     steps = [
         (run, phase, index)
@@ -79,20 +80,25 @@ def recover(
             orphans.append((attempt, swept))
         else:
             never_ran.append(attempt)
-    if never_ran:
-        _withdraw(store, never_ran, log)
-    if not orphans:
+    if not never_ran and not orphans:
         return 0
     ends: list[AttemptEnd] = []
     checkpoints: list[tuple[int, Checkpoint, float]] = []
-    for attempt, killed in orphans:
+    merged_counts: dict[int, int] = {}
+    for attempt, _ in orphans:
         files = AttemptFiles(attempt.output_dir, attempt.number)
         merged = list(read_events_file(files.events, skip_lines=attempt.events_read))
         checkpoints.extend((attempt.id, mask(c), now) for c in merged)
         found = _processed_in_output(pipeline, store, attempt, files)
         checkpoints.extend((attempt.id, replace(mask(c), from_output=True), now) for c in found)
-        merged += found
+        merged_counts[attempt.id] = len(merged) + len(found)
         ends.append(_interrupted(pipeline, store, attempt, now))
+    with store.batch():  # withdrawals and interruptions: one commit
+        if never_ran:
+            store.cancel_attempts([attempt.id for attempt in never_ran])
+        applied = store.finish_attempts(ends, checkpoints) if ends else []
+    _withdrawn(never_ran, log)
+    for attempt, killed in orphans:
         log.warning(
             "attempt.interrupted",
             task=attempt.task,
@@ -100,10 +106,9 @@ def recover(
             item=attempt.item_id,
             attempt=attempt.number,
             status=INTERRUPTED,
-            checkpoints_merged=len(merged),
+            checkpoints_merged=merged_counts[attempt.id],
             processes_killed=killed,
         )
-    applied = store.finish_attempts(ends, checkpoints)
     rows = {attempt.id: attempt for attempt, _ in orphans}
     for end, queue_name in applied:
         row = rows[end.attempt_id]
@@ -118,7 +123,8 @@ def recover(
             queue=queue_name,
             error=end.error,
         )
-    reap_orphans()
+    if orphans:
+        reap_orphans()
     return len(orphans)
 
 
@@ -146,9 +152,8 @@ def _left_traces(attempt: AttemptRow) -> bool:
     return any(os.path.lexists(files.path(kind)) for kind in ("stdout", "stderr", "events.jsonl"))
 
 
-def _withdraw(store: StateStore, attempts: list[AttemptRow], log: Any) -> None:
-    """Undo attempts recorded but never launched: their items wait as before, as after a stop."""
-    store.cancel_attempts([attempt.id for attempt in attempts])
+def _withdrawn(attempts: list[AttemptRow], log: Any) -> None:
+    """Announce attempts undone (recorded, never launched): their items wait as before."""
     for attempt in attempts:
         AttemptFiles(attempt.output_dir, attempt.number).discard_protocol_files()
         log.info(
