@@ -31,6 +31,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -278,25 +279,38 @@ def collect(
     sleep_items: int = 2_000,
     sleep_rounds: int = 2,
     scale: Sequence[int] = (1_000, 10_000),
+    on_rows: Callable[[list[Row]], None] | None = None,
 ) -> list[Row]:
-    """Every figure as (measure, value, load) rows."""
+    """Every figure as (measure, value, load) rows; `on_rows` is handed each part as it is done."""
     rows: list[Row] = []
+
+    def add(part: list[Row]) -> None:
+        rows.extend(part)
+        if on_rows is not None:
+            on_rows(part)
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         floor, floor_reason = build_floor(root)
-        for reason in skipped(floor_reason):
-            rows.append((f"skipped: {reason.split(':')[0]}", reason, ""))
+        add([(f"skipped: {r.split(':')[0]}", r, "") for r in skipped(floor_reason)])
         true_tools = {RUNNER: runner_tool(TEMPLATED_TRUE), **peers(floor, "/bin/true", None)}
         for c in concurrency:
-            rows += dispatch_rows(rounds_of(true_tools, root, items, c, rounds), items, c)
+            add(dispatch_rows(rounds_of(true_tools, root, items, c, rounds), items, c))
         if sleep_items:
             sleep_tools = {RUNNER: runner_tool(SLEEP_ONE), **peers(floor, "/bin/sleep", "1")}
             sleep_tools.pop(PARALLEL, None)  # GNU parallel's own start cost is not the question
-            rows += sleep_rows(
-                rounds_of(sleep_tools, root, sleep_items, 400, sleep_rounds), sleep_items, 400
+            add(
+                sleep_rows(
+                    rounds_of(sleep_tools, root, sleep_items, 400, sleep_rounds), sleep_items, 400
+                )
             )
-        rows += scale_rows(root, scale)
+        add(scale_rows(root, scale))
     return rows
+
+
+def _print_progress(part: list[Row]) -> None:
+    for row in part:
+        print(" | ".join(row), file=sys.stderr, flush=True)
 
 
 def main() -> None:
@@ -325,6 +339,7 @@ def main() -> None:
         sleep_items=args.sleep_items,
         sleep_rounds=args.sleep_rounds,
         scale=args.scale,
+        on_rows=_print_progress,
     )
     print(table(rows, ("measure", "value", "1-min load at each run's start")))
 
