@@ -228,7 +228,7 @@ def dispatch_rows(samples: dict[str, list[Sample]], items: int, concurrency: int
             value = per_item
         else:
             ratio = paired(ours, taken)
-            value = f"{per_item}; runner / {name} {ratio:.2f}x"
+            value = f"{per_item}; runner / {name} {ratio:.2f}x ({name} / runner {1 / ratio:.2f}x)"
         rows.append(
             (
                 f"{items:,} x templated /bin/true, concurrency {concurrency}: {name}",
