@@ -13,6 +13,7 @@ from runner.engine.active import ActiveRun
 from runner.engine.brakes import TaskHalts
 from runner.engine.runs import RunReport
 from runner.launch import LaunchBuilder
+from runner.logs import grouped_output
 from runner.masking import Masker
 from runner.state import Checkpoint, StateStore
 
@@ -36,10 +37,14 @@ class AfterCommit:
         self._actions.append(lambda: getattr(self._log, level)(event, **fields))
 
     def run(self) -> None:
-        """Launch and log what waited for the transaction that just committed."""
+        """Launch and log what waited for the transaction that just committed (the log lines
+        go out together, one write per destination)."""
         actions, self._actions = self._actions, []
-        for action in actions:
-            action()
+        if not actions:
+            return
+        with grouped_output():
+            for action in actions:
+                action()
 
     def clear(self) -> None:
         """Drop everything waiting (the transaction it waited for was rolled back)."""

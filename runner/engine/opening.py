@@ -2,7 +2,9 @@
 
 Groups are resolved before any transaction (a resolver may run a command);
 then the openings of up to OPEN_BATCH runs are recorded in one transaction,
-and their log lines follow it.
+and their log lines follow it. A resumed run whose group sources are unchanged
+since the task's last sync (runner.groupsource) keeps the state's membership
+without reading them again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from runner.domain.membership import ShrinkRefusal, shrink_refusal
 from runner.domain.runs import (
@@ -28,6 +31,7 @@ from runner.engine.lifecycle import Lifecycle
 from runner.engine.runs import RunRequest, task_config_hash
 from runner.errors import GroupResolutionError
 from runner.groups import Item, resolve_group
+from runner.groupsource import source_fingerprint
 from runner.launch import run_context, task_context
 from runner.state import RunRow
 from runner.system.user import os_user
@@ -35,9 +39,24 @@ from runner.system.user import os_user
 OPEN_BATCH = 100
 """Runs whose openings share one commit when many fire at once."""
 
-Resolved = tuple[list[Item] | None, float] | None
-"""A group's members and how long resolving took; None: resolution failed. Members None: the
-resolution was refused by the shrink guard, the state's membership stays."""
+
+@dataclass(frozen=True)
+class Resolution:
+    """A group resolved for a run's opening (or found unchanged)."""
+
+    items: list[Item] | None
+    """The members; None: the state's membership stays (the shrink guard refused the
+    resolution, or the sources are unchanged since the last sync)."""
+    took: float
+    """How long resolving took (seconds)."""
+    source: str | None
+    """The sources' fingerprint taken before they were read (None: none can be taken)."""
+    unchanged: bool = False
+    """The sources are unchanged since the task's last sync: they were not read."""
+
+
+Resolved = Resolution | None
+"""None: the resolution failed."""
 
 
 class Opener:
@@ -137,9 +156,21 @@ class Opener:
             now=now,
         )
         if resolved is not None:
-            items, took = resolved
-            if items is not None:
-                self._sync_group(active, items, took)
+            if resolved.items is not None:
+                self._sync_group(active, resolved.items, resolved.took)
+                ctx.store.record_synced_source(name, resolved.source, now=now)
+            elif resolved.unchanged:
+                ctx.after_commit.log(
+                    "info",
+                    "group.unchanged",
+                    {
+                        "task": name,
+                        "run_id": row.id,
+                        "group": active.task.group,
+                        "reason": "its sources are unchanged since the last sync; "
+                        "the state's membership is kept",
+                    },
+                )
         elif not resuming:
             ctx.store.begin_run(row, recurring=False)
             self._lifecycle.finish(active, RUN_FAILED, active.failure)
@@ -184,6 +215,11 @@ class Opener:
         """The run's group members and how long resolving took; None (logged) if it failed."""
         ctx = self._ctx
         started = time.monotonic()
+        source = source_fingerprint(
+            ctx.pipeline, run.task.group, (run.task.group, *run.definition.requires)
+        )
+        if resuming and source is not None and source == ctx.store.synced_source(run.name):
+            return Resolution(None, time.monotonic() - started, source, unchanged=True)
         try:
             items = resolve_group(ctx.pipeline, run.task.group, env=ctx.env, cancel=ctx.cancel)
         except GroupResolutionError as exc:
@@ -216,8 +252,8 @@ class Opener:
                 action="the run goes on with the members the state holds; nothing leaves or "
                 "joins until a resolution passes the guard (see the group's min_members, max_drop)",
             )
-            return None, took
-        return items, took
+            return Resolution(None, took, source)
+        return Resolution(items, took, source)
 
     def _shrink_refusal(self, run: ActiveRun, items: list[Item]) -> ShrinkRefusal | None:
         """Why this resolution must not replace the task's membership in the state, if it must not."""

@@ -2,7 +2,8 @@
 
 Messages from the worker threads are filed here as they arrive and recorded
 together by the next cycle's transaction (`record`); the log lines that
-announce the outcomes wait for that transaction to commit.
+announce the outcomes are built and written once that transaction has
+committed (one after-commit action per batch, nothing formatted inside it).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class Recorder:
             now=now,
             after_commit=ctx.after_commit,
         )
+        announced: list[tuple[ActiveAttempt, AttemptEnd, str]] = []
         for end, queue_name in applied:
             attempt = by_id[end.attempt_id]
             attempt.run.attempt_ended(end.duration_s)
@@ -108,37 +110,40 @@ class Recorder:
             if progress is not None and queue_name != q.RETRY:
                 progress.finished += 1
                 progress.failed += queue_name != q.SUCCESSFUL
-            ctx.after_commit.log(
-                "info" if end.status == OK else "warning",
+            announced.append((attempt, end, queue_name))
+        if announced:
+            ctx.after_commit.add(lambda: self._announce(announced))
+
+    def _announce(self, announced: list[tuple[ActiveAttempt, AttemptEnd, str]]) -> None:
+        """Log the outcomes a transaction recorded (after its commit; never inside it)."""
+        log = self._ctx.log
+        for attempt, end, queue_name in announced:
+            run = attempt.run
+            (log.info if end.status == OK else log.warning)(
                 "item.finished",
-                {
-                    "task": attempt.run.name,
-                    "run_id": attempt.run.row.id,
-                    "item": attempt.item.item_id,
-                    "attempt": attempt.number,
-                    "status": end.status,
-                    "queue": queue_name,
-                    "exit_code": end.exit_code,
-                    "duration_s": round(end.duration_s, 3),
-                    "retry_at": iso(end.retry_at) if end.retry_at else None,
-                    "error": end.error,
-                },
+                task=run.name,
+                run_id=run.row.id,
+                item=attempt.item.item_id,
+                attempt=attempt.number,
+                status=end.status,
+                queue=queue_name,
+                exit_code=end.exit_code,
+                duration_s=round(end.duration_s, 3),
+                retry_at=iso(end.retry_at) if end.retry_at else None,
+                error=end.error,
             )
             if attempt.invalid_events:
-                ctx.after_commit.log(
-                    "warning",
+                log.warning(
                     "attempt.events_invalid",
-                    {
-                        "task": attempt.run.name,
-                        "run_id": attempt.run.row.id,
-                        "item": attempt.item.item_id,
-                        "attempt": attempt.number,
-                        "count": attempt.invalid_events,
-                        "first_line": attempt.first_invalid_event,
-                    },
+                    task=run.name,
+                    run_id=run.row.id,
+                    item=attempt.item.item_id,
+                    attempt=attempt.number,
+                    count=attempt.invalid_events,
+                    first_line=attempt.first_invalid_event,
                 )
             if attempt.had_events or attempt.wrote_processed:
-                ctx.after_commit.add(attempt.files.discard_protocol_files)
+                attempt.files.discard_protocol_files()
 
     def _decide(self, attempt: ActiveAttempt, result: ProcessResult, now: float) -> AttemptEnd:
         run = attempt.run

@@ -5,7 +5,8 @@ resumes; first, whatever still carries its marker is killed, so that the dead
 runner's copy never runs beside the new one.
 
 For each attempt recorded as started and never finished: kill whatever still
-carries its marker (the dead runner's children live on in their own sessions).
+carries its marker (one pass over the process table finds every step's and
+attempt's processes: engine/leftovers.py) (the dead runner's children live on in their own sessions).
 If nothing did, the launch journal does not have it and it left no trace, it
 never ran (it was recorded ahead of a free slot) and is withdrawn, as a
 graceful stop would have done. Otherwise merge the lines of its events file
@@ -25,33 +26,12 @@ from runner.config.pipeline import Pipeline
 from runner.config.policies import Policy
 from runner.domain.runs import PHASE_AFTER, PHASE_BEFORE
 from runner.domain.statuses import INTERRUPTED
+from runner.engine.leftovers import sweep_markers
 from runner.engine.verdicts import settle
 from runner.launch import AttemptFiles, attempt_marker, read_events_file, step_marker
 from runner.launch.outputevents import processed_in_output
-from runner.process import reap_orphans, sweep_marker
+from runner.process import reap_orphans
 from runner.state import AttemptEnd, AttemptRow, Checkpoint, StateStore
-
-
-def kill_leftover_steps(store: StateStore, *, site: str, log: Any) -> int:
-    """Kill the processes of steps a dead runner left running; how many processes were killed."""
-    killed = 0
-    for run in store.open_runs(site):
-        for phase in (PHASE_BEFORE, PHASE_AFTER):
-            for index, status in store.step_status(run.id, phase).items():
-                if status is not None:
-                    continue
-                swept = sweep_marker(step_marker(run.id, phase, index))
-                if not swept:
-                    continue  # stopped gracefully, or it ended with its runner
-                killed += swept
-                log.warning(
-                    "step.interrupted",
-                    task=run.task,
-                    run_id=run.id,
-                    step=f"{phase}[{index}]",
-                    processes_killed=swept,
-                )
-    return killed
 
 
 def recover(
@@ -66,31 +46,59 @@ def recover(
 ) -> int:
     """Settle every open attempt of `site`; return how many were interrupted.
 
-    `launched`: the ids in the launch journal (runner.state.launches).
+    `launched`: the ids in the launch journal (runner.state.launches). The processes of
+    every open step and attempt are found and killed in one pass over the process table;
+    the withdrawals and interruptions are recorded in one transaction, then logged.
     """
-    kill_leftover_steps(store, site=site, log=log)
+    steps = [
+        (run, phase, index)
+        for run in store.open_runs(site)
+        for phase in (PHASE_BEFORE, PHASE_AFTER)
+        for index, status in store.step_status(run.id, phase).items()
+        if status is None
+    ]
+    attempts = store.open_attempts(site)
+    by_marker = sweep_markers(
+        [step_marker(run.id, phase, index) for run, phase, index in steps]
+        + [attempt_marker(attempt.run_id, attempt.id) for attempt in attempts]
+    )
+    for run, phase, index in steps:
+        swept = by_marker[step_marker(run.id, phase, index)]
+        if swept:  # none: stopped gracefully, or it ended with its runner
+            log.warning(
+                "step.interrupted",
+                task=run.task,
+                run_id=run.id,
+                step=f"{phase}[{index}]",
+                processes_killed=swept,
+            )
     orphans: list[tuple[AttemptRow, int]] = []
     never_ran: list[AttemptRow] = []
-    for attempt in store.open_attempts(site):
-        killed = sweep_marker(attempt_marker(attempt.run_id, attempt.id))
-        if killed or attempt.id in launched or _left_traces(attempt):
-            orphans.append((attempt, killed))
+    for attempt in attempts:
+        swept = by_marker[attempt_marker(attempt.run_id, attempt.id)]
+        if swept or attempt.id in launched or _left_traces(attempt):
+            orphans.append((attempt, swept))
         else:
             never_ran.append(attempt)
-    if never_ran:
-        _withdraw(store, never_ran, log)
-    if not orphans:
+    if not never_ran and not orphans:
         return 0
     ends: list[AttemptEnd] = []
     checkpoints: list[tuple[int, Checkpoint, float]] = []
-    for attempt, killed in orphans:
+    merged_counts: dict[int, int] = {}
+    for attempt, _ in orphans:
         files = AttemptFiles(attempt.output_dir, attempt.number)
         merged = list(read_events_file(files.events, skip_lines=attempt.events_read))
         checkpoints.extend((attempt.id, mask(c), now) for c in merged)
         found = _processed_in_output(pipeline, store, attempt, files)
         checkpoints.extend((attempt.id, replace(mask(c), from_output=True), now) for c in found)
-        merged += found
+        merged_counts[attempt.id] = len(merged) + len(found)
         ends.append(_interrupted(pipeline, store, attempt, now))
+    with store.batch():  # withdrawals and interruptions: one commit
+        if never_ran:
+            store.cancel_attempts([attempt.id for attempt in never_ran])
+        applied = store.finish_attempts(ends, checkpoints) if ends else []
+    _withdrawn(never_ran, log)
+    for attempt, killed in orphans:
         log.warning(
             "attempt.interrupted",
             task=attempt.task,
@@ -98,10 +106,9 @@ def recover(
             item=attempt.item_id,
             attempt=attempt.number,
             status=INTERRUPTED,
-            checkpoints_merged=len(merged),
+            checkpoints_merged=merged_counts[attempt.id],
             processes_killed=killed,
         )
-    applied = store.finish_attempts(ends, checkpoints)
     rows = {attempt.id: attempt for attempt, _ in orphans}
     for end, queue_name in applied:
         row = rows[end.attempt_id]
@@ -116,7 +123,8 @@ def recover(
             queue=queue_name,
             error=end.error,
         )
-    reap_orphans()
+    if orphans:
+        reap_orphans()
     return len(orphans)
 
 
@@ -144,9 +152,8 @@ def _left_traces(attempt: AttemptRow) -> bool:
     return any(os.path.lexists(files.path(kind)) for kind in ("stdout", "stderr", "events.jsonl"))
 
 
-def _withdraw(store: StateStore, attempts: list[AttemptRow], log: Any) -> None:
-    """Undo attempts recorded but never launched: their items wait as before, as after a stop."""
-    store.cancel_attempts([attempt.id for attempt in attempts])
+def _withdrawn(attempts: list[AttemptRow], log: Any) -> None:
+    """Announce attempts undone (recorded, never launched): their items wait as before."""
     for attempt in attempts:
         AttemptFiles(attempt.output_dir, attempt.number).discard_protocol_files()
         log.info(

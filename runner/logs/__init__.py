@@ -16,6 +16,7 @@ from runner.logs.setup import (
     close_logging,
     configure_logging,
     get_logger,
+    grouped_output,
     set_status_line,
 )
 from runner.logs.view import MAX_LINE, Event, EventStream, follow, read_events
@@ -34,6 +35,7 @@ __all__ = [
     "follow",
     "format_event",
     "get_logger",
+    "grouped_output",
     "iter_log_files",
     "level_number",
     "log_file_date",

@@ -24,6 +24,7 @@ level threshold (structlog caches loggers on first use).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -190,6 +191,13 @@ def get_logger(**initial_values: Any) -> BoundLogger:
     if _SINK is None or not structlog.is_configured():
         configure_logging(log_dir=None)
     return cast(BoundLogger, structlog.get_logger(**initial_values))
+
+
+def grouped_output() -> contextlib.AbstractContextManager[None]:
+    """Write the events this thread logs inside the block together when it ends (one write
+    per destination instead of one per event); a no-op before logging is configured."""
+    sink = _SINK
+    return sink.grouped() if sink is not None else contextlib.nullcontext()
 
 
 def close_logging() -> None:

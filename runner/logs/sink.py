@@ -11,6 +11,9 @@ in a 0700 directory, and each line is written with one ``write`` call, so
 several runner processes and CLI verbs can append to the same file without
 interleaving partial lines. On stderr the same JSON lines, or readable console
 lines (`runner.logs.render.format_event`), under an optional live status line.
+Inside `grouped()` the lines a thread writes wait until the block ends and then
+go out together: one write to the file and one to stderr (the engine writes the
+lines that announce one commit so).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path, PurePath
 from typing import Any, Final, TextIO, cast
 
@@ -95,6 +98,14 @@ def _sanitize(value: object, masker: Masker | None, path: set[int]) -> object:
     return _sanitize(_jsonable(value), masker, path)
 
 
+def _file_bytes(line: str) -> bytes:
+    """A line as the file stores it: UTF-8 with its newline."""
+    try:
+        return (line + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: written as JSON \\u escapes
+        return (line + "\n").encode("utf-8", "backslashreplace")
+
+
 def _dumps(event: Mapping[str, Any], default: Callable[[object], object]) -> str:
     return json.dumps(
         event, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=default
@@ -156,6 +167,7 @@ class Sink:
         """Terminal only: per-item events shortened (runner.logs.terminal); set by the caller."""
         self.journald = journald_priority(stderr)
         self._footer = ""
+        self._grouping = threading.local()
 
     # -- timestamps
 
@@ -296,6 +308,12 @@ class Sink:
     # -- stderr
 
     def _write_stderr(self, line: str, level_no: int) -> None:
+        text = self._stderr_text(line, level_no)
+        if text is not None:
+            self._emit_stderr(text)
+
+    def _stderr_text(self, line: str, level_no: int) -> str | None:
+        """What stderr shows of a line: itself, or its console form (None: nothing)."""
         if self.console:
             try:
                 event = json.loads(line)
@@ -307,12 +325,16 @@ class Sink:
             except ValueError:
                 shown = line
             if shown is None:
-                return
+                return None
             text = shown
         else:
             text = line
         if self.journald is not None:
             text = self.journald(level_no, text)
+        return text
+
+    def _emit_stderr(self, text: str) -> None:
+        """Write lines (joined, without the last newline) to stderr, under the status line."""
         with self._stderr_lock, contextlib.suppress(OSError, ValueError):
             if self._footer:
                 self.stderr.write(CLEAR_LINE + text + "\n" + self._footer)
@@ -334,14 +356,47 @@ class Sink:
 
     def write(self, level_no: int, date: str, line: str) -> None:
         """Send one rendered line to every destination whose level admits it."""
+        held: list[tuple[int, str, str]] | None = getattr(self._grouping, "lines", None)
+        if held is not None:
+            held.append((level_no, date, line))
+            return
         if self.log_dir is not None and level_no >= self.file_level:
-            try:
-                data = (line + "\n").encode("utf-8")
-            except UnicodeEncodeError:  # lone surrogates: written as JSON \\u escapes
-                data = (line + "\n").encode("utf-8", "backslashreplace")
-            self._write_file(date, data)
+            self._write_file(date, _file_bytes(line))
         if level_no >= self.stderr_level:
             self._write_stderr(line, level_no)
+
+    @contextlib.contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Hold the lines this thread writes until the block ends, then write them together:
+        one write per destination (per date for the file). Nested blocks join the outer one."""
+        grouping = self._grouping
+        if getattr(grouping, "lines", None) is not None:
+            yield
+            return
+        grouping.lines = []
+        try:
+            yield
+        finally:
+            held: list[tuple[int, str, str]] = grouping.lines
+            grouping.lines = None
+            self._write_held(held)
+
+    def _write_held(self, held: list[tuple[int, str, str]]) -> None:
+        if self.log_dir is not None:
+            by_date: dict[str, list[bytes]] = {}
+            for level_no, date, line in held:
+                if level_no >= self.file_level:
+                    by_date.setdefault(date, []).append(_file_bytes(line))
+            for date, chunks in by_date.items():
+                self._write_file(date, b"".join(chunks))
+        shown = [
+            text
+            for level_no, _, line in held
+            if level_no >= self.stderr_level
+            and (text := self._stderr_text(line, level_no)) is not None
+        ]
+        if shown:
+            self._emit_stderr("\n".join(shown))
 
     def close(self) -> None:
         """Close the file (events go to stderr only from now on) and flush stderr."""

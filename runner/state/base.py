@@ -190,6 +190,16 @@ class StateStore(Protocol):
         """
         ...
 
+    def synced_source(self, task: str) -> str | None:
+        """The fingerprint of the group sources the task's last sync read
+        (runner.groupsource), or None."""
+        ...
+
+    def record_synced_source(self, task: str, source: str | None, *, now: float) -> None:
+        """Record the fingerprint of the sources a group sync just read (None: forget it; the
+        next opening reads them again). Durable."""
+        ...
+
     def pull_retries_back(self, tasks: Sequence[str], by: float, *, now: float) -> int:
         """Bring the tasks' pending retry times `by` seconds earlier (never before `now`): the
         wall clock stepped back. Durable; returns how many items moved."""

@@ -21,7 +21,7 @@ from tests.perf._measure import Row, table
 
 
 def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
-    def call(module: str, **kwargs: int) -> Callable[[], list[Row]]:
+    def call(module: str, **kwargs: object) -> Callable[[], list[Row]]:
         def run() -> list[Row]:
             collect: Callable[..., list[Row]] = importlib.import_module(
                 f"tests.perf.{module}"
@@ -32,7 +32,18 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
 
     if quick:
         return [
-            ("dispatch", call("bench_dispatch", items=1_000, rounds=1, rss_items=5_000)),
+            (
+                "peers",
+                call(
+                    "bench_peers",
+                    items=500,
+                    concurrency=(2, 400),
+                    rounds=1,
+                    sleep_items=400,
+                    sleep_rounds=1,
+                    scale=(1_000,),
+                ),
+            ),
             ("config", call("bench_config", members=10_000)),
             ("operator verbs", call("bench_operator", items=10_000, attempts=100_000)),
             ("resume", call("bench_resume", items=10_000)),
@@ -41,7 +52,17 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
             ("console", call("bench_web", items=10_000, attempts=100_000, repeat=5)),
         ]
     return [
-        ("dispatch", call("bench_dispatch", items=10_000, rounds=5, rss_items=100_000)),
+        (
+            "peers",
+            call(
+                "bench_peers",
+                items=10_000,
+                rounds=3,
+                sleep_items=2_000,
+                sleep_rounds=3,
+                scale=(1_000, 10_000, 100_000),
+            ),
+        ),
         ("config", call("bench_config", members=100_000)),
         ("operator verbs", call("bench_operator", items=100_000, attempts=1_000_000)),
         ("resume", call("bench_resume", items=100_000)),

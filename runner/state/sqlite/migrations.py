@@ -223,6 +223,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     # version 6: web console (a run's attempts counted by status for the runs page)
     ("CREATE INDEX attempts_run_status ON attempts (run_id, status)",),
+    # version 7: resume (what each task's group was last synced from: a resume whose group
+    # source is unchanged skips re-reading and re-syncing it)
+    (
+        """
+        CREATE TABLE group_sources (
+            task             TEXT PRIMARY KEY,
+            source           TEXT NOT NULL,
+            synced_at        REAL NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

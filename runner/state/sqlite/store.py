@@ -13,6 +13,7 @@ from runner.state.sqlite.attempts import AttemptRecords
 from runner.state.sqlite.checkpoints import CheckpointRecords
 from runner.state.sqlite.controls import ControlRecords
 from runner.state.sqlite.db import BusyHook
+from runner.state.sqlite.groupsources import GroupSourceRecords
 from runner.state.sqlite.health import CheckDepth
 from runner.state.sqlite.items import ItemRecords
 from runner.state.sqlite.members import MemberRecords
@@ -34,6 +35,7 @@ class SQLiteStore(
     RunRecords,
     ItemRecords,
     MemberRecords,
+    GroupSourceRecords,
     RetryRecords,
     AttemptRecords,
     CheckpointRecords,
