@@ -324,6 +324,10 @@ class TestLimits:
             validate("explain", why)
             assert "limit-full" == why["reason"]
             assert "limit server=a: 2 of 2 running" in why["summary"]
+            # a2 was recorded ahead with a0 and a1: it waits for its server's room
+            ahead = cli_json(ws, "explain", "pipeline.yaml", "--task", "t", "a2")
+            assert "about-to-launch" == ahead["reason"]
+            assert "its value has room (limit server=a: 2 of 2 running)" in ahead["summary"]
             (ws.root / "release-a").write_text("")
             _out, err = proc.communicate(timeout=120)
         finally:
