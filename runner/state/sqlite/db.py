@@ -29,6 +29,7 @@ from runner.errors import (
     StateReadOnlyError,
     UnsafePathError,
 )
+from runner.state.database import Cursor, RecordDatabase
 from runner.state.sqlite.copying import copy_state
 from runner.state.sqlite.failures import busy, damaged, is_busy, state_failure, translate
 from runner.state.sqlite.health import CheckDepth, page_problems, schema_problems
@@ -44,11 +45,11 @@ BusyHook = Callable[[float], None]
 """Told the seconds waited so far after each try that found the state busy."""
 
 
-class Database:
+class Database(RecordDatabase):
     """One connection to the state file. Not thread-safe: one per thread (the engine's main loop).
 
-    The record modules (tasks, runs, items, ...) add their operations to this class as mixins;
-    they all share this connection and its transaction.
+    The record modules (tasks, runs, items, ...) are mixins of `RecordDatabase`, which this
+    class implements for SQLite; they all share this connection and its transaction.
 
     `check`: how deeply the file is checked when opened (see runner.state.sqlite.health);
     `wait_forever`: a write waits for another process's lock as long as it takes (the
@@ -66,6 +67,7 @@ class Database:
         on_busy: BusyHook | None = None,
     ) -> None:
         self.path = path
+        self._db: sqlite3.Connection
         self._depth = 0
         self._patience = None if wait_forever else BUSY_PATIENCE_S
         self._on_busy = on_busy
@@ -221,7 +223,7 @@ class Database:
             target,
         )
 
-    def expect_rows(self, cursor: sqlite3.Cursor, count: int, what: str) -> None:
+    def expect_rows(self, cursor: Cursor, count: int, what: str) -> None:
         """A write that must change exactly `count` rows did, or the state is not what it must be.
 
         A damaged index makes an update find no row; going on would start the same item
