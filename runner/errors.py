@@ -147,6 +147,12 @@ class StateReadOnlyError(StateError):
     """Raised when a change was asked of a state file that can only be read (read-only mount, modes)."""
 
 
+class StateSchemaError(StateError):
+    """Raised when a state database was written by a newer version of the runner (SPEC §8: exit 2)."""
+
+    exit_code: ClassVar[int] = exitcodes.BAD_CONFIG
+
+
 class DiskFullError(StateHaltError):
     """Raised when the disk holding the state file is full: nothing more can be recorded."""
 
@@ -177,6 +183,18 @@ class LockHeldError(RunnerError):
         super().__init__(
             f"another runner ({who}) holds the lock {lock_path}; "
             "wait for it to finish or stop it first"
+        )
+
+
+class SiteHeldError(LockHeldError):
+    """Raised when another runner holds this site's lock on a shared state database."""
+
+    def __init__(self, url: str, site: str, host: str | None, pid: int | None) -> None:
+        super().__init__(Path(site), pid)
+        who = f"process {pid} on host {host}" if host and pid else "another process"
+        self.args = (
+            f"another runner ({who}) holds site {site!r} of the state database {url}; "
+            "wait for it to finish or stop it first (one runner per site for now)",
         )
 
 

@@ -142,7 +142,7 @@ def _open_state(pipeline: Pipeline, log: Any) -> StateStore:
     from runner.errors import StateHaltError
     from runner.state import open_store
 
-    path = pipeline.state_file
+    path = pipeline.state_location
 
     def waiting(waited: float) -> None:
         log.warning(
@@ -202,6 +202,7 @@ def open_session(
             become_subreaper()
             store = _open_state(pipeline, log)
             try:
+                store.hold_site(site)
                 with notifying(pipeline, environment, log), _signals(control):
                     log.info(
                         "runner.started", pid=os.getpid(), pipeline=str(pipeline.root), **started

@@ -46,7 +46,10 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         render.print_json(report.to_json())
     elif report.sound:
-        print(f"{report.path}: sound ({'quick_check' if args.quick else 'integrity_check'}: ok)")
+        done = {"schema": "schema version", "quick": "quick_check"}.get(
+            report.depth, "integrity_check"
+        )
+        print(f"{report.path}: sound ({done}: ok)")
     else:
         print(f"{report.path}: DAMAGED")
         for problem in report.problems:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from runner.domain.timefmt import format_duration, iso
-from runner.state import AttemptRow, StateStore, open_store
+from runner.state import AttemptRow, StateStore, open_store, state_exists
 from runner.system.fs import file_modes, safe_name
 
 if TYPE_CHECKING:
@@ -158,8 +158,8 @@ def _prune_state(
 ) -> float | None:
     """Prune attempts, runs and attempt output; the start of the oldest open run (or None)."""
     retention = pipeline.settings.retention
-    path = pipeline.state_file
-    if not path.exists():
+    path = pipeline.state_location
+    if not state_exists(path):
         return None
     store = open_store(path, readonly=not apply)
     try:

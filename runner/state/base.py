@@ -65,6 +65,15 @@ class StateStore(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
+    def hold_site(self, site: str) -> None:
+        """Refuse a second runner of `site` on this state while this store is open.
+
+        On SQLite the lock file beside the state does it (runner.system.lock) and this does
+        nothing; on a shared database the runner's own connection holds a lock per site
+        (LockHeldError, naming the holder, when another runner has it).
+        """
+        ...
+
     def batch(self) -> AbstractContextManager[None]:
         """One transaction around several operations, durable together when the block ends.
 

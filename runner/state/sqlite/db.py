@@ -236,6 +236,9 @@ class Database(RecordDatabase):
                 "an index may be broken",
             )
 
+    def hold_site(self, site: str) -> None:
+        """Nothing to do: the lock file beside the state holds the site (runner.system.lock)."""
+
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Group several changes (and the reads that decide them) into one durable commit.

@@ -57,7 +57,7 @@ class SQLiteStore(StateRecords, Database):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
 
-def open_store(
+def open_sqlite(
     path: Path,
     *,
     readonly: bool = False,
