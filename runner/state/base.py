@@ -90,6 +90,30 @@ class StateStore(Protocol):
         """
         ...
 
+    # -- whole tables (`runner state copy`) ------------------------------------
+
+    def row_counts(self) -> dict[str, int]:
+        """How many rows each table holds (0 for a table this state has not got yet)."""
+        ...
+
+    def table_columns(self, table: str) -> list[str]:
+        """The table's columns (its rowid first when it has one), or [] when it has none yet."""
+        ...
+
+    def table_rows(self, table: str, columns: Sequence[str]) -> Iterator[tuple[object, ...]]:
+        """Every row of `table` (those `columns`), in key order."""
+        ...
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[tuple[object, ...]]
+    ) -> None:
+        """Write rows as they are into `table` (one transaction, or the open batch's)."""
+        ...
+
+    def restart_ids(self) -> None:
+        """After rows were written with their ids (a copy): new rows get ids after them."""
+        ...
+
     def change_counter(self) -> int:
         """A number that changes whenever another connection commits a change to the state.
 

@@ -58,6 +58,10 @@ class RecordDatabase:
         """Group several changes (and the reads that decide them) into one durable commit."""
         raise NotImplementedError
 
+    def restart_ids(self) -> None:
+        """After rows were written with their ids (a copy): new rows get ids after them."""
+        raise NotImplementedError
+
     def expect_rows(self, cursor: Cursor, count: int, what: str) -> None:
         """A write that must change exactly `count` rows did, or the state is not what it must be."""
         raise NotImplementedError

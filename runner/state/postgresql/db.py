@@ -29,6 +29,7 @@ from runner.errors import (
 from runner.state.database import RecordDatabase
 from runner.state.postgresql.dialect import COMPAT_FUNCTIONS, schema_statements, translate
 from runner.state.sqlite.migrations import SCHEMA_VERSION
+from runner.state.sqlite.tables import TABLES
 
 if TYPE_CHECKING:
     import psycopg
@@ -264,6 +265,17 @@ class PostgresDatabase(RecordDatabase):
         """
         row = self._raw.execute("SELECT value FROM runner_meta WHERE key = 'changes'").fetchone()
         return (int(row[0]) if row else 0) - self._own_changes
+
+    def restart_ids(self) -> None:
+        """Move each identity column's sequence past the largest id written (after a copy)."""
+        with self._transaction():
+            for table in TABLES.values():
+                column = "id" if table.integer_id else "rowid" if table.rowid else None
+                if column is not None:
+                    self._raw.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column}'), "
+                        f"max({column})) FROM {table.name} HAVING max({column}) IS NOT NULL"
+                    )
 
     def hold_site(self, site: str) -> None:
         """Take this site's runner lock for the life of this connection, or refuse at once."""

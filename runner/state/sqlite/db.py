@@ -236,6 +236,9 @@ class Database(RecordDatabase):
                 "an index may be broken",
             )
 
+    def restart_ids(self) -> None:
+        """Nothing to do: SQLite gives a new row the id after the largest there."""
+
     def hold_site(self, site: str) -> None:
         """Nothing to do: the lock file beside the state holds the site (runner.system.lock)."""
 

@@ -27,6 +27,7 @@ from runner.state.sqlite.results import ResultQueries
 from runner.state.sqlite.retries import RetryRecords
 from runner.state.sqlite.runlist import RunListing
 from runner.state.sqlite.runs import RunRecords
+from runner.state.sqlite.tablecopy import TableCopy
 from runner.state.sqlite.tasks import TaskRecords
 from runner.state.sqlite.workers import WorkerRecords
 
@@ -49,6 +50,7 @@ class StateRecords(
     PruneRecords,
     RequestRecords,
     RunListing,
+    TableCopy,
 ):
     """Every record operation of the state, on whichever backend database comes after it."""
 
