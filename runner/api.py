@@ -315,5 +315,5 @@ def _ask_serving_runner(
         pipeline, site=site, tasks=chosen, named=named, holder_pid=held.holder_pid, now=now
     )
     if requested is None:
-        raise LockHeldByRunError(held.lock_path, held.holder_pid)
+        raise LockHeldByRunError(held.lock_path, held.holder_pid, str(held))
     return requested

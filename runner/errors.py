@@ -202,10 +202,10 @@ class LockHeldByRunError(LockHeldError):
     """Raised when `run --now` finds the lock held by a `runner run` (not `serve`): nothing to hand
     the request to."""
 
-    def __init__(self, lock_path: Path, holder_pid: int | None) -> None:
+    def __init__(self, lock_path: Path, holder_pid: int | None, held: str | None = None) -> None:
         super().__init__(lock_path, holder_pid)
         self.args = (
-            f"{self.args[0]}; it is a `runner run`, which runs only what it started with, so "
+            f"{held or self.args[0]}; it is a `runner run`, which runs only what it started with, so "
             "`run --now` cannot hand it the task: run this again once it has finished (a "
             "`runner serve` holding the site would take the request through the state)",
         )
