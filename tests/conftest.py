@@ -11,8 +11,8 @@ import structlog
 from hypothesis import HealthCheck, settings
 
 from runner.logs.setup import close_logging
-from tests.support.spawning import kill_left_in
 from tests.support.postgres import PostgresServer, postgres_bin
+from tests.support.spawning import kill_left_in
 from tests.support.system import require_system
 from tests.support.workspace import SQLITE_STATE, Workspace, use_state
 

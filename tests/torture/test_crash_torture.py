@@ -59,9 +59,10 @@ echo "done $item" >> ledger.txt
 MOVER = """\
 import sys, time
 from pathlib import Path
+from runner.config import load_pipeline
 from runner.state import open_store
 
-store = open_store(Path(".runner/state.db"))
+store = open_store(load_pipeline(Path("pipeline.yaml")).state_location)
 for item in sys.argv[1:]:
     store.move_item("t", item, to_queue="rescheduled", by="torture", reason="crash torture", now=time.time())
     print("moved", item, flush=True)

@@ -46,6 +46,9 @@ def test_limits_subqueries_functions_and_literals() -> None:
     assert "sum(CASE WHEN duration_s <= 0.5 THEN 1 WHEN NOT (duration_s <= 0.5) THEN 0 END)" in (
         translate("SELECT sum(duration_s <= 0.5) FROM attempts").sql
     )
+    assert "a IS DISTINCT FROM (SELECT 1) AND b IS NOT DISTINCT FROM %s AND c IS NOT NULL" in (
+        translate("WHERE a IS NOT (SELECT 1) AND b IS ? AND c IS NOT NULL").sql
+    )
     assert "pg_temp.incoming" in translate("INSERT INTO temp.incoming VALUES (?)").sql
     assert (
         "information_schema.tables"

@@ -249,6 +249,11 @@ class PostgresDatabase(RecordDatabase):
         with self._transaction():
             yield
 
+    @property
+    def connection(self) -> PgConnection:
+        """The (translating) connection, for tests and benchmarks that inspect the state directly."""
+        return self._pg
+
     def copy_to(self, target: Path) -> None:
         """A PostgreSQL state is backed up with the server's tools, not copied to a file."""
         raise StateError(

@@ -11,6 +11,7 @@ PostgreSQL schema from the same migrations (runner.state.sqlite.migrations). Wha
 - `LIMIT ?` with SQLite's -1 for "no limit" becomes `LIMIT nullif(?, -1)`;
 - temporary tables live in `pg_temp`, and `WITHOUT ROWID` is SQLite's alone;
 - a subquery in FROM gets the alias PostgreSQL requires;
+- SQLite's `a IS b` / `a IS NOT b` (NULL-safe) are `IS [NOT] DISTINCT FROM`;
 - `instr` is `strpos`, the two-argument `max` is `greatest`, a sum of comparisons counts them;
 - the catalogue is read from information_schema (`sqlite_master`, `PRAGMA table_info`);
 - `json_extract` is a function the schema defines (`COMPAT_FUNCTIONS`);
@@ -78,6 +79,8 @@ def translate(sql: str, *, many: bool = False) -> Statement:
     text = re.sub(r"\bmax\(\?,", "greatest(?,", text)
     text = _SUM_OF_TEST.sub(r"sum(CASE WHEN \1 THEN 1 WHEN NOT (\1) THEN 0 END)", text)
     text = _LIMIT.sub("LIMIT nullif(?, -1)", text)
+    text = re.sub(r"\bIS NOT (?!NULL\b|DISTINCT\b)", "IS DISTINCT FROM ", text)
+    text = re.sub(r"\bIS (?!NOT\b|NULL\b|DISTINCT\b)", "IS NOT DISTINCT FROM ", text)
     text = _alias_subqueries(text)
     conflict = ""
     upsert = _UPSERT.match(text)
