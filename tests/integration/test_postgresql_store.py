@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from runner import exitcodes
-from runner.errors import LockHeldError
+from runner.errors import LockHeldError, StateError
 from runner.state import DatabaseUrl, WorkerRow, open_store
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import DATABASE, PostgresServer
 from tests.support.workspace import Workspace, settings
 
 TASK = """
@@ -150,3 +150,19 @@ def test_a_read_only_verb_on_an_empty_database_says_nothing_ran(url: str, tmp_pa
     assert exitcodes.RUN_FAILED == backup.returncode
     assert "pg_dump" in backup.stderr
     assert os.environ.get("PGPASSWORD") is None or "PGPASSWORD" not in backup.stderr
+
+
+def test_a_lost_connection_is_a_state_error_not_a_traceback(
+    url: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    with open_store(_location(url, tmp_path)) as store:
+        store.upsert_task("t", site="default", config_hash="h", modified_by="me", now=1.0)
+        postgres_server.admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'runner'",
+            DATABASE,
+        )
+        with pytest.raises(StateError, match=r"the state database .* failed"):
+            store.tasks()
+        with pytest.raises(StateError, match=r"the state database .* failed"):
+            store.set_task_status("t", "running")

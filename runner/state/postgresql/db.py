@@ -75,18 +75,32 @@ class PgCursor:
 class PgConnection:
     """The connection the record modules run their (SQLite-dialect) statements on."""
 
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+    def __init__(self, connection: psycopg.Connection[Any], url: str) -> None:
         self.raw = connection
+        self._url = url
 
     def execute(self, sql: str, parameters: Any = (), /) -> PgCursor:
         statement = translate(sql)
-        return PgCursor(self.raw.execute(statement.sql, _params(parameters)), statement.returns_id)
+        with self._told():
+            cursor = self.raw.execute(statement.sql, _params(parameters))
+            return PgCursor(cursor, statement.returns_id)
 
     def executemany(self, sql: str, parameters: Any, /) -> PgCursor:
         statement = translate(sql, many=True)
-        cursor = self.raw.cursor()
-        cursor.executemany(statement.sql, [_params(p) for p in parameters])
-        return PgCursor(cursor, returns_id=False)
+        with self._told():
+            cursor = self.raw.cursor()
+            cursor.executemany(statement.sql, [_params(p) for p in parameters])
+            return PgCursor(cursor, returns_id=False)
+
+    @contextmanager
+    def _told(self) -> Iterator[None]:
+        """A lost connection or a server gone away, told as a StateError (no traceback)."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            raise StateError(f"the state database {self._url} failed: {_reason(exc)}") from exc
 
 
 def _params(parameters: Any) -> Sequence[Any]:
@@ -139,7 +153,7 @@ class PostgresDatabase(RecordDatabase):
         self._depth = 0
         self._own_changes = 0
         self._raw = connect(url, readonly=readonly)
-        self._pg = PgConnection(self._raw)
+        self._pg = PgConnection(self._raw, url)
         self._db = self._pg
         try:
             version = self._version()
