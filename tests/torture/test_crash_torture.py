@@ -25,6 +25,7 @@ import pytest
 from runner import exitcodes
 from runner.domain import queues as q
 from runner.domain.statuses import INTERRUPTED, OK
+from runner.state import SQLiteStore
 from runner.system import failpoints
 from tests.support.sizes import record_figures, size
 from tests.support.spawning import exited_within, reaped, spawn_python, spawn_runner, traceback_free
@@ -211,7 +212,8 @@ class TestCrashTorture:
 
         rerun = 0
         with ws.store() as store:
-            assert "ok" == store.integrity_check()
+            if isinstance(store, SQLiteStore):  # a database server looks after its own pages
+                assert "ok" == store.integrity_check()
             assert {q.SUCCESSFUL: ITEMS} == store.queue_counts("t")
             assert [] == store.open_attempts("default")
             for n in range(ITEMS):
