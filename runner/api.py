@@ -88,14 +88,12 @@ def plan(
     from runner.masking import Masker
     from runner.schedule.due import task_due
     from runner.schedule.fires import describe_next
-    from runner.state import open_store
+    from runner.state import open_existing
     from runner.templating import ItemView, render_argv
 
     check_tasks(pipeline, tasks)
     instant = (at or datetime.now(UTC)).timestamp()
-    store = None
-    if pipeline.state_file.exists():
-        store = open_store(pipeline.state_file, readonly=True)
+    store = open_existing(pipeline.state_location)
     report: dict[str, Any] = {"at": iso(instant), "tasks": []}
     try:
         for name, task in sorted(pipeline.tasks.items()):
@@ -317,5 +315,5 @@ def _ask_serving_runner(
         pipeline, site=site, tasks=chosen, named=named, holder_pid=held.holder_pid, now=now
     )
     if requested is None:
-        raise LockHeldByRunError(held.lock_path, held.holder_pid)
+        raise LockHeldByRunError(held.lock_path, held.holder_pid, str(held))
     return requested

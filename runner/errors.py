@@ -147,6 +147,12 @@ class StateReadOnlyError(StateError):
     """Raised when a change was asked of a state file that can only be read (read-only mount, modes)."""
 
 
+class StateSchemaError(StateError):
+    """Raised when a state database was written by a newer version of the runner (SPEC §8: exit 2)."""
+
+    exit_code: ClassVar[int] = exitcodes.BAD_CONFIG
+
+
 class DiskFullError(StateHaltError):
     """Raised when the disk holding the state file is full: nothing more can be recorded."""
 
@@ -180,14 +186,26 @@ class LockHeldError(RunnerError):
         )
 
 
+class SiteHeldError(LockHeldError):
+    """Raised when another runner holds this site's lock on a shared state database."""
+
+    def __init__(self, url: str, site: str, host: str | None, pid: int | None) -> None:
+        super().__init__(Path(site), pid)
+        who = f"process {pid} on host {host}" if host and pid else "another process"
+        self.args = (
+            f"another runner ({who}) holds site {site!r} of the state database {url}; "
+            "wait for it to finish or stop it first (one runner per site for now)",
+        )
+
+
 class LockHeldByRunError(LockHeldError):
     """Raised when `run --now` finds the lock held by a `runner run` (not `serve`): nothing to hand
     the request to."""
 
-    def __init__(self, lock_path: Path, holder_pid: int | None) -> None:
+    def __init__(self, lock_path: Path, holder_pid: int | None, held: str | None = None) -> None:
         super().__init__(lock_path, holder_pid)
         self.args = (
-            f"{self.args[0]}; it is a `runner run`, which runs only what it started with, so "
+            f"{held or self.args[0]}; it is a `runner run`, which runs only what it started with, so "
             "`run --now` cannot hand it the task: run this again once it has finished (a "
             "`runner serve` holding the site would take the request through the state)",
         )

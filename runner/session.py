@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
 from runner.config.pipeline import Pipeline
+from runner.config.state_location import StateLocation
 from runner.engine import Engine, RunReport, RunRequest, RunSource
 from runner.state import StateStore
 
@@ -147,7 +147,7 @@ class BusyWait:
     goes on waiting, since what finished must still be recorded.
     """
 
-    def __init__(self, path: Path, log: Any, cancel: threading.Event) -> None:
+    def __init__(self, path: StateLocation, log: Any, cancel: threading.Event) -> None:
         self._path = path
         self._log = log
         self._cancel = cancel
@@ -186,7 +186,7 @@ def _open_state(pipeline: Pipeline, log: Any, cancel: threading.Event) -> StateS
     from runner.errors import StateHaltError
     from runner.state import open_store
 
-    path = pipeline.state_file
+    path = pipeline.state_location
     try:
         return open_store(
             path, check="start", wait_forever=True, on_busy=BusyWait(path, log, cancel)
@@ -241,6 +241,7 @@ def open_session(
             become_subreaper()
             store = _open_state(pipeline, log, control.cancel)
             try:
+                store.hold_site(site)
                 with notifying(pipeline, environment, log), _signals(control):
                     log.info(
                         "runner.started", pid=os.getpid(), pipeline=str(pipeline.root), **started

@@ -18,9 +18,10 @@ from runner.errors import UsageError
 DESCRIPTION = (
     "Look after the state file by hand. `check` says whether it is sound; `backup FILE` writes a\n"
     "consistent copy while runners work; `recover` writes every readable row of a damaged state\n"
-    "into a new file beside it (keeping the damaged one) and says what it kept and what it lost.\n"
+    "into a new file beside it (keeping the damaged one) and says what it kept and what it lost;\n"
+    "`copy FROM TO` copies a whole state into another store (a SQLite file into PostgreSQL).\n"
     'None of them changes the state file. See docs/operations.md, "When the state file is in\n'
-    'trouble".'
+    'trouble" and "The state in PostgreSQL".'
 )
 
 
@@ -46,7 +47,10 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         render.print_json(report.to_json())
     elif report.sound:
-        print(f"{report.path}: sound ({'quick_check' if args.quick else 'integrity_check'}: ok)")
+        done = {"schema": "schema version", "quick": "quick_check"}.get(
+            report.depth, "integrity_check"
+        )
+        print(f"{report.path}: sound ({done}: ok)")
     else:
         print(f"{report.path}: DAMAGED")
         for problem in report.problems:
@@ -140,6 +144,39 @@ def _recover(args: argparse.Namespace) -> int:
     return exitcodes.OK if not salvage.problems_after else exitcodes.RUN_FAILED
 
 
+def _copy_arguments(parser: argparse.ArgumentParser) -> None:
+    from runner.cli.parser import _json_flag
+
+    parser.add_argument(
+        "source",
+        metavar="FROM",
+        help="the state to copy: a SQLite state file, or a postgresql:// URL (no password in it)",
+    )
+    parser.add_argument(
+        "target",
+        metavar="TO",
+        help="where to copy it: a new SQLite file, or the postgresql:// URL of an empty database",
+    )
+    _json_flag(parser)
+
+
+def _copy(args: argparse.Namespace) -> int:
+    report = operations.copy_state(
+        operations.state_location(args.source), operations.state_location(args.target)
+    )
+    if args.json:
+        render.print_json(report.to_json())
+        return exitcodes.OK
+    print(f"copied {report.source} into {report.target}; the counts agree:")
+    for table, count in report.rows.items():
+        print(f"  {table:<16} {count}")
+    print(
+        "Point `settings.state` of every host at the new state before starting a runner; "
+        "the old one is left as it was."
+    )
+    return exitcodes.OK
+
+
 SUBVERBS: dict[str, SubVerb] = {
     "check": SubVerb(
         "check the state file (read-only, safe while a runner works)",
@@ -165,6 +202,17 @@ SUBVERBS: dict[str, SubVerb] = {
         "the runners, put the copy in the state's place, start them again.",
         _backup_arguments,
         _backup,
+    ),
+    "copy": SubVerb(
+        "copy a whole state into another store (SQLite file <-> PostgreSQL database)",
+        "Copy every row of the state FROM (a SQLite file or a postgresql:// URL) into TO (a new\n"
+        "SQLite file, or an empty PostgreSQL database, whose schema the runner creates), ids\n"
+        "and history kept, in one transaction; then compare the row counts of both and print\n"
+        "them. Refuses (exit 75) while a runner holds either state, and (exit 1) a target that\n"
+        "holds anything. FROM is left as it was. Passwords come from PGPASSWORD, ~/.pgpass or\n"
+        "PGSERVICE, never from the URL.",
+        _copy_arguments,
+        _copy,
     ),
 }
 

@@ -15,6 +15,12 @@ from runner.config.groups import Group
 from runner.config.policies import Policy
 from runner.config.schedules import Schedule
 from runner.config.settings import Settings
+from runner.config.state_location import (
+    DATABASE_SIDE_FILES,
+    DatabaseUrl,
+    StateLocation,
+    is_database_url,
+)
 from runner.config.tasks import Task
 from runner.errors import Location, UsageError
 
@@ -83,9 +89,18 @@ class Pipeline:
         return path if path.is_absolute() else self.root / path
 
     @property
-    def state_file(self) -> Path:
-        """The resume-state file (`settings.state`, relative to the pipeline directory)."""
+    def state_location(self) -> StateLocation:
+        """Where the resume state lives: the SQLite file, or the PostgreSQL database `settings.state` names."""
+        if is_database_url(self.settings.state):
+            return DatabaseUrl(self.settings.state, self.resolve_path(DATABASE_SIDE_FILES))
         return self.resolve_path(self.settings.state)
+
+    @property
+    def state_file(self) -> Path:
+        """The local path naming the state: the SQLite file (`settings.state`, relative to the
+        pipeline directory), or for a database the path its per-host side files are named after."""
+        location = self.state_location
+        return location.side if isinstance(location, DatabaseUrl) else location
 
     @property
     def logs_dir(self) -> Path:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from runner.config.durations import Duration
 from runner.config.fields import STRICT, EnvName, Name
 from runner.config.notify import NotifyRule
 from runner.config.retention import Retention
+from runner.config.state_location import is_database_url, url_problem
 
 
 class Settings(BaseModel):
@@ -24,8 +25,20 @@ class Settings(BaseModel):
     state: str = Field(
         default=".runner/state.db",
         min_length=1,
-        description="The resume-state file (SQLite), relative to the pipeline directory.",
+        description="Where the resume state lives: a SQLite file, relative to the pipeline "
+        "directory; or a PostgreSQL database, as a libpq URL "
+        "`postgresql://[user@]host[:port]/dbname[?params]` (also `postgres://`; a socket "
+        "directory as `?host=/path`). The URL carries no password: libpq reads it from "
+        "PGPASSWORD, ~/.pgpass or PGSERVICE. One runner per site of a database for now.",
     )
+
+    @field_validator("state")
+    @classmethod
+    def _state_url_usable(cls, value: str) -> str:
+        if is_database_url(value) and (problem := url_problem(value)) is not None:
+            raise ValueError(f"the PostgreSQL URL in `state` cannot be used: {problem}")
+        return value
+
     logs: str = Field(
         default=".runner/logs",
         min_length=1,

@@ -30,6 +30,7 @@ from runner.operations._common import (
     process_alive,
 )
 from runner.operations._control import ControlOutcome, control_json, pause, resume
+from runner.operations._copy import CopyReport, copy_state, state_location
 from runner.operations._explain import (
     EXPLAIN_REASONS,
     R_ABOUT_TO_LAUNCH,
@@ -121,6 +122,7 @@ __all__ = [
     "AttemptOutput",
     "CheckReport",
     "ControlOutcome",
+    "CopyReport",
     "Explanation",
     "ItemEntry",
     "ItemHistory",
@@ -149,6 +151,7 @@ __all__ = [
     "check_queue_name",
     "check_state",
     "control_json",
+    "copy_state",
     "explain",
     "history",
     "iso",
@@ -170,5 +173,6 @@ __all__ = [
     "report",
     "resume",
     "runs",
+    "state_location",
     "status",
 ]

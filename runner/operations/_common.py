@@ -18,7 +18,7 @@ from runner.domain import queues as q
 from runner.domain.statuses import FAILED, HUNG, INTERRUPTED, OK, START_FAILED, TIMEOUT
 from runner.domain.timefmt import iso
 from runner.errors import UsageError
-from runner.state import ItemRow, MoveRow, RunRow, StateStore, WorkerRow, open_store
+from runner.state import ItemRow, MoveRow, RunRow, StateStore, WorkerRow, open_existing
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
@@ -68,11 +68,8 @@ def process_alive(worker: WorkerRow) -> bool:
 
 
 def open_read(pipeline: Pipeline) -> StateStore | None:
-    """The state file opened read-only, or None when nothing has run yet."""
-    path = pipeline.state_file
-    if not path.exists():
-        return None
-    return open_store(path, readonly=True)
+    """The state opened read-only, or None when nothing has run yet."""
+    return open_existing(pipeline.state_location)
 
 
 def known_tasks(pipeline: Pipeline, store: StateStore | None) -> list[str]:
@@ -114,7 +111,7 @@ def read_item(pipeline: Pipeline, task: str, item_id: str) -> Iterator[tuple[Sta
     store = open_read(pipeline)
     if store is None:
         raise UsageError(
-            f"task {task!r} has no items yet: there is no state file at {pipeline.state_file} "
+            f"task {task!r} has no items yet: there is no state at {pipeline.state_location} "
             f"(run it first: runner run --task {task} --now)"
         )
     try:

@@ -107,7 +107,7 @@ def _control(
     why = masker.mask_text(reason)
     site = pipeline.task_site(task) if task in pipeline.tasks else pipeline.settings.site
     with file_modes(pipeline.settings.file_mode):
-        store = open_store(pipeline.state_file)
+        store = open_store(pipeline.state_location)
         try:
             check_task(pipeline, store, task)
             with store.batch():

@@ -12,7 +12,7 @@ from runner.domain import queues as q
 from runner.domain.timefmt import iso
 from runner.errors import UsageError
 from runner.operations._common import check_queue_name, check_task
-from runner.state import ItemRow, StateStore, open_store
+from runner.state import ItemRow, StateStore, open_store, state_exists
 from runner.system.fs import file_modes
 from runner.system.user import os_user
 
@@ -114,8 +114,8 @@ def move(
     masker = Masker.from_env(pipeline.settings.secrets, os.environ if env is None else env)
     who = masker.mask_text(by if by else os_user())
     why = masker.mask_text(reason.strip() or f"moved by {who} with {via}")
-    path = pipeline.state_file
-    if not path.exists():
+    path = pipeline.state_location
+    if not state_exists(path):
         raise UsageError(
             f"task {task!r} has no items to move: there is no state file at {path} "
             f"(run it first: runner run --task {task} --now)"

@@ -161,7 +161,7 @@ def _reading(pipeline: Pipeline, task: str) -> Iterator[StateStore]:
     store = open_read(pipeline)
     if store is None:
         raise UsageError(
-            f"task {task!r} has not run yet: there is no state file at {pipeline.state_file}"
+            f"task {task!r} has not run yet: there is no state at {pipeline.state_location}"
         )
     try:
         check_task(pipeline, store, task)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from runner.domain.timefmt import format_duration, iso
-from runner.state import AttemptRow, StateStore, open_store
+from runner.state import AttemptRow, StateStore, open_existing, open_store
 from runner.system.fs import file_modes, safe_name
 
 if TYPE_CHECKING:
@@ -158,10 +158,13 @@ def _prune_state(
 ) -> float | None:
     """Prune attempts, runs and attempt output; the start of the oldest open run (or None)."""
     retention = pipeline.settings.retention
-    path = pipeline.state_file
-    if not path.exists():
+    path = pipeline.state_location
+    store = open_existing(path)  # None: nothing has run yet, nothing to prune
+    if store is None:
         return None
-    store = open_store(path, readonly=not apply)
+    if apply:
+        store.close()
+        store = open_store(path)
     try:
         doomed: set[int] = set()
         if retention.runs is not None:

@@ -178,7 +178,7 @@ def report(pipeline: Pipeline, task: str, *, include_left: bool = True) -> Itera
     store = open_read(pipeline)
     if store is None:
         raise UsageError(
-            f"task {task!r} has no items yet: there is no state file at {pipeline.state_file} "
+            f"task {task!r} has no items yet: there is no state at {pipeline.state_location} "
             f"(run it first: runner run --task {task} --now)"
         )
     try:

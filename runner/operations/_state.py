@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import StateError
-from runner.state import CheckDepth, Salvage, check_sqlite_file, open_store, salvage_sqlite_state
+from runner.state import (
+    CheckDepth,
+    DatabaseUrl,
+    Salvage,
+    check_sqlite_file,
+    open_existing,
+    open_store,
+    salvage_sqlite_state,
+)
 from runner.system.fs import file_modes
 from runner.system.lock import RunnerLock, lock_path_for
 
@@ -27,7 +35,7 @@ if TYPE_CHECKING:
 class StateCheck:
     """What a check of the state file found."""
 
-    path: Path
+    path: Path | DatabaseUrl
     depth: CheckDepth
     problems: list[str]
 
@@ -45,7 +53,14 @@ class StateCheck:
 
 
 def _existing_state(pipeline: Pipeline) -> Path:
-    path = pipeline.state_file
+    location = pipeline.state_location
+    if isinstance(location, DatabaseUrl):
+        raise StateError(
+            f"the state lives in the database {location}; this works on a SQLite state file "
+            "only: back the database up with pg_dump and restore it with pg_restore "
+            "(`runner state copy` copies it into a SQLite file)"
+        )
+    path = location
     if not path.exists():
         raise StateError(
             f"no state file at {path}: nothing has run yet with this pipeline "
@@ -55,7 +70,20 @@ def _existing_state(pipeline: Pipeline) -> Path:
 
 
 def check_state(pipeline: Pipeline, *, depth: CheckDepth = "full") -> StateCheck:
-    """Check the pipeline's state file read-only (safe while a runner works)."""
+    """Check the pipeline's state read-only (safe while a runner works).
+
+    A database is checked for its schema version (the server looks after its own pages).
+    """
+    location = pipeline.state_location
+    if isinstance(location, DatabaseUrl):
+        store = open_existing(location)
+        if store is None:
+            raise StateError(
+                f"the database {location} holds no runner state yet: nothing has run with "
+                "this pipeline (run `runner run` first, or check `settings.state`)"
+            )
+        store.close()
+        return StateCheck(location, "schema", [])
     path = _existing_state(pipeline)
     return StateCheck(path, depth, check_sqlite_file(path, depth))
 

@@ -72,7 +72,7 @@ def request_run_now(
     """
     instant = time.time() if now is None else now
     who = by or os_user()
-    with file_modes(pipeline.settings.file_mode), open_store(pipeline.state_file) as store:
+    with file_modes(pipeline.settings.file_mode), open_store(pipeline.state_location) as store:
         serving = store.serving(site)
         if serving is None or holder_pid is None or serving.pid != holder_pid:
             return None

@@ -1,6 +1,8 @@
-"""The resume-state store behind one narrow interface (`StateStore`); SQLite now."""
+"""The resume-state store behind one narrow interface (`StateStore`): SQLite or PostgreSQL."""
 
+from runner.config.state_location import DatabaseUrl, StateLocation, is_database_url, state_exists
 from runner.state.base import StateStore
+from runner.state.opening import open_existing, open_store
 from runner.state.records import (
     ITEM_SORTS,
     LISTING_ORDER,
@@ -28,7 +30,6 @@ from runner.state.sqlite import (
     SQLiteStore,
     TableSalvage,
     check_sqlite_file,
-    open_store,
     refuse_read_only_mount,
     salvage_sqlite_state,
     state_disk_free,
@@ -46,6 +47,7 @@ __all__ = [
     "CheckDepth",
     "Checkpoint",
     "ControlRow",
+    "DatabaseUrl",
     "ItemQuery",
     "ItemResult",
     "ItemRow",
@@ -56,6 +58,7 @@ __all__ = [
     "SQLiteStore",
     "Salvage",
     "ServingRow",
+    "StateLocation",
     "StateStore",
     "SyncReport",
     "TableSalvage",
@@ -63,10 +66,13 @@ __all__ = [
     "UnderWay",
     "WorkerRow",
     "check_sqlite_file",
+    "is_database_url",
+    "open_existing",
     "open_store",
     "read_under_way",
     "refuse_read_only_mount",
     "salvage_sqlite_state",
     "state_disk_free",
+    "state_exists",
     "state_failure",
 ]

@@ -65,6 +65,15 @@ class StateStore(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
+    def hold_site(self, site: str) -> None:
+        """Refuse a second runner of `site` on this state while this store is open.
+
+        On SQLite the lock file beside the state does it (runner.system.lock) and this does
+        nothing; on a shared database the runner's own connection holds a lock per site
+        (LockHeldError, naming the holder, when another runner has it).
+        """
+        ...
+
     def batch(self) -> AbstractContextManager[None]:
         """One transaction around several operations, durable together when the block ends.
 
@@ -79,6 +88,30 @@ class StateStore(Protocol):
 
         Safe while runners write; `target` must not exist (nothing is overwritten).
         """
+        ...
+
+    # -- whole tables (`runner state copy`) ------------------------------------
+
+    def row_counts(self) -> dict[str, int]:
+        """How many rows each table holds (0 for a table this state has not got yet)."""
+        ...
+
+    def table_columns(self, table: str) -> list[str]:
+        """The table's columns (its rowid first when it has one), or [] when it has none yet."""
+        ...
+
+    def table_rows(self, table: str, columns: Sequence[str]) -> Iterator[tuple[object, ...]]:
+        """Every row of `table` (those `columns`), in key order."""
+        ...
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[tuple[object, ...]]
+    ) -> None:
+        """Write rows as they are into `table` (one transaction, or the open batch's)."""
+        ...
+
+    def restart_ids(self) -> None:
+        """After rows were written with their ids (a copy): new rows get ids after them."""
         ...
 
     def change_counter(self) -> int:

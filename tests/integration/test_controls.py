@@ -19,7 +19,6 @@ from runner import exitcodes
 from runner.domain import queues as q
 from runner.domain.brakes import BY_BRAKE, HALTED, PAUSED, RESUMED
 from runner.errors import StateError
-from runner.state import open_store
 from tests.integration.test_operator_cli import validate
 from tests.support.waiting import wait_until
 from tests.support.workspace import Workspace, members, settings
@@ -233,7 +232,7 @@ class TestPauseResume:
         pipeline(ws, ["ok-a", "ok-b", "ok-c"])
         (ws.root / "hold-ok-a").write_text("")
         now = time.time()
-        with open_store(ws.root / ".runner" / "state.db") as store:
+        with ws.open_state() as store:
             store.sync_members("t", [(i, "{}", "") for i in ("ok-a", "ok-b", "ok-c")], now=now)
             for item in ("ok-a", "ok-b", "ok-c"):
                 store.move_item("t", item, to_queue=q.RUN_NOW, by="op", reason="go", now=now)
@@ -420,7 +419,7 @@ class TestRunNowRequest:
 
     def test_a_pending_request_shows_in_status(self, ws: Workspace) -> None:
         pipeline(ws, ["ok-1"])
-        with open_store(ws.root / ".runner" / "state.db") as store:
+        with ws.open_state() as store:
             store.request_run("t", site="default", by="alice", now=time.time())
         report = cli_json(ws, "status", "pipeline.yaml")
         validate("status", report)
@@ -448,8 +447,7 @@ class TestRunNowRequest:
 
 
 def serving(ws: Workspace) -> bool:
-    path = ws.root / ".runner" / "state.db"
-    if not path.exists():
+    if not ws.on_postgresql and not ws.state_path.exists():
         return False
     try:
         with ws.store() as store:

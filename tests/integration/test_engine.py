@@ -521,7 +521,7 @@ class TestAttemptsRecordedAhead:
         assert {"a", "b"} <= recorded  # b waits behind a, recorded ahead of the slot
         assert [] == sorted(p.name for p in ws.root.glob("ran-*") if p.name != "ran-a-1")
         if journal_lost:
-            for journal in (ws.root / ".runner").glob("state.db.*.launches"):
+            for journal in ws.side_files("launches"):
                 journal.write_bytes(b"")
 
         resumed = ws.runner("run", "pipeline.yaml", "--log-format", "json")
@@ -537,7 +537,7 @@ class TestAttemptsRecordedAhead:
             for item in "bcdef":
                 assert [(1, "ok")] == [(x.number, x.status) for x in store.attempts_of("t", item)]
                 assert (ws.root / f"ran-{item}-1").exists()
-        journals = list((ws.root / ".runner").glob("state.db.*.launches"))
+        journals = ws.side_files("launches")
         assert 1 == len(journals) and 0 == journals[0].stat().st_size
 
     def test_an_attempt_that_exited_unrecorded_is_interrupted_not_withdrawn(

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from runner import exitcodes
 from runner.domain import queues as q
 from runner.metrics import DURATION_BUCKETS
+from runner.state import open_existing
 from tests.support.workspace import Workspace, settings
 
 ITEM = """\
@@ -197,4 +198,4 @@ def test_metrics_before_any_run(ws: Workspace) -> None:
     found = samples(result.stdout)
     assert 0 == pick(found, "runner_items", task="t", queue="unattempted", category="in-progress")
     assert 1 == pick(found, "runner_task_status", task="t", status="new")
-    assert not (ws.root / ".runner" / "state.db").exists()
+    assert open_existing(ws.state_location) is None  # nothing was created

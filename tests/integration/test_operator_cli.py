@@ -18,7 +18,6 @@ import jsonschema
 import pytest
 
 from runner import exitcodes
-from runner.state import open_store
 from tests.support.workspace import Workspace, members, settings
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
@@ -254,7 +253,7 @@ class TestMove:
         second = ran.runner("move", "--task", "t", "--to", "trash", "exit-3", "exit-7")
         assert exitcodes.OK == second.returncode, second.stderr
         assert "moved 2 items of task t to trash" in second.stdout
-        with open_store(ran.root / "pipelines" / ".runner" / "state.db", readonly=True) as store:
+        with Workspace(ran.root / "pipelines", ran.state).open_state(readonly=True) as store:
             assert {"paused": 1, "trash": 2, "successful": 2} == store.queue_counts("t")
 
     def test_from_queue_moves_the_whole_queue(self, ran: Workspace) -> None:

@@ -107,7 +107,7 @@ def test_truncated_and_tail(ran: Pipeline) -> None:
 def test_steps_of_the_items_run_and_of_a_chosen_run(ran: Pipeline) -> None:
     """A step's output: of the run of the item's attempt by default; of the task's latest run
     without an item; of any run named with `run`."""
-    with open_store(ran.state_file, readonly=True) as store:
+    with open_store(ran.state_location, readonly=True) as store:
         first_run = store.attempts_of("t", "twice")[0].run_id
         latest = store.last_run("t")
     assert latest is not None and latest.id != first_run
@@ -153,7 +153,7 @@ def test_files_on_another_host_name_the_host(ws: Workspace, ran: Pipeline) -> No
     """When the site's runner ran elsewhere, the message names that host."""
     for stream in operations.output(ran, "t", "one").streams:
         ws.root.joinpath(stream.path).unlink()
-    with open_store(ran.state_file) as store:
+    with open_store(ran.state_location) as store:
         (worker,) = store.workers()
         store.heartbeat(
             WorkerRow(

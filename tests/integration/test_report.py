@@ -119,7 +119,7 @@ def test_rows_are_streamed_not_held(tmp_path: Path) -> None:
         + "tasks: {t: {definition: d, group: g}}\n"
     )
     pipeline = load_pipeline(path)
-    with open_store(pipeline.state_file) as store:
+    with open_store(pipeline.state_location) as store:
         store.upsert_task("t", site="default", config_hash="c", modified_by="me", now=1.0)
         members = ((f"item-{n:06d}-" + "x" * 200, "{}", "") for n in range(30_000))
         store.sync_members("t", members, now=1.0)

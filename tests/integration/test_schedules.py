@@ -264,7 +264,7 @@ class TestRunNow:
             == ws.runner("run", "pipeline.yaml", "--now", "--task", "manual").returncode
         )
         assert exitcodes.OK == run_at(ws, at("2025-06-02T09:00:00")).returncode
-        with open_store(ws.root / ".runner" / "state.db") as store:
+        with ws.open_state() as store:
             store.sync_members(
                 "nightly", [("a", "{}", ""), ("b", "{}", "")], now=at("2025-06-02T09:00:00")
             )

@@ -22,7 +22,7 @@ from runner.domain import queues as q
 from runner.domain.workers import STALE_AFTER, worker_state
 from runner.errors import StateError
 from runner.serve.source import WATCH_EVERY
-from runner.state import WorkerRow, open_store
+from runner.state import WorkerRow
 from tests.support.fakeclock import CLOCK_FILE, FILE_CLOCK, at, set_clock
 from tests.support.waiting import wait_until
 from tests.support.workspace import Workspace
@@ -248,7 +248,7 @@ class TestRunNow:
         ws.script("item.py", WAIT_FOR_RELEASE)
         hourly(ws, cron="0 3 * * *")
         server.start("2025-06-02T09:50:00")
-        with open_store(ws.root / ".runner" / "state.db") as store:
+        with ws.open_state() as store:
             store.sync_members(
                 "t", [("a", "{}", ""), ("b", "{}", "")], now=at("2025-06-02T09:50:00")
             )
@@ -277,8 +277,7 @@ def _serve_real(ws: Workspace) -> subprocess.Popen[bytes]:
 
 
 def _worker(ws: Workspace) -> WorkerRow | None:
-    db = ws.root / ".runner" / "state.db"
-    if not db.exists():
+    if not ws.on_postgresql and not ws.state_path.exists():
         return None
     try:
         with ws.store() as store:
@@ -294,7 +293,7 @@ class TestRealProcess:
         ws.script("item.py", WAIT_FOR_RELEASE)
         hourly(ws, cron="0 3 * * *")
         (ws.root / "hold-a").write_text("")
-        with open_store(ws.root / ".runner" / "state.db") as store:
+        with ws.open_state() as store:
             store.sync_members("t", [("a", "{}", "")], now=time.time())
             store.move_item("t", "a", to_queue=q.RUN_NOW, by="op", reason="test", now=time.time())
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from runner import exitcodes
 from runner.config import load_pipeline
 from runner.serve.pruning import DailyPrune
@@ -56,6 +58,7 @@ def test_serve_prunes_after_its_start_and_logs_it(ws: Workspace) -> None:
     assert server.returncode == exitcodes.OK, err
 
 
+@pytest.mark.sqlite_only  # it damages the SQLite file
 def test_a_failing_prune_is_logged_and_tried_again(ws: Workspace) -> None:
     ws.write("pipeline.yaml", pipeline_text("a", "runs: 1d"))
     state = ws.root / ".runner" / "state.db"

@@ -10,20 +10,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.state import StateStore, open_store
+from runner.state import DatabaseUrl, StateLocation, StateStore, open_store
+
+SQLITE_STATE = ".runner/state.db"
+"""The state of a test pipeline on SQLite (relative to the workspace)."""
 
 SETTINGS = """\
 version: 1
 settings:
-  state: .runner/state.db
+  state: "{state}"
   logs: .runner/logs
   concurrency: {concurrency}
 """
 
+_state_setting = [SQLITE_STATE]
+"""What `settings()` writes as `state`: the SQLite file, or the test's PostgreSQL URL (set by
+the `ws` fixture for a test run on PostgreSQL, see tests/conftest.py)."""
+
+
+def use_state(setting: str) -> None:
+    """Make `settings()` write `setting` as the state (until the next call)."""
+    _state_setting[0] = setting
+
 
 def settings(concurrency: int = 4, extra: str = "") -> str:
     """The common settings section of a test pipeline, then `extra`."""
-    return SETTINGS.format(concurrency=concurrency) + extra
+    return SETTINGS.format(state=_state_setting[0], concurrency=concurrency) + extra
 
 
 def members(ids: Sequence[str]) -> str:
@@ -36,6 +48,34 @@ class Workspace:
     """A pipeline directory in tmp_path with helpers to run the CLI on it."""
 
     root: Path
+    state: str = SQLITE_STATE
+    """`settings.state` of the common settings: the SQLite file or a PostgreSQL URL."""
+
+    @property
+    def state_location(self) -> StateLocation:
+        """Where this workspace's runner keeps its state (SQLite file or database)."""
+        if self.state.startswith("postgresql://"):
+            return DatabaseUrl(self.state, self.root / ".runner" / "postgresql")
+        return self.root / self.state
+
+    @property
+    def state_path(self) -> Path:
+        """The local path naming the state: the SQLite file, or what a database's per-host side
+        files (`<path>.<site>.lock`, `<path>.<site>.launches`) are named after."""
+        location = self.state_location
+        return location.side if isinstance(location, DatabaseUrl) else location
+
+    def side_files(self, kind: str) -> list[Path]:
+        """The state's per-host side files of one kind (`launches`, `lock`), of every site."""
+        return sorted(self.state_path.parent.glob(f"{self.state_path.name}.*.{kind}"))
+
+    @property
+    def on_postgresql(self) -> bool:
+        return isinstance(self.state_location, DatabaseUrl)
+
+    def open_state(self, *, readonly: bool = False) -> StateStore:
+        """The workspace's state, opened for the test to read or change."""
+        return open_store(self.state_location, readonly=readonly)
 
     def write(self, name: str, text: str) -> Path:
         path = self.root / name
@@ -79,7 +119,7 @@ class Workspace:
         self.write("pipeline.yaml", settings(concurrency) + textwrap.dedent(body))
 
     def store(self) -> StateStore:
-        return open_store(self.root / ".runner" / "state.db", readonly=True)
+        return self.open_state(readonly=True)
 
     def log_text(self) -> str:
         logs = self.root / ".runner" / "logs"

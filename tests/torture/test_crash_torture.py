@@ -25,6 +25,7 @@ import pytest
 from runner import exitcodes
 from runner.domain import queues as q
 from runner.domain.statuses import INTERRUPTED, OK
+from runner.state import SQLiteStore
 from runner.system import failpoints
 from tests.support.sizes import record_figures, size
 from tests.support.spawning import exited_within, reaped, spawn_python, spawn_runner, traceback_free
@@ -59,9 +60,10 @@ echo "done $item" >> ledger.txt
 MOVER = """\
 import sys, time
 from pathlib import Path
+from runner.config import load_pipeline
 from runner.state import open_store
 
-store = open_store(Path(".runner/state.db"))
+store = open_store(load_pipeline(Path("pipeline.yaml")).state_location)
 for item in sys.argv[1:]:
     store.move_item("t", item, to_queue="rescheduled", by="torture", reason="crash torture", now=time.time())
     print("moved", item, flush=True)
@@ -210,7 +212,8 @@ class TestCrashTorture:
 
         rerun = 0
         with ws.store() as store:
-            assert "ok" == store.integrity_check()
+            if isinstance(store, SQLiteStore):  # a database server looks after its own pages
+                assert "ok" == store.integrity_check()
             assert {q.SUCCESSFUL: ITEMS} == store.queue_counts("t")
             assert [] == store.open_attempts("default")
             for n in range(ITEMS):

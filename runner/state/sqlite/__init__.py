@@ -6,7 +6,7 @@ from runner.state.sqlite.health import CheckDepth
 from runner.state.sqlite.health import file_problems as check_sqlite_file
 from runner.state.sqlite.salvage import Salvage, TableSalvage
 from runner.state.sqlite.salvage import salvage_state as salvage_sqlite_state
-from runner.state.sqlite.store import SQLiteStore, open_store
+from runner.state.sqlite.store import SQLiteStore, open_sqlite
 
 __all__ = [
     "CheckDepth",
@@ -14,7 +14,7 @@ __all__ = [
     "Salvage",
     "TableSalvage",
     "check_sqlite_file",
-    "open_store",
+    "open_sqlite",
     "refuse_read_only_mount",
     "salvage_sqlite_state",
     "state_disk_free",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from runner.state.sqlite.db import Database
+from runner.state.database import RecordDatabase
 
 
-class ActivityQueries(Database):
+class ActivityQueries(RecordDatabase):
     """Read-only questions about whether runs are moving."""
 
     def run_last_activity(self, run_id: str) -> float | None:

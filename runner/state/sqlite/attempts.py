@@ -7,9 +7,9 @@ from collections.abc import Iterator, Sequence
 from runner.domain import queues as q
 from runner.domain.policy import Standing, at_attempt_end
 from runner.domain.statuses import OK
+from runner.state.database import RecordDatabase
 from runner.state.records import AttemptEnd, AttemptRow, AttemptStart, Checkpoint
 from runner.state.sqlite.checkpoints import write_checkpoints
-from runner.state.sqlite.db import Database
 
 ATTEMPT_COLUMNS = (
     "id, task, item_id, run_id, site, number, definition_hash, started_at, ended_at, status, "
@@ -23,7 +23,7 @@ def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield values[start : start + size]
 
 
-class AttemptRecords(Database):
+class AttemptRecords(RecordDatabase):
     """Attempts of items: start, outcome, cancellation, lookups."""
 
     def start_attempts(

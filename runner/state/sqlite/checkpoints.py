@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 
+from runner.state.database import Connection, RecordDatabase
 from runner.state.records import Checkpoint
-from runner.state.sqlite.db import Database
 from runner.state.sqlite.results import write_metrics
 from runner.system import failpoints
 
 
-def write_checkpoints(
-    db: sqlite3.Connection, checkpoints: Sequence[tuple[int, Checkpoint, float]]
-) -> None:
+def write_checkpoints(db: Connection, checkpoints: Sequence[tuple[int, Checkpoint, float]]) -> None:
     """Write checkpoints announced by attempts, inside the caller's transaction."""
     counted: dict[int, list[int]] = {}  # attempt id -> [valid events, events-file lines]
     for number, (attempt_id, event, at) in enumerate(checkpoints):
@@ -46,7 +43,7 @@ def write_checkpoints(
     )
 
 
-class CheckpointRecords(Database):
+class CheckpointRecords(RecordDatabase):
     """What attempts announced as done (processed sub-ids)."""
 
     def processed_subids(self, task: str, item_id: str) -> Iterator[str]:

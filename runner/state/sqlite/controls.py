@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from runner.domain.brakes import HALTED, PAUSED, BrakeWindow
+from runner.state.database import RecordDatabase
 from runner.state.records import ControlRow
-from runner.state.sqlite.db import Database
 
 _COLUMNS = "id, task, at, by, action, reason"
 _HOLDING = f"('{HALTED}', '{PAUSED}')"
 
 
-class ControlRecords(Database):
+class ControlRecords(RecordDatabase):
     """Halts, pauses and resumes of tasks, and the attempts counted by their brakes.
 
     A state file opened read-only may predate these tables (no runner has migrated it yet):

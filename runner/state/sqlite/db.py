@@ -29,6 +29,7 @@ from runner.errors import (
     StateReadOnlyError,
     UnsafePathError,
 )
+from runner.state.database import Cursor, RecordDatabase
 from runner.state.sqlite.copying import copy_state
 from runner.state.sqlite.failures import busy, damaged, is_busy, state_failure, translate
 from runner.state.sqlite.health import CheckDepth, page_problems, schema_problems
@@ -52,11 +53,11 @@ BusyHook = Callable[[float], None]
 """Told the seconds waited so far after each try that found the state busy."""
 
 
-class Database:
+class Database(RecordDatabase):
     """One connection to the state file. Not thread-safe: one per thread (the engine's main loop).
 
-    The record modules (tasks, runs, items, ...) add their operations to this class as mixins;
-    they all share this connection and its transaction.
+    The record modules (tasks, runs, items, ...) are mixins of `RecordDatabase`, which this
+    class implements for SQLite; they all share this connection and its transaction.
 
     `check`: how deeply the file is checked when opened (see runner.state.sqlite.health);
     `wait_forever`: a write waits for another process's lock as long as it takes (the
@@ -74,6 +75,7 @@ class Database:
         on_busy: BusyHook | None = None,
     ) -> None:
         self.path = path
+        self._db: sqlite3.Connection
         self._depth = 0
         self._patience = None if wait_forever else BUSY_PATIENCE_S
         self._on_busy = on_busy
@@ -241,7 +243,7 @@ class Database:
             target,
         )
 
-    def expect_rows(self, cursor: sqlite3.Cursor, count: int, what: str) -> None:
+    def expect_rows(self, cursor: Cursor, count: int, what: str) -> None:
         """A write that must change exactly `count` rows did, or the state is not what it must be.
 
         A damaged index makes an update find no row; going on would start the same item
@@ -253,6 +255,12 @@ class Database:
                 f"{what} changed {cursor.rowcount} row(s) where it must change {count}; "
                 "an index may be broken",
             )
+
+    def restart_ids(self) -> None:
+        """Nothing to do: SQLite gives a new row the id after the largest there."""
+
+    def hold_site(self, site: str) -> None:
+        """Nothing to do: the lock file beside the state holds the site (runner.system.lock)."""
 
     @contextmanager
     def batch(self) -> Iterator[None]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from runner.state.sqlite.db import Database
+from runner.state.database import RecordDatabase
 
 
-class GroupSourceRecords(Database):
+class GroupSourceRecords(RecordDatabase):
     """The source fingerprint of each task's last group sync."""
 
     def synced_source(self, task: str) -> str | None:

@@ -7,8 +7,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from runner.domain import queues as q
+from runner.state.database import RecordDatabase
 from runner.state.records import ItemRow, SyncReport
-from runner.state.sqlite.db import Database
 
 ITEM_COLUMNS = (
     "task, item_id, queue, entered_at, attributes, in_group, missing, attempts, retries_used, "
@@ -54,7 +54,7 @@ def item_from_row(row: tuple[Any, ...]) -> ItemRow:
     )
 
 
-class ItemRecords(Database):
+class ItemRecords(RecordDatabase):
     """Each task's items and the queue each one waits in."""
 
     def sync_members(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from runner.state.sqlite.db import Database
+from runner.state.database import RecordDatabase
 
 
-class MemberRecords(Database):
+class MemberRecords(RecordDatabase):
     """Which items are members of a task's group now (read before a sync is applied)."""
 
     def group_members(self, task: str) -> frozenset[str]:

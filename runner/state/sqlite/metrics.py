@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from runner.domain import queues as q
+from runner.state.database import RecordDatabase
 from runner.state.records import AttemptTally, RunErrors
-from runner.state.sqlite.db import Database
 
 
-class MetricQueries(Database):
+class MetricQueries(RecordDatabase):
     """Counts over attempts and runs, for `runner metrics` and what a run reports when it ends."""
 
     def attempt_tallies(self, buckets: Sequence[float]) -> list[AttemptTally]:

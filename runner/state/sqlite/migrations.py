@@ -3,6 +3,12 @@
 Each migration is a list of statements applied in one transaction; the schema
 version lives in `PRAGMA user_version`. Persisted names (queues, statuses,
 columns) are stable forever: add columns, never rename them.
+
+The PostgreSQL store (runner.state.postgresql.dialect) derives its schema from
+these same statements (types, identity columns and upserts translated), and both
+stores share this one version number space: every migration is written so that
+it runs on both (plain CREATE TABLE / CREATE INDEX / ALTER TABLE ADD COLUMN; a data
+statement after version 6 must be valid in both dialects once translated).
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from runner.errors import StateError
+from runner.state.database import RecordDatabase
 from runner.state.records import MoveRow
-from runner.state.sqlite.db import Database
 from runner.system import failpoints
 
 
-class MoveRecords(Database):
+class MoveRecords(RecordDatabase):
     """Operators' moves of items between queues."""
 
     def move_item(

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from runner.state.database import RecordDatabase
 from runner.state.records import AttemptRow, RunRow
 from runner.state.sqlite.attempts import ATTEMPT_COLUMNS
-from runner.state.sqlite.db import Database
 from runner.state.sqlite.runs import RUN_COLUMNS
 
 _PRUNABLE_ATTEMPT = (
@@ -51,7 +51,7 @@ def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 
 
-class PruneRecords(Database):
+class PruneRecords(RecordDatabase):
     """What `runner prune` asks of the state: candidates by page, and their removal.
 
     A state file written before retention existed, opened read-only (so not migrated), has no

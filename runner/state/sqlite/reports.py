@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from runner.domain import dispatch
 from runner.domain import queues as q
+from runner.state.database import RecordDatabase
 from runner.state.records import LISTING_ORDER, ItemQuery, ItemRow, RunRow
-from runner.state.sqlite.db import Database
 from runner.state.sqlite.items import ITEM_COLUMNS, item_from_row
 from runner.state.sqlite.runs import RUN_COLUMNS
 
@@ -45,7 +45,7 @@ def _queues(query: ItemQuery) -> list[str]:
     return [name for name in LISTING_ORDER if name in wanted]
 
 
-class ReportQueries(Database):
+class ReportQueries(RecordDatabase):
     """What the operator verbs read; nothing here writes."""
 
     def count_items_by_queue(self, query: ItemQuery) -> dict[str, int]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from runner.state.database import RecordDatabase
 from runner.state.records import RunRequestRow, ServingRow
-from runner.state.sqlite.db import Database
 
 _COLUMNS = "id, task, site, at, by, taken_at"
 
 
-class RequestRecords(Database):
+class RequestRecords(RecordDatabase):
     """`run --now` asked of a serving runner through the state, and who serves each site.
 
     A state file opened read-only may predate these tables: it then holds none.

@@ -9,14 +9,13 @@ aggregates and its metrics without holding the task in memory.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 
+from runner.state.database import Connection, RecordDatabase
 from runner.state.records import ItemResult
-from runner.state.sqlite.db import Database
 
 
-def write_metrics(db: sqlite3.Connection, attempt_id: int, value: str) -> None:
+def write_metrics(db: Connection, attempt_id: int, value: str) -> None:
     """Keep the latest numeric value of each metric of a metric event (inside the caller's
     transaction); non-numeric values are kept only in the events table."""
     try:
@@ -59,7 +58,7 @@ WHERE a.task = ? GROUP BY a.item_id, m.name ORDER BY a.item_id, m.name
 """
 
 
-class ResultQueries(Database):
+class ResultQueries(RecordDatabase):
     """Metrics and per-item results; nothing here writes."""
 
     def metrics_of_attempts(self, attempt_ids: Sequence[int]) -> dict[int, dict[str, float]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from runner.domain import queues as q
-from runner.state.sqlite.db import Database
+from runner.state.database import RecordDatabase
 
 
-class RetryRecords(Database):
+class RetryRecords(RecordDatabase):
     """Moving the retry times of waiting items when the clock stepped back."""
 
     def pull_retries_back(self, tasks: Sequence[str], by: float, *, now: float) -> int:

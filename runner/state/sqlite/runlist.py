@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from runner.state.database import RecordDatabase
 from runner.state.records import RunRow
-from runner.state.sqlite.db import Database
 from runner.state.sqlite.runs import RUN_COLUMNS
 
 
-class RunListing(Database):
+class RunListing(RecordDatabase):
     """Read-only: one page of a task's runs and what their attempts ended as."""
 
     def count_runs(self, task: str) -> int:

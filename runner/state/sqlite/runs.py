@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from runner.domain import queues as q
 from runner.domain.runs import PHASE_DONE, TASK_RUNNING
+from runner.state.database import RecordDatabase
 from runner.state.records import RunRow
-from runner.state.sqlite.db import Database
 
 RUN_COLUMNS = (
     "id, task, site, trigger, fire_time, window_end, started_at, ended_at, phase, status, "
@@ -13,7 +13,7 @@ RUN_COLUMNS = (
 )
 
 
-class RunRecords(Database):
+class RunRecords(RecordDatabase):
     """Runs of tasks and the steps of their phases."""
 
     def begin_run(

@@ -1,7 +1,9 @@
 """The SQLite store: one state file in WAL mode, its operations grouped by record type.
 
-Each record module adds its operations to the shared `Database` (one connection, one
-transaction discipline); this class only puts them together.
+Each record module adds its operations to the backend-neutral `RecordDatabase` (one
+connection, one transaction discipline); `StateRecords` puts them together, and each store
+puts them on its backend's database (this one SQLite's `Database`; PostgreSQL's in
+runner.state.postgresql.store).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from runner.state.sqlite.activity import ActivityQueries
 from runner.state.sqlite.attempts import AttemptRecords
 from runner.state.sqlite.checkpoints import CheckpointRecords
 from runner.state.sqlite.controls import ControlRecords
-from runner.state.sqlite.db import BusyHook
+from runner.state.sqlite.db import BusyHook, Database
 from runner.state.sqlite.groupsources import GroupSourceRecords
 from runner.state.sqlite.health import CheckDepth
 from runner.state.sqlite.items import ItemRecords
@@ -26,11 +28,12 @@ from runner.state.sqlite.results import ResultQueries
 from runner.state.sqlite.retries import RetryRecords
 from runner.state.sqlite.runlist import RunListing
 from runner.state.sqlite.runs import RunRecords
+from runner.state.sqlite.tablecopy import TableCopy
 from runner.state.sqlite.tasks import TaskRecords
 from runner.state.sqlite.workers import WorkerRecords
 
 
-class SQLiteStore(
+class StateRecords(
     TaskRecords,
     RunRecords,
     ItemRecords,
@@ -49,11 +52,16 @@ class SQLiteStore(
     PruneRecords,
     RequestRecords,
     RunListing,
+    TableCopy,
 ):
+    """Every record operation of the state, on whichever backend database comes after it."""
+
+
+class SQLiteStore(StateRecords, Database):
     """The resume state in one SQLite file (see runner.state.base.StateStore for the contract)."""
 
 
-def open_store(
+def open_sqlite(
     path: Path,
     *,
     readonly: bool = False,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from runner.state.database import RecordDatabase
 from runner.state.records import TaskRow
-from runner.state.sqlite.db import Database
 
 TASK_COLUMNS = (
     "name, site, created, last_modified, last_modified_by, config_hash, status, command, "
@@ -11,7 +11,7 @@ TASK_COLUMNS = (
 )
 
 
-class TaskRecords(Database):
+class TaskRecords(RecordDatabase):
     """What the state knows of each task."""
 
     def upsert_task(

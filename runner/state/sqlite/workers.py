@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from runner.state.database import RecordDatabase
 from runner.state.records import WorkerRow
-from runner.state.sqlite.db import Database
 
 
-class WorkerRecords(Database):
+class WorkerRecords(RecordDatabase):
     """The runners of each site as their heartbeats left them."""
 
     def heartbeat(self, worker: WorkerRow) -> None:

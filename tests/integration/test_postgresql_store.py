@@ -1,0 +1,168 @@
+"""What is particular to a PostgreSQL state: the URL rule, the schema's version, the site
+lock, the change counter, concurrent creation (the behaviour suite covers the rest)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from runner import exitcodes
+from runner.errors import LockHeldError, StateError
+from runner.state import DatabaseUrl, WorkerRow, open_store
+from tests.support.postgres import DATABASE, PostgresServer
+from tests.support.workspace import Workspace, settings
+
+TASK = """
+groups: {g: {members: [a]}}
+definitions: {d: {command: ["true"]}}
+tasks: {t: {definition: d, group: g}}
+"""
+
+
+@pytest.fixture
+def url(postgres_server: PostgresServer) -> str:
+    made = postgres_server.new_state()
+    yield made
+    postgres_server.drop_state(made)
+
+
+def _location(url: str, tmp_path: Path) -> DatabaseUrl:
+    return DatabaseUrl(url, tmp_path / "side")
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "postgresql://runner:hunter2@db.example.com/runner",
+        "postgres://runner:hunter2@/runner?host=/run/postgresql",
+        "postgresql://runner@db.example.com/runner?password=hunter2",
+    ],
+)
+def test_validate_refuses_a_url_with_a_password_without_printing_it(
+    tmp_path: Path, state: str
+) -> None:
+    ws = Workspace(tmp_path)
+    ws.write("pipeline.yaml", settings().replace(".runner/state.db", state) + TASK)
+    result = ws.runner("validate", "pipeline.yaml")
+    assert exitcodes.BAD_CONFIG == result.returncode
+    assert "pipeline.yaml:3:" in result.stderr  # the file:line of `state`
+    assert "password" in result.stderr and "PGPASSWORD" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_validate_accepts_a_url_without_one_and_connects_to_nothing(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    state = "postgresql://runner@db.invalid:5433/runner?sslmode=require"
+    ws.write("pipeline.yaml", settings().replace(".runner/state.db", state) + TASK)
+    result = ws.runner("validate", "pipeline.yaml")
+    assert exitcodes.OK == result.returncode, result.stderr
+
+
+def test_a_schema_newer_than_the_runner_is_refused_with_exit_2(url: str, tmp_path: Path) -> None:
+    open_store(_location(url, tmp_path)).close()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("UPDATE runner_meta SET value = 999 WHERE key = 'schema_version'")
+    ws = Workspace(tmp_path, state=url)
+    ws.write("pipeline.yaml", settings().replace(".runner/state.db", url) + TASK)
+    for verb in ("status", "run"):
+        result = ws.runner(verb, "pipeline.yaml")
+        assert exitcodes.BAD_CONFIG == result.returncode, result.stderr
+        assert "newer version of the runner (schema 999" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_second_runner_of_the_site_is_refused_naming_host_and_pid(
+    url: str, tmp_path: Path
+) -> None:
+    with open_store(_location(url, tmp_path)) as holder:
+        holder.hold_site("default")
+        holder.heartbeat(WorkerRow("default", "running", 4242, "db-host-7", 1.0, 2.0, 0, 0.0))
+        ws = Workspace(tmp_path, state=url)
+        ws.write("pipeline.yaml", settings().replace(".runner/state.db", url) + TASK)
+        refused = ws.runner("run", "pipeline.yaml", "--now")
+        assert exitcodes.LOCKED == refused.returncode, refused.stderr
+        assert "process 4242 on host db-host-7" in refused.stderr
+        with open_store(_location(url, tmp_path)) as other:
+            other.hold_site("elsewhere")  # another site is free
+            with pytest.raises(LockHeldError):
+                other.hold_site("default")
+    ran = ws.runner("run", "pipeline.yaml", "--now")  # the holder's connection ended
+    assert exitcodes.OK == ran.returncode, ran.stderr
+
+
+def test_the_change_counter_moves_for_other_connections_writes_only(
+    url: str, tmp_path: Path
+) -> None:
+    with (
+        open_store(_location(url, tmp_path)) as mine,
+        open_store(_location(url, tmp_path)) as theirs,
+    ):
+        start = mine.change_counter()
+        mine.upsert_task("t", site="default", config_hash="h", modified_by="me", now=1.0)
+        assert start == mine.change_counter()
+        theirs.set_task_status("t", "running")
+        assert start != mine.change_counter()
+
+
+def test_runners_creating_the_schema_at_once_both_get_it(url: str, tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            with open_store(_location(url, tmp_path)) as store:
+                store.upsert_task(
+                    f"t{threading.get_ident()}",
+                    site="s",
+                    config_hash="h",
+                    modified_by="me",
+                    now=1.0,
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [] == errors
+    with open_store(_location(url, tmp_path), readonly=True) as store:
+        assert 4 == len(store.tasks())
+
+
+def test_a_read_only_verb_on_an_empty_database_says_nothing_ran(url: str, tmp_path: Path) -> None:
+    ws = Workspace(tmp_path, state=url)
+    ws.write("pipeline.yaml", settings().replace(".runner/state.db", url) + TASK)
+    result = ws.runner("status", "pipeline.yaml", "--json")
+    assert exitcodes.OK == result.returncode, result.stderr
+    checked = ws.runner("state", "check", "pipeline.yaml")
+    assert exitcodes.RUN_FAILED == checked.returncode
+    assert "holds no runner state yet" in checked.stderr
+    ws.runner("run", "pipeline.yaml", "--now")
+    checked = ws.runner("state", "check", "pipeline.yaml")
+    assert exitcodes.OK == checked.returncode, checked.stderr
+    assert "sound (schema version: ok)" in checked.stdout
+    backup = ws.runner("state", "backup", "pipeline.yaml", str(tmp_path / "b.db"))
+    assert exitcodes.RUN_FAILED == backup.returncode
+    assert "pg_dump" in backup.stderr
+    assert os.environ.get("PGPASSWORD") is None or "PGPASSWORD" not in backup.stderr
+
+
+def test_a_lost_connection_is_a_state_error_not_a_traceback(
+    url: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    with open_store(_location(url, tmp_path)) as store:
+        store.upsert_task("t", site="default", config_hash="h", modified_by="me", now=1.0)
+        postgres_server.admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'runner'",
+            DATABASE,
+        )
+        with pytest.raises(StateError, match=r"the state database .* failed"):
+            store.tasks()
+        with pytest.raises(StateError, match=r"the state database .* failed"):
+            store.set_task_status("t", "running")
