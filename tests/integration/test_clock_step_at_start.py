@@ -18,7 +18,6 @@ from runner import exitcodes
 from runner.domain import queues as q
 from runner.domain.statuses import OK
 from runner.domain.timefmt import iso
-from runner.state import open_store
 from tests.support.spawning import reaped, spawn_runner, traceback_free
 from tests.support.waiting import wait_until
 from tests.support.workspace import Workspace, settings
@@ -50,14 +49,13 @@ echo "start $1" >> ledger.txt
 def test_a_backward_step_while_no_runner_ran_keeps_the_backoff_its_length(ws: Workspace) -> None:
     ws.write("work.sh", WORK).chmod(0o755)
     ws.write("pipeline.yaml", settings(1) + textwrap.dedent(PIPELINE))
-    state = ws.root / ".runner" / "state.db"
     first = spawn_runner(ws, "run", "pipeline.yaml", "--now", "--log-format", "json")
     with reaped(first):
 
         def waiting_retry() -> bool:
             if not (ws.root / "ledger.txt").exists():  # the state is made before any start
                 return False
-            with open_store(state, readonly=True) as store:
+            with ws.open_state(readonly=True) as store:
                 row = store.item("t", "a")
             return row is not None and row.queue == q.RETRY
 
@@ -67,11 +65,11 @@ def test_a_backward_step_while_no_runner_ran_keeps_the_backoff_its_length(ws: Wo
     assert code not in (exitcodes.OK, exitcodes.INTERNAL_ERROR), err[-2000:]
 
     # As a runner whose clock was an hour ahead would have left it; then the clock stepped back.
-    with open_store(state) as store:
+    with ws.open_state() as store:
         (worker,) = [w for w in store.workers() if w.site == "default"]
         store.heartbeat(dataclasses.replace(worker, heartbeat=worker.heartbeat + STEP))
         with store.batch():
-            store.connection.execute(
+            store.connection.execute(  # type: ignore[attr-defined]
                 "UPDATE items SET retry_at = retry_at + ? WHERE task = 't'", (STEP,)
             )
         row = store.item("t", "a")
@@ -98,7 +96,7 @@ def test_a_backward_step_while_no_runner_ran_keeps_the_backoff_its_length(ws: Wo
     assert "start" == stepped["found_at"]
     assert STEP - 60 <= stepped["step_s"] <= STEP
     assert 1 == stepped["retries_moved"]
-    with open_store(state, readonly=True) as store:
+    with ws.open_state(readonly=True) as store:
         assert [q.SUCCESSFUL] == [store.item("t", "a").queue]  # type: ignore[union-attr]
         assert OK == store.attempts_of("t", "a")[-1].status
     assert ["start a", "start a"] == (ws.root / "ledger.txt").read_text().splitlines()
