@@ -206,6 +206,46 @@ class TestStateDeleted:
         assert starts == ledger_starts(ws)
 
 
+SLOW_CREATOR = """\
+import sqlite3, sys, time
+from runner.state.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
+
+# A runner creating the state, caught between the file's header and its tables.
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode = WAL")
+print("header", flush=True)
+time.sleep(1.5)
+db.execute("BEGIN IMMEDIATE")
+for statements in MIGRATIONS:
+    for statement in statements:
+        db.execute(statement)
+db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+db.execute("COMMIT")
+db.close()
+"""
+
+
+class TestStateCreation:
+    def test_a_state_being_created_is_waited_for_not_called_damaged(self, ws: Workspace) -> None:
+        """Another process opens the state while its creator is between the header and the
+        tables (the race of two runners started at once): it waits for the tables, then works
+        on the same state, instead of calling it damaged."""
+        path = state_path(ws)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ws.write("creator.py", SLOW_CREATOR)
+        creator = spawn_python(ws, "creator.py", str(path))
+        try:
+            assert creator.stdout is not None
+            assert "header" == creator.stdout.readline().strip()
+            with open_store(path) as store:
+                assert [] == store.tasks()
+            with open_store(path, readonly=True) as store:
+                assert [] == store.tasks()
+        finally:
+            _, err = creator.communicate(timeout=60)
+        assert 0 == creator.returncode, err
+
+
 class TestWriteLockHeld:
     def test_a_write_lock_held_over_30_s_is_waited_for_and_nothing_is_interrupted(
         self, ws: Workspace, tag: str

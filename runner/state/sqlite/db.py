@@ -49,6 +49,9 @@ WAIT_TRY_MS = 1_000
 """How long one try waits when a write waits forever (the runner's own): short, so that between
 tries the runner hears a signal and says how long it has waited."""
 
+CREATION_PATIENCE_S = 5.0
+"""How long an opener waits for the tables of a file another process is creating."""
+
 BusyHook = Callable[[float], None]
 """Told the seconds waited so far after each try that found the state busy."""
 
@@ -106,12 +109,14 @@ class Database(RecordDatabase):
                 self._db.execute("PRAGMA synchronous = FULL")
                 self._db.execute("PRAGMA foreign_keys = ON")
             version = self._check_version()
-            if version == 0 and (readonly or existed) and not _has_tables(self._db):
+            if version == 0 and (readonly or existed) and not self._creator_finished():
                 raise damaged(
                     path,
                     "it holds no tables, though it is not new: its -wal file, which held what "
-                    "was recorded since the last checkpoint, may have been deleted",
+                    "was recorded since the last checkpoint, may have been deleted (or a runner "
+                    "was killed while creating it, before anything was recorded)",
                 )
+            version = self._check_version()
             self._check(version, check or "schema")
             if not readonly and version < SCHEMA_VERSION:
                 self._migrate()
@@ -141,6 +146,20 @@ class Database(RecordDatabase):
                 f"this one knows {SCHEMA_VERSION}); upgrade the runner"
             )
         return version
+
+    def _creator_finished(self) -> bool:
+        """Whether the file has its tables, once another process creating it had its moment.
+
+        A new state file has a header before it has tables: a process that opens it while its
+        creator works in between sees what a file whose -wal was deleted looks like. The
+        creator's tables appear within moments; a damaged file's never do.
+        """
+        deadline = time.monotonic() + CREATION_PATIENCE_S
+        while not _has_tables(self._db):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _check(self, version: int, depth: CheckDepth) -> None:
         """Refuse a damaged file: a schema unlike its version's, or pages SQLite finds broken."""
