@@ -69,6 +69,7 @@ class Dispatcher:
             for r in ctx.active
             if r.phase == PHASE_ITEMS
             and not r.failed
+            and not r.leaving
             and r.step is None
             and ctx.halts.get(r.name) is None
         ]
@@ -81,6 +82,10 @@ class Dispatcher:
                 ctx.concurrency + ahead - outstanding,
                 run.cap(ctx.concurrency) + ahead - len(run.running),
             )
+            if ctx.store.shared and run.task.concurrency:
+                # a task's concurrency holds over every runner of the site: what is claimed
+                # (recorded, here or elsewhere) counts, so the sum never exceeds it
+                free = min(free, run.task.concurrency - ctx.store.count_claimed(run.name))
             if free <= 0:
                 continue
             rows = self._next_items(run, now, free, ahead)
@@ -183,6 +188,7 @@ class Dispatcher:
                 definition_hash=run.fingerprint,
                 started_at=now,
                 output_dir=item_prefix(ctx.logs_dir, run.name, row.item_id),
+                runner=ctx.instance,
             )
             for row, *_ in prepared
         ]
