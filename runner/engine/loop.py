@@ -144,7 +144,9 @@ class Engine:
         self._pool.close()
         journal = self._pool.journal
         # Keep only what may still matter to the next start: attempts left open (a full disk).
-        journal.rewrite(a.id for a in self.ctx.store.open_attempts(self.ctx.site))
+        ctx = self.ctx
+        mine = [ctx.instance] if ctx.store.shared else None  # other runners' are theirs to keep
+        journal.rewrite(a.id for a in ctx.store.open_attempts(ctx.site, mine))
         journal.close()
 
     def recover(self) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import psycopg
 import pytest
 
 from runner import exitcodes
-from runner.errors import LockHeldError, StateError
+from runner.errors import LeaseLostError, LockHeldError, StateError
 from runner.state import DatabaseUrl, WorkerRow, open_store
 from tests.support.postgres import DATABASE, PostgresServer
 from tests.support.workspace import Workspace, settings
@@ -169,3 +170,37 @@ def test_a_lost_connection_is_a_state_error_not_a_traceback(
             store.tasks()
         with pytest.raises(StateError, match=r"the state database .* failed"):
             store.set_task_status("t", "running")
+
+
+def test_a_runner_taken_over_or_started_again_elsewhere_can_write_nothing(
+    url: str, tmp_path: Path
+) -> None:
+    me = WorkerRow("default", "running", 1, "h1", 1.0, 2.0, 0, 0.0, "h1")
+    with open_store(_location(url, tmp_path)) as mine, open_store(_location(url, tmp_path)) as live:
+        epoch = mine.register_runner(me, lease=60)
+        mine.fence("default", "h1", epoch)
+        mine.set_task_status("t", "idle")  # its lease is its own: writes pass
+        assert [] == live.expired_runners("default")
+        assert not live.mark_lost(replace(me, epoch=epoch), now=3.0, expired_only=True)
+        assert live.mark_lost(replace(me, epoch=epoch), now=3.0, expired_only=False)
+        with pytest.raises(LeaseLostError, match="a live runner took it over"):
+            mine.set_task_status("t", "idle")
+        # started again (a later start of the identity): the earlier one stays fenced
+        again = live.register_runner(me, lease=60)
+        assert epoch + 1 == again
+        mine.fence("default", "h1", epoch)
+        with pytest.raises(LeaseLostError, match=f"started again elsewhere \\(start {again}\\)"):
+            mine.heartbeat(me, lease=60)
+        assert (again, None) == live.lease_holder("default", "h1")
+
+
+def test_a_lease_expires_on_the_database_clock(url: str, tmp_path: Path) -> None:
+    short = WorkerRow("default", "running", 1, "h1", 1.0, 2.0, 0, 0.0, "h1")
+    with open_store(_location(url, tmp_path)) as store:
+        store.register_runner(short, lease=0.2)
+        store.heartbeat(short, lease=0.2)
+        assert [] == store.expired_runners("default")
+        time.sleep(0.3)
+        assert ["h1"] == [w.name for w in store.expired_runners("default")]
+        store.heartbeat(replace(short, state="offline"), lease=0.2)
+        assert [] == store.expired_runners("default")  # a clean exit that left nothing open

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from runner.domain import queues as q
 from runner.domain.runs import PHASE_DONE, TASK_RUNNING
@@ -100,15 +101,13 @@ class RunRecords(RecordDatabase):
     def take_runs(self, site: str, runners: Sequence[str], owner: str) -> list[RunRow]:
         """Make `owner` the owner of the open runs the `runners` owned (they were taken over);
         returns those runs as they are now."""
-        if not runners:
-            return []
-        marks = ", ".join("?" * len(runners))
-        with self._transaction() as db:
-            db.execute(
-                f"UPDATE runs SET owner = ? WHERE site = ? AND ended_at IS NULL AND owner IN ({marks})",
-                (owner, site, *runners),
-            )
-        return [r for r in self.open_runs(site) if r.owner == owner]
+        taken = [r for r in self.open_runs(site) if r.owner in runners]
+        if taken:
+            with self._transaction() as db:
+                db.executemany(
+                    "UPDATE runs SET owner = ? WHERE id = ?", [(owner, r.id) for r in taken]
+                )
+        return [replace(r, owner=owner) for r in taken]
 
     def has_open_run(self, task: str, site: str) -> bool:
         """A run of `task` on `site` has not ended (one the engine stopped, or still going)."""

@@ -84,13 +84,17 @@ class WorkerRecords(RecordDatabase):
         return (int(row[0]), row[1]) if row else None
 
     def expired_runners(self, site: str) -> list[WorkerRow]:
-        """The runners of `site` whose lease expired (on the database's clock) or that stopped
-        cleanly, and that no live runner has taken over yet."""
+        """The runners of `site` to take over, that no live runner has taken over yet: those
+        whose lease expired (on the database's clock) without a clean exit, and those that
+        exited cleanly leaving runs or attempts open (a stop)."""
         return [
             WorkerRow(*r)
             for r in self._db.execute(
-                f"SELECT {WORKER_COLUMNS} FROM runners WHERE site = ? AND lost_at IS NULL "
-                "AND (state = 'offline' OR lease_until < db_now()) ORDER BY instance",
+                f"SELECT {WORKER_COLUMNS} FROM runners r WHERE site = ? AND lost_at IS NULL AND "
+                "(state <> 'offline' AND lease_until < db_now() OR state = 'offline' AND ("
+                "EXISTS (SELECT 1 FROM runs WHERE site = r.site AND owner = r.instance "
+                "AND ended_at IS NULL) OR EXISTS (SELECT 1 FROM attempts WHERE site = r.site "
+                "AND runner = r.instance AND ended_at IS NULL))) ORDER BY instance",
                 (site,),
             )
         ]
