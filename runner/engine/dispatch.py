@@ -83,14 +83,25 @@ class Dispatcher:
                 run.cap(ctx.concurrency) + ahead - len(run.running),
             )
             if ctx.store.shared and run.task.concurrency:
-                # a task's concurrency holds over every runner of the site: what is claimed
-                # (recorded, here or elsewhere) counts, so the sum never exceeds it
-                free = min(free, run.task.concurrency - ctx.store.count_claimed(run.name))
+                free = min(free, self._shared_room(run, ahead))
             if free <= 0:
                 continue
             rows = self._next_items(run, now, free, ahead)
             if rows:
                 outstanding += self._start_items(run, rows, now)
+
+    def _shared_room(self, run: ActiveRun, ahead: int) -> int:
+        """On a shared state: how many attempts of the run this runner may record now so
+        that its task's concurrency holds over every runner of the site.
+
+        What any runner claimed (recorded, launched or not) counts. This runner records
+        ahead of its slots only while no other runner holds a claim of the task: its slots
+        launch no more than the concurrency, and another runner then records only what the
+        claims leave, so the processes launched never exceed it.
+        """
+        claimed = self._ctx.store.count_claimed(run.name)
+        alone = claimed == len(run.running)
+        return (run.task.concurrency or 0) - claimed + (ahead if alone else 0)
 
     def _next_items(self, run: ActiveRun, now: float, free: int, ahead: int) -> list[ItemRow]:
         """The next `free` items of the run in dispatch order, skipping those a limit per
