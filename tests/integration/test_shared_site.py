@@ -8,6 +8,7 @@ the same database, as separate hosts would; their runners are real processes.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from runner import exitcodes
 from runner.state import open_store
+from tests.support.fakeclock import CLOCK_FILE, SERVE_AT, at, set_clock
 from tests.support.postgres import PostgresServer
 from tests.support.spawning import kill_left_in
 from tests.support.workspace import Workspace
@@ -225,3 +227,52 @@ def test_a_stopped_runner_is_taken_over_and_its_late_outcomes_are_refused(
 def _done(ws: Workspace) -> bool:
     with ws.open_state(readonly=True) as store:
         return store.open_run("t") is None and store.count_runs("t") == 1
+
+
+def test_a_fire_seen_by_every_runner_opens_one_run(
+    hosts: Callable[[str], Workspace], tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    (tmp_path / "ledger.py").write_text(LEDGER_SCRIPT)
+    body = _pipeline(
+        hosts.url,  # type: ignore[attr-defined]
+        ledger,
+        items=20,
+        pause=0.05,
+        extra="""
+        schedules: {s: {cron: "0 * * * *"}}
+        tasks: {t: {definition: d, group: g, schedule: s}}
+        """,
+    )
+    serving = []
+    for name in ("h1", "h2"):
+        ws = hosts(name)
+        ws.write("pipeline.yaml", body)
+        set_clock(ws.root, at("2026-12-03T09:59:58"))
+        serving.append(
+            subprocess.Popen(
+                [sys.executable, "-c", SERVE_AT, "pipeline.yaml", CLOCK_FILE, name],
+                cwd=ws.root,
+                env={**os.environ, **_env(name)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for name in ("h1", "h2"):
+        _wait_for(lambda name=name: (hosts(name).root / "serve-ready").exists())
+    for name in ("h1", "h2"):
+        set_clock(hosts(name).root, at("2026-12-03T10:00:01"))  # both see the 10:00 fire
+    _wait_for(lambda: _done(hosts("h1")), timeout=60)
+    for process in serving:
+        assert exitcodes.OK == _stop(process)
+
+    with open_store(hosts("h1").state_location, readonly=True) as store:
+        (run,) = store.runs_of("t", limit=None)
+        assert at("2026-12-03T10:00:00") == run.fire_time
+        logs = hosts("h1").log_text() + hosts("h2").log_text()
+        assert {"successful": 20} == store.queue_counts("t"), logs
+    started = [n for n in ("h1", "h2") if _events(hosts(n), "run.started")]
+    assert [run.owner] == started
+    # the other runner joined the run, or found it opened (ended) and skipped the fire, or
+    # found the fire recorded as handled before it looked
