@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Sequence
 
 import psutil
 
-from runner.domain.runs import PHASE_ITEMS
+from runner.domain.runs import PHASE_AFTER, PHASE_BEFORE, PHASE_ITEMS
 from runner.domain.workers import WORKER_ONLINE, heartbeat_every
 from runner.engine.active import run_in_schedule
 from runner.engine.context import EngineContext
@@ -222,8 +222,9 @@ class Sharing:
                 )
                 continue
             active.row, active.joined, active.leaving = row, False, False
-            for phase in active.steps_done:
-                active.steps_done[phase] = ctx.store.step_status(row.id, phase)
+            active.steps_done = {
+                phase: ctx.store.step_status(row.id, phase) for phase in (PHASE_BEFORE, PHASE_AFTER)
+            }
         return requests
 
     def _join(self, now: float) -> None:

@@ -276,3 +276,46 @@ def test_a_fire_seen_by_every_runner_opens_one_run(
     assert [run.owner] == started
     # the other runner joined the run, or found it opened (ended) and skipped the fire, or
     # found the fire recorded as handled before it looked
+
+
+def test_a_killed_owner_is_taken_over_and_its_run_ends_on_the_taker(
+    hosts: Callable[[str], Workspace], tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    (tmp_path / "ledger.py").write_text(LEDGER_SCRIPT)
+    steps = tmp_path / "steps.txt"
+    body = _pipeline(
+        hosts.url,  # type: ignore[attr-defined]
+        ledger,
+        items=30,
+        pause=0.3,
+        extra=f"""
+        policies: {{p: {{retry_on: [interrupted], max_retries: 3, backoff: {{initial: 0s}}}}}}
+        tasks:
+          t:
+            definition: d
+            group: g
+            policy: p
+            after: [{{run: ["sh", "-c", "echo after $SIM_HOST >> {steps}"]}}]
+        """,
+    )
+    for name in ("h1", "h2"):
+        hosts(name).write("pipeline.yaml", body)
+    helper = hosts("h2").spawn("serve", "pipeline.yaml", "--instance", "h2", env=_env("h2"))
+    _wait_for(lambda: "h2" in _runners(hosts("h1")))
+    owner = hosts("h1").spawn(
+        "run", "pipeline.yaml", "--task", "t", "--now", "--instance", "h1", env=_env("h1")
+    )
+    _wait_for(lambda: ledger.exists() and "h2" in ledger.read_text())
+    owner.kill()
+    owner.communicate(timeout=60)
+    _wait_for(lambda: _done(hosts("h2")), timeout=60)
+    assert exitcodes.OK == _stop(helper)
+
+    (taken,) = _events(hosts("h2"), "runner.taken_over")
+    assert "h1" == taken["instance"] and 1 == len(taken["runs"])  # type: ignore[arg-type]
+    with open_store(hosts("h1").state_location, readonly=True) as store:
+        assert {"successful": 30} == store.queue_counts("t")
+        (run,) = store.runs_of("t", limit=None)
+        assert ("h2", "ok") == (run.owner, run.status)
+    assert ["after h2"] == steps.read_text().splitlines()  # once, on the new owner
