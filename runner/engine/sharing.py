@@ -217,9 +217,7 @@ class Sharing:
                 continue
             active = next((r for r in ctx.active if r.row.id == row.id), None)
             if active is None:
-                requests.append(
-                    RunRequest(row.task, row.trigger, row.fire_time, row.window_end, resume=row)
-                )
+                requests.append(RunRequest.resuming(row))
                 continue
             active.row, active.joined, active.leaving = row, False, False
             active.steps_done = {

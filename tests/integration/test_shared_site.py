@@ -210,8 +210,11 @@ def test_a_stopped_runner_is_taken_over_and_its_late_outcomes_are_refused(
 
     taken = _events(hosts("h2"), "runner.taken_over")
     assert 1 == len(taken) and "h1" == taken[0]["instance"]
-    lost = _events(hosts("h1"), "runner.lease_lost")
-    assert 1 == len(lost) and "h1" == lost[0]["instance"]
+    # it finds it at its next write; or, stopped inside a transaction (which held the write
+    # lock), the server ended its session and its next statement fails: nothing is written
+    # either way
+    lost = _events(hosts("h1"), "runner.lease_lost") or _events(hosts("h1"), "state.unreachable")
+    assert 1 == len(lost), hosts("h1").log_text()
     with open_store(hosts("h1").state_location, readonly=True) as store:
         assert {"successful": 40} == store.queue_counts("t")
         (run,) = store.runs_of("t", limit=None)
