@@ -101,7 +101,7 @@ class Sharing:
                 ctx.store.mark_lost(worker, now=ctx.now(), expired_only=False)
             ctx.store.forget_runners(ctx.site, keep=ctx.instance)
             return interrupted
-        interrupted = self._recover([ctx.instance], launched=self._launched())
+        interrupted = self._recover([ctx.instance], launched=self._launched(), shared=True)
         expired = {w.name for w in ctx.store.expired_runners(ctx.site)}
         for worker in self._others():
             gone = self._gone_here(worker)
@@ -153,7 +153,7 @@ class Sharing:
 
         local = worker.host == self._host
         interrupted = self._recover(
-            [worker.name], launched=self._launched() if local else None, claim=claim
+            [worker.name], launched=self._launched() if local else None, claim=claim, shared=True
         )
         if interrupted is None:
             return 0, []
@@ -176,7 +176,10 @@ class Sharing:
         *,
         launched: Collection[int] | None,
         claim: Callable[[], bool] | None = None,
+        shared: bool = False,
     ) -> int:
+        """Settle the open attempts of `runners` (None: every runner of the site); with
+        `shared`, this directory's journal speaks for this directory's attempts only."""
         ctx = self._ctx
         found = recover(
             ctx.pipeline,
@@ -188,6 +191,7 @@ class Sharing:
             launched=launched,
             runners=runners,
             claim=claim,
+            journal_dir=ctx.logs_dir if shared else None,
         )
         return 0 if found is None else found
 
