@@ -199,6 +199,12 @@ class PostgresDatabase(RecordDatabase):
                 )
             if not readonly and (version is None or version < SCHEMA_VERSION):
                 self._migrate()
+            elif readonly and version is not None and version < SCHEMA_VERSION:
+                raise StateError(
+                    f"the state database {url} was written by an older runner (schema "
+                    f"{version}, this one knows {SCHEMA_VERSION}): start a runner once (`runner "
+                    "run` or `runner serve`), which upgrades it, then look again"
+                )
         except BaseException:
             self._raw.close()
             raise
