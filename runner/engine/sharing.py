@@ -26,8 +26,6 @@ import socket
 import time
 from collections.abc import Callable, Collection, Sequence
 
-import psutil
-
 from runner.domain.runs import PHASE_AFTER, PHASE_BEFORE, PHASE_ITEMS
 from runner.domain.workers import WORKER_ONLINE, heartbeat_every
 from runner.engine.active import run_in_schedule
@@ -36,6 +34,7 @@ from runner.engine.opening import Opener
 from runner.engine.recovery import recover
 from runner.engine.runs import RunRequest
 from runner.state import RunRow, WorkerRow
+from runner.system.liveness import gone_here
 
 JOIN_EVERY = 1.0
 """Seconds between two looks of a `runner serve` for runs of its site other runners opened."""
@@ -214,11 +213,7 @@ class Sharing:
 
     def _gone_here(self, worker: WorkerRow) -> bool:
         """A runner of this host named by its process (no `--instance`) whose process is gone."""
-        return (
-            worker.host == self._host
-            and worker.name == f"{worker.host}:{worker.pid}"
-            and not psutil.pid_exists(worker.pid)
-        )
+        return worker.name == f"{worker.host}:{worker.pid}" and gone_here(worker.host, worker.pid)
 
     def _resume(self, runs: Sequence[RunRow]) -> list[RunRequest]:
         """The runs taken over: one this runner had joined is now its own (it goes on from its

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from runner.domain.workers import WORKER_OFFLINE, worker_state
 from runner.state import WorkerRow
+from runner.system.liveness import gone_here
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +51,16 @@ class OfflineWatch:
             who = (row.site, row.name)
             if row.site == self._site and row.name == self._me:
                 continue
+            # this runner's start finds an earlier one recorded as up: it died (on a shared
+            # state, where runners of a site run side by side: if its process is gone from
+            # this host)
+            earlier = row.site == self._site and first and row.state != WORKER_OFFLINE
+            if earlier and (not self._shared or gone_here(row.host, row.pid)):
+                found.append(
+                    Offline(row, "it stopped without a clean exit; found by the next runner")
+                )
+                continue
             if row.site == self._site and not self._shared:
-                if first and row.state != WORKER_OFFLINE:
-                    found.append(
-                        Offline(row, "it stopped without a clean exit; found by the next runner")
-                    )
                 continue
             if worker_state(row, now) != WORKER_OFFLINE:
                 self._seen_up[who] = row.started_at

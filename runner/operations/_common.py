@@ -7,8 +7,6 @@ status means, and when a worker counts as `offline`.
 from __future__ import annotations
 
 import difflib
-import os
-import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from runner.domain.statuses import FAILED, HUNG, INTERRUPTED, OK, START_FAILED, 
 from runner.domain.timefmt import iso
 from runner.errors import UsageError
 from runner.state import ItemRow, MoveRow, RunRow, StateStore, WorkerRow, open_existing
+from runner.system.liveness import gone_here
 
 if TYPE_CHECKING:
     from runner.config.pipeline import Pipeline
@@ -56,15 +55,7 @@ STATUS_MEANING: Mapping[str, str] = {
 
 def process_alive(worker: WorkerRow) -> bool:
     """False only when the worker ran on this host and its process is gone."""
-    if worker.host != socket.gethostname():
-        return True
-    try:
-        os.kill(worker.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return not gone_here(worker.host, worker.pid)
 
 
 def open_read(pipeline: Pipeline) -> StateStore | None:
