@@ -303,7 +303,6 @@ class PostgresDatabase(RecordDatabase):
             (site, instance),
         ).fetchone()
         if row is None or int(row[0]) != epoch or row[1] is not None:
-            self._fence = None  # what the runner writes on its way out (nothing) is not fenced
             raise LeaseLostError(instance, epoch, None if row is None else int(row[0]))
         self.fence_passed_at = checked
 
