@@ -24,11 +24,12 @@ Dispatch. N items of templated `/bin/true` (`[/bin/true, "{{ item.id }}"]`, as
 a PostgreSQL state, interleaved rounds: ms/item from the command's wall time (what an
 operator waits for), and the attempts' span from the state beside it.
 
-The PostgreSQL server is a throwaway one started by the benchmark
-(tests/support/postgres.py: Unix socket in a temporary directory, fsync off, as the tests'
-server), each measurement in a fresh schema. Without PostgreSQL installed (`initdb`,
-`pg_ctl`: `apt-get install postgresql`) the benchmark reports that it was skipped and why.
-Every figure is printed beside the 1-minute load average taken just before its run.
+The PostgreSQL server is a throwaway one started by the benchmark on this machine
+(tests/support/postgres.py: its Unix socket in a temporary directory), each measurement in a
+fresh schema. Unlike the tests' server it keeps fsync and full-page writes on, as a
+production server does: the SQLite state it is compared with syncs every commit too.
+Without PostgreSQL installed (`initdb`, `pg_ctl`: `apt-get install postgresql`) the benchmark
+reports that it was skipped and why. Every figure is printed beside the 1-minute load average taken just before its run.
 
 Reports; asserts nothing. Usage:
 
@@ -348,7 +349,7 @@ def collect(
         if on_rows is not None:
             on_rows(part)
 
-    server = PostgresServer.start(bin_dir)
+    server = PostgresServer.start(bin_dir, durable=True)
     try:
         server.prepare()
         with tempfile.TemporaryDirectory() as tmp:
