@@ -29,7 +29,10 @@ The PostgreSQL server is a throwaway one started by the benchmark on this machin
 fresh schema. Unlike the tests' server it keeps fsync and full-page writes on, as a
 production server does: the SQLite state it is compared with syncs every commit too.
 Without PostgreSQL installed (`initdb`, `pg_ctl`: `apt-get install postgresql`) the benchmark
-reports that it was skipped and why. Every figure is printed beside the 1-minute load average taken just before its run.
+reports that it was skipped and why. Every figure is printed beside the 1-minute load
+average taken just before its run and the cores the whole machine kept busy during it (every
+process: runners, items, the server, and whatever else runs here): on a machine of few cores,
+that is what caps the scale-out.
 
 Reports; asserts nothing. Usage:
 
@@ -52,6 +55,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from tests.perf._measure import Measurement, Row, bench_env, measure, runner_argv, table
 from tests.perf.bench_peers import TEMPLATED_TRUE
@@ -100,11 +105,27 @@ class Span:
 
 @dataclass(frozen=True)
 class Sample:
-    """One measurement: the attempts' span, the owner's wall time, the load before it."""
+    """One measurement: the attempts' span, the owner's wall time, the load before it, and the
+    cores the whole machine kept busy meanwhile (every process: the runners, their children,
+    the server, and whatever else runs here)."""
 
     span: Span
     wall: Measurement
     load: float
+    busy: float
+
+
+def _busy_seconds() -> tuple[float, float]:
+    """(CPU seconds every core spent working, seconds elapsed) since boot, machine-wide."""
+    times = psutil.cpu_times()
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return sum(times) - idle, time.monotonic()
+
+
+def cores_busy(before: tuple[float, float]) -> float:
+    """The cores kept busy on average since `before` (a `_busy_seconds()`)."""
+    work, at = _busy_seconds()
+    return (work - before[0]) / max(at - before[1], 1e-9)
 
 
 SPAN_SQL = (
@@ -207,6 +228,7 @@ def throughput_once(server: PostgresServer, root: Path, items: int, runners: int
         for k, work in enumerate(dirs[1:], start=2):
             serving.append((start_serving(work, f"r{k}"), work))
         load = os.getloadavg()[0]
+        before = _busy_seconds()
         owner = dirs[0]
         named = ["--instance", "r1"] if runners > 1 else []
         wall = measure(
@@ -218,6 +240,7 @@ def throughput_once(server: PostgresServer, root: Path, items: int, runners: int
         )
         if wall.code != 0:
             raise RuntimeError(f"runner run r1 exited {wall.code}: {_tail(owner / 'run.err')}")
+        busy = cores_busy(before)
     finally:
         stop_serving(serving)
     span = read_span(state, owner)
@@ -225,7 +248,7 @@ def throughput_once(server: PostgresServer, root: Path, items: int, runners: int
     server.drop_state(state)
     for work in dirs:
         shutil.rmtree(work, ignore_errors=True)
-    return Sample(span, wall, load)
+    return Sample(span, wall, load, busy)
 
 
 def dispatch_once(
@@ -242,11 +265,13 @@ def dispatch_once(
         TEMPLATED_TRUE,
     )
     load = os.getloadavg()[0]
+    before = _busy_seconds()
     wall = measure(
         runner_argv("run", "pipeline.yaml", "--now", "--log-format", "json"),
         cwd=work,
         stderr_to=work / "run.err",
     )
+    busy = cores_busy(before)
     if wall.code != 0:
         raise RuntimeError(f"runner run on {store} exited {wall.code}: {_tail(work / 'run.err')}")
     span = read_span(state, work)
@@ -254,7 +279,7 @@ def dispatch_once(
     if store == POSTGRESQL:
         server.drop_state(state)
     shutil.rmtree(work, ignore_errors=True)
-    return Sample(span, wall, load)
+    return Sample(span, wall, load, busy)
 
 
 POSTGRESQL = "PostgreSQL"
@@ -262,7 +287,10 @@ SQLITE = "SQLite"
 
 
 def loads(samples: Sequence[Sample]) -> str:
-    return "/".join(f"{s.load:.1f}" for s in samples)
+    """The loads before each round's run, and the cores busy during it."""
+    load = "/".join(f"{s.load:.1f}" for s in samples)
+    busy = "/".join(f"{s.busy:.1f}" for s in samples)
+    return f"{load}; cores busy {busy} of {os.cpu_count()}"
 
 
 def throughput_rows(samples: dict[int, list[Sample]], items: int) -> list[Row]:
@@ -401,7 +429,7 @@ def main() -> None:
         on_rows=_print_progress,
     )
     print(f"machine: {machine()}\n")
-    print(table(rows, ("measure", "value", "1-min load at each run's start")))
+    print(table(rows, ("measure", "value", "1-min load at each run's start; cores busy")))
 
 
 if __name__ == "__main__":
