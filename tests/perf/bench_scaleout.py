@@ -105,14 +105,21 @@ class Span:
 
 @dataclass(frozen=True)
 class Sample:
-    """One measurement: the attempts' span, the owner's wall time, the load before it, and the
+    """One measurement: the attempts' span, the owner's wall time, the load before it, the
     cores the whole machine kept busy meanwhile (every process: the runners, their children,
-    the server, and whatever else runs here)."""
+    the server, and whatever else runs here), and the CPU time of the runners with their
+    items, and of the PostgreSQL server."""
 
     span: Span
     wall: Measurement
     load: float
     busy: float
+    runners_cpu_s: float
+    server_cpu_s: float
+
+    def per_item_ms(self, items: int) -> tuple[float, float]:
+        """CPU ms per item: (the runners and their items, the server)."""
+        return self.runners_cpu_s / items * 1000, self.server_cpu_s / items * 1000
 
 
 def _busy_seconds() -> tuple[float, float]:
@@ -126,6 +133,26 @@ def cores_busy(before: tuple[float, float]) -> float:
     """The cores kept busy on average since `before` (a `_busy_seconds()`)."""
     work, at = _busy_seconds()
     return (work - before[0]) / max(at - before[1], 1e-9)
+
+
+def tree_cpu(process: psutil.Process) -> float:
+    """CPU seconds of a process and of the children it has waited for."""
+    t = process.cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def server_cpu(server: PostgresServer) -> float:
+    """CPU seconds of the server so far: the postmaster, the backends it reaped, the live ones."""
+    pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    postmaster = psutil.Process(pid)
+    total = tree_cpu(postmaster)
+    for child in postmaster.children():
+        try:
+            t = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
 
 
 SPAN_SQL = (
@@ -198,8 +225,10 @@ def start_serving(work: Path, instance: str) -> subprocess.Popen[bytes]:
     )
 
 
-def stop_serving(processes: Sequence[tuple[subprocess.Popen[bytes], Path]]) -> None:
-    """SIGTERM every serving runner, then wait for each; a non-zero exit is an error."""
+def stop_serving(processes: Sequence[tuple[subprocess.Popen[bytes], Path]]) -> float:
+    """SIGTERM every serving runner, then wait for each; a non-zero exit is an error. Returns
+    their CPU seconds (with their items') up to the SIGTERM."""
+    cpu = sum(tree_cpu(psutil.Process(process.pid)) for process, _ in processes)
     for process, _ in processes:
         process.send_signal(signal.SIGTERM)
     failed = []
@@ -213,6 +242,7 @@ def stop_serving(processes: Sequence[tuple[subprocess.Popen[bytes], Path]]) -> N
             failed.append(f"{work.name} exited {code}: {_tail(work / 'serve.err')}")
     if failed:
         raise RuntimeError("; ".join(failed))
+    return cpu
 
 
 def throughput_once(server: PostgresServer, root: Path, items: int, runners: int) -> Sample:
@@ -229,6 +259,7 @@ def throughput_once(server: PostgresServer, root: Path, items: int, runners: int
             serving.append((start_serving(work, f"r{k}"), work))
         load = os.getloadavg()[0]
         before = _busy_seconds()
+        server_before = server_cpu(server)
         owner = dirs[0]
         named = ["--instance", "r1"] if runners > 1 else []
         wall = measure(
@@ -241,14 +272,15 @@ def throughput_once(server: PostgresServer, root: Path, items: int, runners: int
         if wall.code != 0:
             raise RuntimeError(f"runner run r1 exited {wall.code}: {_tail(owner / 'run.err')}")
         busy = cores_busy(before)
+        server_used = server_cpu(server) - server_before
     finally:
-        stop_serving(serving)
+        serving_cpu = stop_serving(serving)
     span = read_span(state, owner)
     _check_ended(span, items, f"{runners} runner(s)")
     server.drop_state(state)
     for work in dirs:
         shutil.rmtree(work, ignore_errors=True)
-    return Sample(span, wall, load, busy)
+    return Sample(span, wall, load, busy, wall.cpu_s + serving_cpu, server_used)
 
 
 def dispatch_once(
@@ -266,12 +298,14 @@ def dispatch_once(
     )
     load = os.getloadavg()[0]
     before = _busy_seconds()
+    server_before = server_cpu(server)
     wall = measure(
         runner_argv("run", "pipeline.yaml", "--now", "--log-format", "json"),
         cwd=work,
         stderr_to=work / "run.err",
     )
     busy = cores_busy(before)
+    server_used = server_cpu(server) - server_before
     if wall.code != 0:
         raise RuntimeError(f"runner run on {store} exited {wall.code}: {_tail(work / 'run.err')}")
     span = read_span(state, work)
@@ -279,7 +313,7 @@ def dispatch_once(
     if store == POSTGRESQL:
         server.drop_state(state)
     shutil.rmtree(work, ignore_errors=True)
-    return Sample(span, wall, load, busy)
+    return Sample(span, wall, load, busy, wall.cpu_s, server_used)
 
 
 POSTGRESQL = "PostgreSQL"
@@ -319,7 +353,24 @@ def throughput_rows(samples: dict[int, list[Sample]], items: int) -> list[Row]:
                 f"load {loads(taken)}",
             )
         )
+        ours, server = cpu_per_item(taken, items)
+        best = PER_RUNNER * runners / SLEEP_S
+        rows.append(
+            (
+                f"same, {runners} runner{'s' if runners > 1 else ''}: CPU per item",
+                f"{ours + server:.1f} ms (runners and their items {ours:.1f},"
+                f" PostgreSQL server {server:.1f}); the ideal {best:.0f} items/s would keep"
+                f" {best * (ours + server) / 1000:.1f} cores busy",
+                "",
+            )
+        )
     return rows
+
+
+def cpu_per_item(samples: Sequence[Sample], items: int) -> tuple[float, float]:
+    """Median CPU ms per item: (the runners and their items, the server)."""
+    pairs = [s.per_item_ms(items) for s in samples]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 def dispatch_rows(samples: dict[str, list[Sample]], items: int, concurrency: int) -> list[Row]:
@@ -331,7 +382,10 @@ def dispatch_rows(samples: dict[str, list[Sample]], items: int, concurrency: int
         value = (
             f"{wall / items * 1000:.2f} ms/item (median wall {wall:.2f} s,"
             f" rounds {'/'.join(f'{s.wall.wall:.2f}' for s in taken)} s;"
-            f" attempts' span {span:.2f} s; peak RSS {max(s.wall.rss_mib for s in taken):.0f} MiB)"
+            f" attempts' span {span:.2f} s; peak RSS {max(s.wall.rss_mib for s in taken):.0f} MiB;"
+            " CPU per item: runner and items {0:.2f} ms, server {1:.2f} ms)".format(
+                *cpu_per_item(taken, items)
+            )
         )
         if store == POSTGRESQL and SQLITE in samples:
             ratios = [
