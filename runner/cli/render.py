@@ -146,10 +146,11 @@ def control_text(outcome: operations.ControlOutcome) -> str:
 def status_text(report: operations.StatusReport) -> str:
     lines = ["workers"]
     if report.workers:
-        rows = [("SITE", "STATE", "HEARTBEAT", "HOST", "PID", "THROUGHPUT", "ITEMS DONE")]
+        rows = [("SITE", "RUNNER", "STATE", "HEARTBEAT", "HOST", "PID", "THROUGHPUT", "ITEMS DONE")]
         rows += [
             (
                 clean(w.site),
+                clean(w.instance),
                 w.state,
                 _dash(operations.iso(w.heartbeat)),
                 clean(w.host),

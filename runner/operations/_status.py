@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class WorkerStatus:
-    """One site's runner as `status` shows it."""
+    """One runner of a site as `status` shows it."""
 
     site: str
     state: str
@@ -53,11 +53,14 @@ class WorkerStatus:
     throughput: float
     items_done: int
     started: float
+    instance: str = ""
+    """The runner's identity within its site (`--instance`, else `host:pid`)."""
 
     def to_json(self) -> dict[str, Any]:
         """The `workers[]` element of `status --json`."""
         return {
             "site": self.site,
+            "instance": self.instance,
             "state": self.state,
             "heartbeat": iso(self.heartbeat),
             "host": self.host,
@@ -184,6 +187,7 @@ def status(
                 throughput=w.throughput,
                 items_done=w.items_done,
                 started=w.started_at,
+                instance=w.name,
             )
             for w in store.workers()
         ]
