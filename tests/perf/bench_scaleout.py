@@ -4,8 +4,7 @@ Throughput. A task of N items whose command is `sleep 0.1`, written as an operat
 (an argv templated with the item's id: `[/bin/sh, -c, "sleep 0.1", "{{ item.id }}"]`, the id
 as the shell's `$0`, which `ps` shows), `settings.concurrency: 8` (per runner), `mode: once`,
 run by 1, 2 and 4 runners on one PostgreSQL state. Each runner has its own copy of the
-pipeline directory (its own logs and local side files) and its own `--instance rK` (a lone
-runner keeps its default identity). In each
+pipeline directory (its own logs and local side files) and its own `--instance rK`. In each
 measurement the runners r2..rK start first, as `runner serve --instance rK`, and the benchmark
 waits until each has logged `runner.started`; then r1 runs `runner run --task t --now
 --instance r1`: it opens the run, the serving runners join it and take items from it. When r1
@@ -97,6 +96,8 @@ class Span:
     successful: int
     first_start: float
     last_end: float
+    by_runner: dict[str, int]
+    """Attempts per runner instance."""
 
     @property
     def seconds(self) -> float:
@@ -159,6 +160,7 @@ SPAN_SQL = (
     "SELECT count(*), sum(CASE WHEN queue = 'successful' THEN 1 ELSE 0 END), "
     "min(started_at), max(ended_at) FROM attempts WHERE task = 't'"
 )
+BY_RUNNER_SQL = "SELECT runner, count(*) FROM attempts WHERE task = 't' GROUP BY runner"
 
 
 def read_span(state: str, work: Path) -> Span:
@@ -168,12 +170,15 @@ def read_span(state: str, work: Path) -> Span:
 
         with psycopg.connect(state) as connection:
             row = connection.execute(SPAN_SQL).fetchone()
+            runners = connection.execute(BY_RUNNER_SQL).fetchall()
     else:
         with sqlite3.connect(work / state) as connection:
             row = connection.execute(SPAN_SQL).fetchone()
+            runners = connection.execute(BY_RUNNER_SQL).fetchall()
     if row is None or not row[0] or row[3] is None:
         raise RuntimeError(f"no ended attempt of task t in {state}")
-    return Span(int(row[0]), int(row[1]), float(row[2]), float(row[3]))
+    by_runner = {str(name): int(count) for name, count in sorted(runners)}
+    return Span(int(row[0]), int(row[1]), float(row[2]), float(row[3]), by_runner)
 
 
 def pipeline_dir(
@@ -225,10 +230,15 @@ def start_serving(work: Path, instance: str) -> subprocess.Popen[bytes]:
     )
 
 
+def serving_cpu(processes: Sequence[tuple[subprocess.Popen[bytes], Path]]) -> float:
+    """The CPU seconds of the serving runners and their items so far."""
+    return sum(tree_cpu(psutil.Process(process.pid)) for process, _ in processes)
+
+
 def stop_serving(processes: Sequence[tuple[subprocess.Popen[bytes], Path]]) -> float:
     """SIGTERM every serving runner, then wait for each; a non-zero exit is an error. Returns
     their CPU seconds (with their items') up to the SIGTERM."""
-    cpu = sum(tree_cpu(psutil.Process(process.pid)) for process, _ in processes)
+    cpu = serving_cpu(processes)
     for process, _ in processes:
         process.send_signal(signal.SIGTERM)
     failed = []
@@ -254,17 +264,26 @@ def throughput_once(server: PostgresServer, root: Path, items: int, runners: int
         for k in range(1, runners + 1)
     ]
     serving: list[tuple[subprocess.Popen[bytes], Path]] = []
+    serving_before = 0.0
     try:
         for k, work in enumerate(dirs[1:], start=2):
             serving.append((start_serving(work, f"r{k}"), work))
         load = os.getloadavg()[0]
         before = _busy_seconds()
         server_before = server_cpu(server)
+        serving_before = serving_cpu(serving)
         owner = dirs[0]
-        named = ["--instance", "r1"] if runners > 1 else []
         wall = measure(
             runner_argv(
-                "run", "pipeline.yaml", "--task", "t", "--now", *named, "--log-format", "json"
+                "run",
+                "pipeline.yaml",
+                "--task",
+                "t",
+                "--now",
+                "--instance",
+                "r1",
+                "--log-format",
+                "json",
             ),
             cwd=owner,
             stderr_to=owner / "run.err",
@@ -274,13 +293,13 @@ def throughput_once(server: PostgresServer, root: Path, items: int, runners: int
         busy = cores_busy(before)
         server_used = server_cpu(server) - server_before
     finally:
-        serving_cpu = stop_serving(serving)
+        serving_used = stop_serving(serving) - serving_before
     span = read_span(state, owner)
     _check_ended(span, items, f"{runners} runner(s)")
     server.drop_state(state)
     for work in dirs:
         shutil.rmtree(work, ignore_errors=True)
-    return Sample(span, wall, load, busy, wall.cpu_s + serving_cpu, server_used)
+    return Sample(span, wall, load, busy, wall.cpu_s + serving_used, server_used)
 
 
 def dispatch_once(
@@ -360,7 +379,11 @@ def throughput_rows(samples: dict[int, list[Sample]], items: int) -> list[Row]:
                 f"same, {runners} runner{'s' if runners > 1 else ''}: CPU per item",
                 f"{ours + server:.1f} ms (runners and their items {ours:.1f},"
                 f" PostgreSQL server {server:.1f}); the ideal {best:.0f} items/s would keep"
-                f" {best * (ours + server) / 1000:.1f} cores busy",
+                f" {best * (ours + server) / 1000:.1f} cores busy; items per runner by round: "
+                + " / ".join(
+                    ", ".join(f"{name} {count}" for name, count in s.span.by_runner.items())
+                    for s in taken
+                ),
                 "",
             )
         )
