@@ -1,5 +1,8 @@
 """Benchmark: runners sharing one PostgreSQL state, and dispatch on PostgreSQL against SQLite.
 
+Over 400 lines: two measurements on one throwaway server, sharing its state reading, the
+serving runners' control and the CPU accounting that explains the figures.
+
 Throughput. A task of N items whose command is `sleep 0.1`, written as an operator writes it
 (an argv templated with the item's id: `[/bin/sh, -c, "sleep 0.1", "{{ item.id }}"]`, the id
 as the shell's `$0`, which `ps` shows), `settings.concurrency: 8` (per runner), `mode: once`,
