@@ -137,6 +137,21 @@ class LeaseLostError(StateHaltError):
         super().__init__(f"runner {instance!r} (start {epoch}) lost its lease: {why}")
 
 
+class StateUnreachableError(StateHaltError):
+    """Raised when a runner's connection to its state database failed (the server went away, a
+    network cut, or the server ended the session of a runner stopped inside a transaction)."""
+
+    event: ClassVar[str] = "state.unreachable"
+    action: ClassVar[str] = (
+        "stopped, starting nothing more: the transaction in flight was rolled back and the "
+        "running children are stopped (another runner may have taken over this runner's "
+        "lease meanwhile). Start it again once the database is reachable"
+    )
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"the state database {url} failed: {reason}")
+
+
 class StateDamagedError(StateHaltError):
     """Raised when the state file is damaged (a failed check, a malformed page, a broken invariant)."""
 

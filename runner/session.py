@@ -97,7 +97,7 @@ class Session:
     def resume_requests(self) -> list[RunRequest]:
         """The site's open runs (left by a runner that stopped or died), to resume."""
         return [
-            RunRequest(r.task, r.trigger, r.fire_time, r.window_end, resume=r)
+            RunRequest.resuming(r)
             for r in self.engine.resumable(self.store.open_runs(self.site))
             if r.task in self.pipeline.tasks
         ]

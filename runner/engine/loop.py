@@ -20,6 +20,7 @@ ends), `dispatch` (which items start), `pool` (worker threads), `recording`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -42,7 +43,7 @@ from runner.engine.pool import BATCH_LIMIT, WorkerPool
 from runner.engine.recording import Recorder
 from runner.engine.runs import RunReport, RunRequest, RunSource
 from runner.engine.sharing import JOIN_EVERY, Sharing
-from runner.errors import LeaseLostError, StateHaltError
+from runner.errors import LeaseLostError, StateError, StateHaltError
 from runner.launch import LaunchBuilder
 from runner.masking import Masker
 from runner.state import RunRow, StateStore
@@ -146,7 +147,8 @@ class Engine:
         # Keep only what may still matter to the next start: attempts left open (a full disk).
         ctx = self.ctx
         mine = [ctx.instance] if ctx.store.shared else None  # other runners' are theirs to keep
-        journal.rewrite(a.id for a in ctx.store.open_attempts(ctx.site, mine))
+        with contextlib.suppress(StateError):  # unreadable (a database gone): kept whole
+            journal.rewrite(a.id for a in ctx.store.open_attempts(ctx.site, mine))
         journal.close()
 
     def recover(self) -> int:

@@ -69,6 +69,10 @@ class Opener:
     def open(self, requests: Sequence[RunRequest]) -> None:
         """Open the runs asked for, OPEN_BATCH at a time (a task with a run going is skipped)."""
         ctx = self._ctx
+        if ctx.store.shared:  # another runner's open run is joined, never resumed as one's own
+            requests = [
+                r for r in requests if r.resume is None or r.resume.owner in ("", ctx.instance)
+            ]
         busy = {r.name for r in ctx.active} | {r.task for r in requests if r.resume is not None}
         wanted: list[RunRequest] = []
         for request in requests:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from runner.config.pipeline import Pipeline
@@ -45,6 +46,7 @@ def recover(
     launched: Collection[int] | None,
     runners: Sequence[str] | None = None,
     claim: Callable[[], bool] | None = None,
+    journal_dir: Path | None = None,
 ) -> int | None:
     """Settle every open attempt of `site` (of the `runners` only, when given: runners of a
     shared state that were taken over); return how many were interrupted.
@@ -53,6 +55,9 @@ def recover(
     journal, unknown here, so every attempt counts as launched. The processes of every open
     step and attempt are found and killed in one pass over this host's process table; the
     withdrawals and interruptions are recorded in one transaction, then logged.
+
+    `journal_dir`, when given: the journal speaks only for attempts whose output lies under
+    it (this pipeline directory's runners); another directory's count as launched.
 
     `claim`, when given, runs first in that transaction (a live runner marking a dead one
     taken over); when it returns False nothing is recorded and None is returned.
@@ -84,7 +89,16 @@ def recover(
     never_ran: list[AttemptRow] = []
     for attempt in attempts:
         swept = by_marker[attempt_marker(attempt.run_id, attempt.id)]
-        if swept or launched is None or attempt.id in launched or _left_traces(attempt):
+        elsewhere = journal_dir is not None and not Path(attempt.output_dir).is_relative_to(
+            journal_dir
+        )
+        if (
+            swept
+            or launched is None
+            or elsewhere
+            or attempt.id in launched
+            or _left_traces(attempt)
+        ):
             orphans.append((attempt, swept))
         else:
             never_ran.append(attempt)

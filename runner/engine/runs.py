@@ -25,6 +25,11 @@ class RunRequest:
     window_end: float | None = None
     resume: RunRow | None = None
 
+    @classmethod
+    def resuming(cls, row: RunRow) -> RunRequest:
+        """The request that resumes the open run `row`."""
+        return cls(row.task, row.trigger, row.fire_time, row.window_end, resume=row)
+
 
 @dataclass(slots=True)
 class RunReport:

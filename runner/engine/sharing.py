@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Sequence
 
 import psutil
 
-from runner.domain.runs import PHASE_ITEMS
+from runner.domain.runs import PHASE_AFTER, PHASE_BEFORE, PHASE_ITEMS
 from runner.domain.workers import WORKER_ONLINE, heartbeat_every
 from runner.engine.active import run_in_schedule
 from runner.engine.context import EngineContext
@@ -96,17 +96,18 @@ class Sharing:
         """
         ctx = self._ctx
         if not ctx.store.shared:
-            interrupted = self._recover(None, launched=self._launched())
+            interrupted = self._recover(None, launched=self._launched()) or 0
             for worker in self._others():
                 ctx.store.mark_lost(worker, now=ctx.now(), expired_only=False)
             ctx.store.forget_runners(ctx.site, keep=ctx.instance)
             return interrupted
-        interrupted = self._recover([ctx.instance], launched=self._launched())
+        interrupted = self._recover([ctx.instance], launched=self._launched(), shared=True) or 0
         expired = {w.name for w in ctx.store.expired_runners(ctx.site)}
         for worker in self._others():
             gone = self._gone_here(worker)
             if gone or worker.name in expired:
-                interrupted += self.take_over(worker, expired_only=not gone)[0]
+                done = self.take_over(worker, expired_only=not gone)
+                interrupted += done[0] if done is not None else 0
         ctx.store.forget_runners(ctx.site, keep=ctx.instance)
         return interrupted
 
@@ -128,20 +129,27 @@ class Sharing:
         resume: list[RunRequest] = []
         if now - self._last_check >= heartbeat_every(self.lease):
             self._last_check = now
-            for worker in ctx.store.expired_runners(ctx.site):
-                if worker.name != ctx.instance:
-                    resume += self._resume(self.take_over(worker, expired_only=True)[1])
-            if resume:
+            taken = [
+                self.take_over(worker, expired_only=True)
+                for worker in ctx.store.expired_runners(ctx.site)
+                if worker.name != ctx.instance
+            ]
+            for done in taken:
+                if done is not None:
+                    resume += self._resume(done[1])
+            if any(done is not None for done in taken):
                 ctx.store.forget_runners(ctx.site, keep=ctx.instance)
         if join and now - self._last_join >= JOIN_EVERY:
             self._last_join = now
             self._join(ctx.now())
         return resume
 
-    def take_over(self, worker: WorkerRow, *, expired_only: bool) -> tuple[int, list[RunRow]]:
+    def take_over(
+        self, worker: WorkerRow, *, expired_only: bool
+    ) -> tuple[int, list[RunRow]] | None:
         """Take over a dead runner: its open attempts interrupted, its open runs made this
         runner's, in the transaction that marks it taken over. Returns the attempts
-        interrupted and the runs taken (nothing when it came back or another runner won)."""
+        interrupted and the runs taken; None when it came back or another runner won."""
         ctx = self._ctx
         runs: list[RunRow] = []
 
@@ -153,10 +161,10 @@ class Sharing:
 
         local = worker.host == self._host
         interrupted = self._recover(
-            [worker.name], launched=self._launched() if local else None, claim=claim
+            [worker.name], launched=self._launched() if local else None, claim=claim, shared=True
         )
         if interrupted is None:
-            return 0, []
+            return None
         ctx.log.warning(
             "runner.taken_over",
             instance=worker.name,
@@ -176,7 +184,11 @@ class Sharing:
         *,
         launched: Collection[int] | None,
         claim: Callable[[], bool] | None = None,
-    ) -> int:
+        shared: bool = False,
+    ) -> int | None:
+        """Settle the open attempts of `runners` (None: every runner of the site); with
+        `shared`, this directory's journal speaks for this directory's attempts only. None:
+        the `claim` failed, nothing was recorded."""
         ctx = self._ctx
         found = recover(
             ctx.pipeline,
@@ -188,8 +200,9 @@ class Sharing:
             launched=launched,
             runners=runners,
             claim=claim,
+            journal_dir=ctx.logs_dir if shared else None,
         )
-        return 0 if found is None else found
+        return found
 
     def _others(self) -> list[WorkerRow]:
         ctx = self._ctx
@@ -217,13 +230,12 @@ class Sharing:
                 continue
             active = next((r for r in ctx.active if r.row.id == row.id), None)
             if active is None:
-                requests.append(
-                    RunRequest(row.task, row.trigger, row.fire_time, row.window_end, resume=row)
-                )
+                requests.append(RunRequest.resuming(row))
                 continue
             active.row, active.joined, active.leaving = row, False, False
-            for phase in active.steps_done:
-                active.steps_done[phase] = ctx.store.step_status(row.id, phase)
+            active.steps_done = {
+                phase: ctx.store.step_status(row.id, phase) for phase in (PHASE_BEFORE, PHASE_AFTER)
+            }
         return requests
 
     def _join(self, now: float) -> None:

@@ -212,8 +212,6 @@ class ScheduleSource:
             del self._stalled[name]
             for row in self.store.open_runs(self.site):
                 if row.task == name and name in self.pipeline.tasks:
-                    requests.append(
-                        RunRequest(row.task, row.trigger, row.fire_time, row.window_end, resume=row)
-                    )
+                    requests.append(RunRequest.resuming(row))
                     break
         return requests

@@ -368,8 +368,8 @@ class StateStore(Protocol):
         """Items whose latest attempt in this run left them in an error queue."""
         ...
 
-    def running_attempts(self) -> list[tuple[str, int, str]]:
-        """(task, attempt id, site) of every item with an open attempt."""
+    def running_attempts(self) -> list[tuple[str, int, str, str]]:
+        """(task, attempt id, site, runner) of every item with an open attempt."""
         ...
 
     # -- checkpoints ------------------------------------------------------------

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from runner import exitcodes
-from runner.errors import LeaseLostError, LockHeldError, StateError
+from runner.errors import LeaseLostError, LockHeldError, StateError, StateUnreachableError
 from runner.state import DatabaseUrl, WorkerRow, open_store
 from tests.support.postgres import DATABASE, PostgresServer
 from tests.support.workspace import Workspace, settings
@@ -204,3 +204,20 @@ def test_a_lease_expires_on_the_database_clock(url: str, tmp_path: Path) -> None
         assert ["h1"] == [w.name for w in store.expired_runners("default")]
         store.heartbeat(replace(short, state="offline"), lease=0.2)
         assert [] == store.expired_runners("default")  # a clean exit that left nothing open
+
+
+def test_a_writer_stopped_inside_a_transaction_loses_its_session_and_says_so(
+    url: str, tmp_path: Path
+) -> None:
+    """The server ends a session whose transaction idles (a runner stopped while holding the
+    write lock): the others go on, and the stopped one is told the state is unreachable."""
+    with (
+        open_store(_location(url, tmp_path)) as stopped,
+        open_store(_location(url, tmp_path)) as other,
+    ):
+        stopped._raw.execute("SET idle_in_transaction_session_timeout = 200")  # the test's pace
+        with pytest.raises(StateUnreachableError, match="failed"), stopped.batch():
+            stopped.set_task_status("t", "idle")
+            time.sleep(0.6)  # stopped, holding the write lock
+            stopped.set_task_status("t", "running")
+        other.set_task_status("t", "idle")  # the lock went with the session

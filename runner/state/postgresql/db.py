@@ -30,6 +30,7 @@ from runner.errors import (
     StateError,
     StateReadOnlyError,
     StateSchemaError,
+    StateUnreachableError,
 )
 from runner.state.database import RecordDatabase
 from runner.state.postgresql.dialect import COMPAT_FUNCTIONS, schema_statements, translate
@@ -47,6 +48,12 @@ held while the schema is created or upgraded); the second is the hash of the sch
 so states in different schemas of one database never wait for each other."""
 SITE_LOCK_SPACE = LOCK_SPACE + 2
 """The first key of a site's runner lock; the second is the hash of schema and site."""
+
+
+IDLE_IN_TRANSACTION_MS = 10_000
+"""How long a writer's transaction may wait between two statements before the server ends
+its session (a runner renders templates inside its cycle's transaction: at most a few
+seconds; one stopped or cut off past this loses its session, and with it the write lock)."""
 
 
 class NoStateError(StateError):
@@ -104,8 +111,10 @@ class PgConnection:
 
         try:
             yield
-        except psycopg.OperationalError as exc:
-            raise StateError(f"the state database {self._url} failed: {_reason(exc)}") from exc
+        except psycopg.Error as exc:
+            if _lost(self.raw, exc):
+                raise StateUnreachableError(self._url, _reason(exc)) from exc
+            raise
 
 
 def _params(parameters: Any) -> Sequence[Any]:
@@ -138,7 +147,23 @@ def connect(url: str, *, readonly: bool) -> psycopg.Connection[Any]:
     connection.adapters.register_loader("numeric", NumberLoader)
     if readonly:
         connection.execute("SET default_transaction_read_only = on")
+    else:
+        # a runner stopped (SIGSTOP) or cut off inside a transaction would hold the write lock
+        # for ever: the server ends its session instead, and the other runners go on
+        connection.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
     return connection
+
+
+def _lost(connection: psycopg.Connection[Any], exc: BaseException) -> bool:
+    """Whether `exc` means the session is gone: the server or the network failed, or the
+    server ended it (a transaction left idle too long: IDLE_IN_TRANSACTION_MS)."""
+    import psycopg
+
+    return (
+        isinstance(exc, (psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout))
+        or connection.closed
+        or connection.broken
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -174,6 +199,12 @@ class PostgresDatabase(RecordDatabase):
                 )
             if not readonly and (version is None or version < SCHEMA_VERSION):
                 self._migrate()
+            elif readonly and version is not None and version < SCHEMA_VERSION:
+                raise StateError(
+                    f"the state database {url} was written by an older runner (schema "
+                    f"{version}, this one knows {SCHEMA_VERSION}): start a runner once (`runner "
+                    "run` or `runner serve`), which upgrades it, then look again"
+                )
         except BaseException:
             self._raw.close()
             raise
@@ -252,8 +283,10 @@ class PostgresDatabase(RecordDatabase):
             raise StateReadOnlyError(
                 f"the state database {self.url} was opened read-only: nothing can be changed"
             ) from exc
-        except psycopg.OperationalError as exc:
-            raise StateError(f"the state database {self.url} failed: {_reason(exc)}") from exc
+        except psycopg.Error as exc:
+            if _lost(self._raw, exc):
+                raise StateUnreachableError(self.url, _reason(exc)) from exc
+            raise
         finally:
             self._depth = 0
 

@@ -121,6 +121,8 @@ class Database(RecordDatabase):
             self._check(version, check or "schema")
             if not readonly and version < SCHEMA_VERSION:
                 self._migrate()
+            elif readonly and 0 < version < SCHEMA_VERSION:
+                self._read_upgraded()
         except BaseException as exc:
             self._db.close()
             if (failure := state_failure(exc, path)) is not None:
@@ -169,6 +171,16 @@ class Database(RecordDatabase):
         problems = schema_problems(self._db, version) + page_problems(self._db, depth)
         if problems:
             raise damaged(self.path, "; ".join(problems[:5]))
+
+    def _read_upgraded(self) -> None:
+        """A file an older runner wrote, opened read-only before any runner upgraded it: read
+        an upgraded copy in memory (the file is left as it is; the next runner upgrades it)."""
+        upgraded = sqlite3.connect(":memory:", isolation_level=None)
+        upgraded.create_function("db_now", 0, time.time)
+        self._db.backup(upgraded)
+        self._db.close()
+        self._db = upgraded
+        self._migrate()
 
     def _migrate(self) -> None:
         with self._transaction():
