@@ -16,7 +16,8 @@ start = time.perf_counter()
 with open(sys.argv[1], "wb") as err:
     code = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=err).returncode
 wall = time.perf_counter() - start
-print(json.dumps({"wall": wall, "rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "code": code}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "rss_kb": usage.ru_maxrss, "cpu": usage.ru_utime + usage.ru_stime, "code": code}))
 """
 
 
@@ -26,11 +27,13 @@ Row = tuple[str, str, str]
 
 @dataclass(frozen=True)
 class Measurement:
-    """Wall time (s), peak RSS (MiB) of the command's process tree, and its exit code."""
+    """Wall time (s), peak RSS (MiB) of the command's process tree, its exit code, and the CPU
+    time (user + system, s) of the tree's processes that were waited for."""
 
     wall: float
     rss_mib: float
     code: int
+    cpu_s: float = 0.0
 
 
 def bench_env() -> dict[str, str]:
@@ -56,7 +59,9 @@ def measure(
         check=True,
     )
     data = json.loads(out.stdout)
-    return Measurement(wall=data["wall"], rss_mib=data["rss_kb"] / 1024, code=data["code"])
+    return Measurement(
+        wall=data["wall"], rss_mib=data["rss_kb"] / 1024, code=data["code"], cpu_s=data["cpu"]
+    )
 
 
 def runner_argv(*args: str) -> list[str]:

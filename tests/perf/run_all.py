@@ -50,6 +50,18 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
             ("serve", call("bench_serve", tasks=100, minutes=1)),
             ("output rules", call("bench_output_rules", items=500, rounds=1)),
             ("console", call("bench_web", items=10_000, attempts=100_000, repeat=5)),
+            (
+                "scale-out",
+                call(
+                    "bench_scaleout",
+                    items=160,
+                    runners=(1, 2),
+                    rounds=1,
+                    dispatch_items=500,
+                    dispatch_concurrency=(2,),
+                    dispatch_rounds=1,
+                ),
+            ),
         ]
     return [
         (
@@ -69,6 +81,7 @@ def _suites(quick: bool) -> list[tuple[str, Callable[[], list[Row]]]]:
         ("serve", call("bench_serve", tasks=1_000, minutes=5)),
         ("output rules", call("bench_output_rules", items=10_000, rounds=3)),
         ("console", call("bench_web", items=100_000, attempts=1_000_000, repeat=20)),
+        ("scale-out", call("bench_scaleout")),
     ]
 
 

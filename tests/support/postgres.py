@@ -70,7 +70,9 @@ class PostgresServer:
         return f"postgresql://{DATABASE_USER}@/{database}?host={self.socket_dir}"
 
     @classmethod
-    def start(cls, bin_dir: Path) -> PostgresServer:
+    def start(cls, bin_dir: Path, *, durable: bool = False) -> PostgresServer:
+        """Start a server; `durable` keeps fsync and full-page writes on, as in production
+        (the benchmarks compare it with a SQLite state that syncs every commit)."""
         root = Path(tempfile.mkdtemp(prefix="runner-pg-"))
         prefix = _as_server_user()
         if prefix:
@@ -102,8 +104,8 @@ class PostgresServer:
                 [
                     "-c listen_addresses=''",
                     f"-c unix_socket_directories={root}",
-                    "-c fsync=off",
-                    "-c full_page_writes=off",
+                    f"-c fsync={'on' if durable else 'off'}",
+                    f"-c full_page_writes={'on' if durable else 'off'}",
                     "-c max_connections=200",
                 ]
             )
