@@ -1,0 +1,454 @@
+"""Multi-host torture: runners of simulated hosts share one PostgreSQL state under SIGKILL.
+
+Each simulated host (tests/support/hosts.py) has its own copy of the pipeline directory and
+runs `runner serve` in a session of its own with SIM_HOST set. One task, `mode: once` on a
+schedule firing every minute, works a 2,000-item file group: each item (the program
+tests/support/programs/ledger_item.py, argv, no shell) ledgers its start and end with host,
+attempt, pid and time, pauses 20-150 ms and fails one attempt in ten (the policy retries).
+Once the first fire has opened the run, runners are SIGKILLed at random moments (CI: 10;
+RUNNER_TORTURE=full: 100) and each is started again after a random delay. When every item
+is `successful` the runners are stopped with SIGTERM and the ledger, the logs and the state
+are checked; every broken check is reported with the ledger lines that break it.
+
+RUNNER_TORTURE_SEED picks another random sequence (chaos and items alike).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import psutil
+import pytest
+
+from runner.domain import queues as q
+from runner.domain.statuses import INTERRUPTED, OK
+from runner.state import StateStore
+from tests.support.hosts import SimHost
+from tests.support.ledger import Entry, Life, ProcessWatch, lives, read_ledger
+from tests.support.programs import PROGRAMS
+from tests.support.sizes import record_figures, size
+from tests.support.spawning import traceback_free
+from tests.support.tagging import tagged
+from tests.support.waiting import wait_until
+from tests.support.workspace import Workspace, settings
+
+HOSTS = ("h1",)
+ITEMS = 2000
+KILLS = size(10, 100)
+SEED = int(os.environ.get("RUNNER_TORTURE_SEED", "11"))
+FAIL_RATE = 0.1
+"""The share of attempts that exit 1 (the policy retries them)."""
+CONCURRENCY = 8
+KILL_GAP = (0.3, 2.5)
+"""Seconds between two kills, drawn uniformly."""
+RESTART_DELAY = (0.1, 4.0)
+"""Seconds a killed runner stays down, drawn uniformly."""
+ITEM_SCRIPT = PROGRAMS / "ledger_item.py"
+TASK = "t"
+SITE = "default"
+FIRST_FIRE = 150.0
+"""Seconds to wait for the first fire (at the next minute) to start the first item."""
+SETTLE = 600.0
+"""Seconds to wait for the last items to succeed once the chaos is over."""
+
+PIPELINE = """
+schedules:
+  minutely: {{cron: "* * * * *"}}
+groups:
+  g: {{file: items.csv}}
+definitions:
+  d: {{command: {command}}}
+policies:
+  p: {{max_retries: 100000, backoff: {{initial: 0s, factor: 1, max: 0s}}}}
+tasks:
+  t: {{definition: d, group: g, policy: p, schedule: minutely, mode: once}}
+"""
+
+
+def item_id(n: int) -> str:
+    return f"item-{n:04d}"
+
+
+@dataclass
+class Chaos:
+    """Kills runners at random moments and starts them again; keeps the figures."""
+
+    hosts: list[SimHost]
+    rng: random.Random
+    kills: int = 0
+    downtimes: list[float] = field(default_factory=list)
+    """How long each killed runner stayed down, in seconds."""
+    _due: dict[str, float] = field(default_factory=dict)
+    """Killed hosts waiting to be started again: name -> when."""
+    _killed_at: dict[str, float] = field(default_factory=dict)
+
+    def tick(self, now: float) -> None:
+        """Start again every killed runner whose delay is over."""
+        for host in self.hosts:
+            due = self._due.get(host.name)
+            if due is not None and now >= due:
+                host.start()
+                self.downtimes.append(time.monotonic() - self._killed_at.pop(host.name))
+                del self._due[host.name]
+
+    def kill_one(self, now: float) -> None:
+        """SIGKILL one running runner at random; it comes back after a random delay."""
+        up = [h for h in self.hosts if h.name not in self._due and h.running]
+        if not up:
+            return
+        host = self.rng.choice(up)
+        host.kill()
+        self.kills += 1
+        self._killed_at[host.name] = now
+        self._due[host.name] = now + self.rng.uniform(*RESTART_DELAY)
+
+    def run(self, done: Callable[[], bool]) -> bool:
+        """Kill KILLS times, unless `done` first; True when the work was done before the last kill."""
+        next_kill = time.monotonic() + self.rng.uniform(*KILL_GAP)
+        while self.kills < KILLS:
+            now = time.monotonic()
+            self.tick(now)
+            if now >= next_kill:
+                if done():
+                    return True
+                self.kill_one(now)
+                next_kill = now + self.rng.uniform(*KILL_GAP)
+            time.sleep(0.02)
+        return False
+
+    def settle(self) -> None:
+        """Start every runner still down."""
+        self.tick(float("inf"))
+
+
+@pytest.fixture
+def hosts(ws: Workspace, tag: str) -> Iterator[list[SimHost]]:
+    """The simulated hosts, each with its copy of the pipeline; their runners are not started."""
+    (ws.root / "locks").mkdir()
+    command = [
+        sys.executable,
+        "-I",
+        "-S",
+        str(ITEM_SCRIPT),
+        str(ws.root / "ledger.txt"),
+        str(ws.root / "locks"),
+        str(SEED),
+        str(FAIL_RATE),
+        "{{ item.id }}",
+    ]
+    pipeline = settings(CONCURRENCY) + PIPELINE.format(command=json.dumps(command))
+    rows = "".join(f"{item_id(n)}\n" for n in range(ITEMS))
+    made: list[SimHost] = []
+    for name in HOSTS:
+        root = ws.root / name
+        root.mkdir()
+        (root / "pipeline.yaml").write_text(pipeline)
+        (root / "items.csv").write_text("id\n" + rows)
+        args = ["serve", "pipeline.yaml", "--log-format", "json"]
+        made.append(SimHost(name, root, tag, args))
+    try:
+        yield made
+    finally:
+        for host in made:
+            if host.running:
+                host.kill()
+
+
+# -- the checks: each returns the problems it found, with the lines showing them ---------------
+
+
+def by_item(found: list[Life]) -> dict[str, list[Life]]:
+    grouped: dict[str, list[Life]] = defaultdict(list)
+    for life in found:
+        grouped[life.start.item].append(life)
+    for item_lives in grouped.values():
+        item_lives.sort(key=lambda life: life.start.at)
+    return grouped
+
+
+def item_lines(entries: list[Entry], item: str) -> str:
+    return "\n".join(e.line for e in entries if e.item == item)
+
+
+def check_queues(ws: Workspace, hosts: list[SimHost]) -> list[str]:
+    """Every item of the group is listed exactly once, in `successful`."""
+    result = ws.runner(
+        "items", str(hosts[0].root / "pipeline.yaml"), "--task", TASK, "--all", "--json"
+    )
+    if result.returncode != 0:
+        return [f"`runner items` exited {result.returncode}: {result.stderr[-2000:]}"]
+    listed = json.loads(result.stdout)
+    counts = Counter(str(row["id"]) for row in listed)
+    problems = [f"{item} listed {n} times" for item, n in sorted(counts.items()) if n != 1]
+    missing = {item_id(n) for n in range(ITEMS)} - set(counts)
+    problems += [f"{item} not listed" for item in sorted(missing)]
+    problems += [
+        f"{row['id']} in {row['queue']} (last status {row.get('status')})"
+        for row in listed
+        if row["queue"] != q.SUCCESSFUL
+    ]
+    return problems
+
+
+def check_overlaps(entries: list[Entry], found: list[Life]) -> list[str]:
+    """No item ran in two processes at once: by the kernel's flock, and by the ledger's times.
+
+    A life without an end line ran at least until it was last seen alive (`Life.alive_at`);
+    another start of its item before that instant is an overlap. Between that instant and
+    when it was found gone the flock decides (an `overlap` line), not the clock.
+    """
+    problems = [
+        f"the flock of {e.item} was held by another process:\n{item_lines(entries, e.item)}"
+        for e in entries
+        if e.kind == "overlap"
+    ]
+    for item, item_lives in sorted(by_item(found).items()):
+        for n, first in enumerate(item_lives):
+            for later in item_lives[n + 1 :]:
+                if later.start.at < first.alive_at:
+                    problems.append(
+                        f"{item} started again while running:\n{first.describe()}\n"
+                        f"{later.describe()}"
+                    )
+    return problems
+
+
+def check_launches(entries: list[Entry]) -> list[str]:
+    """Each attempt number of an item was launched once (one claim, one process)."""
+    starts = Counter((e.item, e.attempt) for e in entries if e.kind == "start")
+    return [
+        f"{item} attempt {attempt} launched {n} times:\n{item_lines(entries, item)}"
+        for (item, attempt), n in sorted(starts.items())
+        if n > 1
+    ]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One attempt as the state holds it."""
+
+    item: str
+    number: int
+    run_id: str
+    started_at: float
+    ended_at: float | None
+    status: str | None
+
+
+def recorded_attempts(store: StateStore) -> dict[str, list[Recorded]]:
+    """Every attempt of the task, by item, in number order."""
+    columns = ["task", "item_id", "number", "run_id", "started_at", "ended_at", "status"]
+    found: dict[str, list[Recorded]] = defaultdict(list)
+    for task, item, number, run_id, started, ended, status in store.table_rows("attempts", columns):
+        if task == TASK:
+            found[str(item)].append(
+                Recorded(
+                    str(item),
+                    int(str(number)),
+                    str(run_id),
+                    float(str(started)),
+                    None if ended is None else float(str(ended)),
+                    None if status is None else str(status),
+                )
+            )
+    for attempts in found.values():
+        attempts.sort(key=lambda a: a.number)
+    return found
+
+
+def check_attempts(entries: list[Entry], recorded: dict[str, list[Recorded]]) -> list[str]:
+    """Per item: one success, the last attempt; every launch recorded first; nothing after it.
+
+    The success is the item's last attempt and every earlier one failed or was interrupted.
+    Each ledger start names an attempt the state recorded as started no later than the
+    process wrote its line, and none starts after the successful attempt ended (by number,
+    and by time: nothing ran after a recorded success).
+    """
+    problems: list[str] = []
+    starts: dict[str, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        if entry.kind == "start":
+            starts[entry.item].append(entry)
+    for n in range(ITEMS):
+        item = item_id(n)
+        attempts = recorded.get(item, [])
+        statuses = [a.status for a in attempts]
+        if [a.number for a in attempts] != list(range(1, len(attempts) + 1)):
+            problems.append(f"{item}: attempt numbers {[a.number for a in attempts]}")
+        if not attempts or statuses[-1] != OK or OK in statuses[:-1]:
+            problems.append(f"{item}: statuses {statuses}:\n{item_lines(entries, item)}")
+            continue
+        success = attempts[-1]
+        by_number = {a.number: a for a in attempts}
+        for start in starts.get(item, []):
+            attempt = by_number.get(start.attempt)
+            if attempt is None or attempt.started_at > start.at:
+                problems.append(
+                    f"{item}: launched attempt {start.attempt} not recorded first "
+                    f"(recorded: {attempt}):\n{item_lines(entries, item)}"
+                )
+            if start.attempt > success.number or (
+                success.ended_at is not None and start.at > success.ended_at
+            ):
+                problems.append(
+                    f"{item}: ran after its success (attempt {success.number} ended "
+                    f"{success.ended_at}):\n{item_lines(entries, item)}"
+                )
+        if not starts.get(item):
+            problems.append(f"{item}: successful without ever starting: {statuses}")
+    return problems
+
+
+def check_fires(hosts: list[SimHost], store: StateStore) -> list[str]:
+    """Each fire opened one run: one run row per fire time, one `run.started` per run."""
+    columns = ["id", "task", "trigger", "fire_time", "ended_at"]
+    runs = [row for row in store.table_rows("runs", columns) if row[1] == TASK]
+    problems = []
+    if not runs:
+        problems.append("no run was opened")
+    fires = Counter(row[3] for row in runs)
+    problems += [
+        f"fire {fire} opened {n} runs: {[r for r in runs if r[3] == fire]}"
+        for fire, n in fires.items()
+        if n > 1
+    ]
+    problems += [f"run {row[0]} is still open" for row in runs if row[4] is None]
+    opened: Counter[str] = Counter()
+    lines: dict[str, list[str]] = defaultdict(list)
+    for host in hosts:
+        for event in host.events("run.started"):
+            opened[str(event.get("run_id"))] += 1
+            lines[str(event.get("run_id"))].append(f"{host.name}: {json.dumps(event)}")
+    problems += [
+        f"run {run} started {n} times:\n" + "\n".join(lines[run])
+        for run, n in opened.items()
+        if n != 1
+    ]
+    problems += [f"run {row[0]} has no run.started event" for row in runs if row[0] not in opened]
+    return problems
+
+
+def check_processes(ws: Workspace, tag: str) -> list[str]:
+    """No item process, and nothing started by the test, is left on the machine."""
+    ledger = str(ws.root / "ledger.txt")
+    left: list[str] = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.info.get("status") == psutil.STATUS_ZOMBIE:
+            continue
+        if str(ITEM_SCRIPT) in cmdline and ledger in cmdline:
+            left.append(f"item process {proc.pid}: {' '.join(cmdline)}")
+    left += [
+        f"tagged process {proc.pid}: {proc.info.get('environ', {}).get('SIM_HOST')}"
+        for proc in tagged(tag)
+    ]
+    return left
+
+
+def check_state(ws: Workspace, hosts: list[SimHost]) -> list[str]:
+    """`runner state check` finds the shared state sound."""
+    result = ws.runner("state", "check", str(hosts[0].root / "pipeline.yaml"))
+    if result.returncode != 0:
+        return [f"`runner state check` exited {result.returncode}: {result.stdout}{result.stderr}"]
+    return []
+
+
+def check_exits(hosts: list[SimHost], finals: dict[str, int | None]) -> list[str]:
+    """Killed lives died of SIGKILL; the last life of each host stopped cleanly on SIGTERM."""
+    problems = [
+        f"{name}: the last runner exited {code} on SIGTERM"
+        for name, code in finals.items()
+        if code != 0
+    ]
+    for host in hosts:
+        odd = [code for code in host.exits[:-1] if code != -signal.SIGKILL]
+        if odd:
+            problems.append(
+                f"{host.name}: runner lives exited {host.exits}:\n{host.stderr()[-3000:]}"
+            )
+        if not traceback_free(host.stderr()):
+            problems.append(f"{host.name}: a traceback:\n{host.stderr()[-3000:]}")
+    return problems
+
+
+@pytest.mark.parametrize("state_store", ["postgresql"], indirect=True)
+class TestMultiHostTorture:
+    def test_runners_share_a_task_under_kills_without_running_an_item_twice(
+        self, ws: Workspace, tag: str, hosts: list[SimHost]
+    ) -> None:
+        """Runners of simulated hosts killed at random share 2,000 items: each ran once at a time and succeeded once."""
+        rng = random.Random(SEED)
+        ledger = ws.root / "ledger.txt"
+        watch = ProcessWatch(ledger)
+        watch.start()
+        started = time.monotonic()
+        for host in hosts:
+            host.start()
+        wait_until(ledger.exists, timeout=FIRST_FIRE, what="the first fire starting an item")
+        fire_wait = time.monotonic() - started
+        chaos_started = time.monotonic()
+        with ws.open_state(readonly=True) as store:
+
+            def done() -> bool:
+                return {q.SUCCESSFUL: ITEMS} == store.queue_counts(TASK)
+
+            chaos = Chaos(hosts, rng)
+            finished_early = chaos.run(done)
+            chaos.settle()
+            wait_until(done, timeout=SETTLE, poll=0.5, what="every item successful")
+            wait_until(lambda: not store.open_runs(SITE), timeout=120, poll=0.2, what="no open run")
+        work = time.monotonic() - chaos_started
+        for host in hosts:
+            host.signal(signal.SIGTERM)
+        finals = {host.name: host.wait(120) for host in hosts}
+        watch.stop()
+
+        entries = read_ledger(ledger)
+        found = lives(entries, watch)
+        with ws.open_state(readonly=True) as store:
+            recorded = recorded_attempts(store)
+            fires = check_fires(hosts, store)
+        failures = {
+            "every item in exactly one queue": check_queues(ws, hosts),
+            "no item ran twice at once": check_overlaps(entries, found),
+            "each attempt launched once": check_launches(entries),
+            "recorded attempts agree with the ledger; nothing ran after a success": check_attempts(
+                entries, recorded
+            ),
+            "each fire opened one run": fires,
+            "runner exits": check_exits(hosts, finals),
+            "no process left": check_processes(ws, tag),
+            "the state is sound": check_state(ws, hosts),
+        }
+        report = "\n\n".join(
+            f"CHECK FAILED: {name} ({len(problems)} problems)\n" + "\n".join(problems[:10])
+            for name, problems in failures.items()
+            if problems
+        )
+        assert not report, report
+
+        attempts = [a for item in recorded.values() for a in item]
+        record_figures(
+            "multihost",
+            {
+                "hosts": len(hosts),
+                "items": ITEMS,
+                "kills": chaos.kills,
+                "finished_before_last_kill": finished_early,
+                "restarted_after_s": sorted(round(d, 1) for d in chaos.downtimes),
+                "ledger_starts": sum(1 for e in entries if e.kind == "start"),
+                "starts_without_end": sum(1 for life in found if life.close is None),
+                "attempts_interrupted": sum(1 for a in attempts if a.status == INTERRUPTED),
+                "attempts": len(attempts),
+                "first_fire_wait_s": round(fire_wait, 1),
+                "duration_s": round(work, 1),
+            },
+        )
