@@ -15,15 +15,18 @@ RUNNER_TORTURE_SEED picks another random sequence (chaos and items alike).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 import pytest
@@ -264,7 +267,9 @@ def recorded_attempts(store: StateStore) -> dict[str, list[Recorded]]:
     return found
 
 
-def check_attempts(entries: list[Entry], recorded: dict[str, list[Recorded]]) -> list[str]:
+def check_attempts(
+    entries: list[Entry], recorded: dict[str, list[Recorded]], items: list[str]
+) -> list[str]:
     """Per item: one success, the last attempt; every launch recorded first; nothing after it.
 
     The success is the item's last attempt and every earlier one failed or was interrupted.
@@ -277,8 +282,7 @@ def check_attempts(entries: list[Entry], recorded: dict[str, list[Recorded]]) ->
     for entry in entries:
         if entry.kind == "start":
             starts[entry.item].append(entry)
-    for n in range(ITEMS):
-        item = item_id(n)
+    for item in items:
         attempts = recorded.get(item, [])
         statuses = [a.status for a in attempts]
         if [a.number for a in attempts] != list(range(1, len(attempts) + 1)):
@@ -421,7 +425,7 @@ class TestMultiHostTorture:
             "no item ran twice at once": check_overlaps(entries, found),
             "each attempt launched once": check_launches(entries),
             "recorded attempts agree with the ledger; nothing ran after a success": check_attempts(
-                entries, recorded
+                entries, recorded, [item_id(n) for n in range(ITEMS)]
             ),
             "each fire opened one run": fires,
             "runner exits": check_exits(hosts, finals),
@@ -452,3 +456,76 @@ class TestMultiHostTorture:
                 "duration_s": round(work, 1),
             },
         )
+
+
+class TestTheChecksCatch:
+    """The checks above fail on the ledgers they exist to catch (a torture test that cannot fail
+    proves nothing)."""
+
+    def test_a_second_process_of_an_item_is_caught_by_its_lock(self, tmp_path: Path) -> None:
+        """While the item's lock is held, a real item process ledgers `overlap`; the check names it."""
+        ledger, locks = tmp_path / "ledger.txt", tmp_path / "locks"
+        locks.mkdir()
+        held = os.open(locks / "x", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(held, fcntl.LOCK_EX)
+        argv = [
+            sys.executable,
+            "-I",
+            "-S",
+            str(ITEM_SCRIPT),
+            str(ledger),
+            str(locks),
+            "1",
+            "0",
+            "x",
+        ]
+        env = {**os.environ, "SIM_HOST": "h9", "RUNNER_ATTEMPT": "2"}
+        assert 0 == subprocess.run(argv, env=env, check=False, timeout=60).returncode
+        os.close(held)
+        entries = read_ledger(ledger)
+        assert ["overlap", "start", "end"] == [e.kind for e in entries]
+        assert {("h9", "x", 2)} == {(e.host, e.item, e.attempt) for e in entries}
+        watch = ProcessWatch(ledger)
+        problems = check_overlaps(entries, lives(entries, watch))
+        assert 1 == len(problems) and "flock" in problems[0] and entries[0].line in problems[0]
+
+    def test_a_start_while_an_unended_process_was_alive_is_an_overlap(self, tmp_path: Path) -> None:
+        """A start before the last sighting of a process without an end line overlaps it; one
+        after that sighting is left to the lock (the process may have died in between)."""
+        entries = [
+            Entry.parse("start h1 x 1 100 10.000000"),
+            Entry.parse("start h2 x 2 200 10.400000"),
+            Entry.parse("end h2 x 2 200 10.450000 0"),
+            Entry.parse("start h3 x 3 300 10.550000"),
+            Entry.parse("end h3 x 3 300 10.600000 0"),
+        ]
+        watch = ProcessWatch(tmp_path / "ledger.txt")
+        watch.alive_at[("x", 1, 100)] = 10.5
+        watch.gone_at[("x", 1, 100)] = 10.56
+        problems = check_overlaps(entries, lives(entries, watch))
+        assert 1 == len(problems), problems
+        assert entries[0].line in problems[0] and entries[1].line in problems[0]
+        assert "found gone 10.560000" in problems[0]
+
+    def test_a_launch_after_the_recorded_success_is_reported(self) -> None:
+        """A start after the success ended, or of a later attempt, or never recorded, is named."""
+        entries = [
+            Entry.parse("start h1 x 1 100 10.000000"),
+            Entry.parse("end h1 x 1 100 10.100000 0"),
+            Entry.parse("start h2 x 2 200 10.300000"),
+            Entry.parse("end h2 x 2 200 10.400000 0"),
+        ]
+        recorded = {"x": [Recorded("x", 1, "r", 9.99, 10.2, OK)]}
+        problems = check_attempts(entries, recorded, ["x"])
+        assert any("ran after its success" in p and entries[2].line in p for p in problems)
+        assert any("not recorded first" in p for p in problems)
+        assert [] == check_attempts(entries[:2], recorded, ["x"])
+
+    def test_an_attempt_launched_twice_is_reported(self) -> None:
+        """Two processes of one attempt number mean two claims of one item."""
+        entries = [
+            Entry.parse("start h1 x 1 100 10.000000"),
+            Entry.parse("start h2 x 1 200 10.300000"),
+        ]
+        problems = check_launches(entries)
+        assert 1 == len(problems) and all(e.line in problems[0] for e in entries)
