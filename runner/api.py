@@ -217,8 +217,11 @@ def run(
     log_level: str = "info",
     env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
+    instance: str | None = None,
 ) -> RunOutcome:
-    """Run what is due (or, with `now`, the named or all tasks at once) and return how it went."""
+    """Run what is due (or, with `now`, the named or all tasks at once) and return how it went.
+
+    `instance`: the runner's identity among the runners of its site (default `host:pid`)."""
     from runner.domain.runs import TRIGGER_NOW
     from runner.engine import RunRequest
     from runner.logs.setup import set_status_line
@@ -252,6 +255,7 @@ def run(
             env=env,
             clock=clock,
             status_line=set_status_line,
+            instance=instance,
         ) as session:
             outcome.recovered = session.recovered
             requests = session.resume_requests()

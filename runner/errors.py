@@ -112,6 +112,31 @@ class StateHaltError(StateError):
     action: ClassVar[str]
 
 
+class LeaseLostError(StateHaltError):
+    """Raised when a runner of a shared state finds its lease taken over (it was stopped or cut
+    off longer than `settings.lease`) or its identity started again elsewhere: it writes nothing more."""
+
+    event: ClassVar[str] = "runner.lease_lost"
+    action: ClassVar[str] = (
+        "stopped: another runner took over this runner's attempts and runs while it could not "
+        "renew its lease; its children are killed and nothing it still held is recorded. Start "
+        "it again (a supervisor restarts it); to stop this, make settings.lease longer than the "
+        "pauses this host sees"
+    )
+
+    def __init__(self, instance: str, epoch: int, current: int | None) -> None:
+        self.instance = instance
+        self.epoch = epoch
+        why = (
+            "a live runner took it over"
+            if current == epoch
+            else f"the identity started again elsewhere (start {current})"
+            if current is not None
+            else "its record is gone"
+        )
+        super().__init__(f"runner {instance!r} (start {epoch}) lost its lease: {why}")
+
+
 class StateDamagedError(StateHaltError):
     """Raised when the state file is damaged (a failed check, a malformed page, a broken invariant)."""
 
@@ -194,7 +219,7 @@ class SiteHeldError(LockHeldError):
         who = f"process {pid} on host {host}" if host and pid else "another process"
         self.args = (
             f"another runner ({who}) holds site {site!r} of the state database {url}; "
-            "wait for it to finish or stop it first (one runner per site for now)",
+            "wait for it to finish or stop it first",
         )
 
 

@@ -118,24 +118,24 @@ class _StateCollector(Collector):
         yield runs
 
     def _worker_families(self) -> Iterator[Metric]:
-        labels = ["site", "host"]
+        labels = ["site", "host", "instance"]
         up = GaugeMetricFamily(
             "runner_worker_up",
-            "1 when the site's runner is online or running, 0 offline.",
+            "1 when the runner is online or running, 0 offline.",
             labels=labels,
         )
         age = GaugeMetricFamily(
             "runner_worker_heartbeat_age_seconds",
-            "Seconds since the site's runner last recorded its heartbeat.",
+            "Seconds since the runner last recorded its heartbeat.",
             labels=labels,
         )
         throughput = GaugeMetricFamily(
             "runner_worker_throughput_items_per_second",
-            "Items the site's runner finished per second, over its last few minutes.",
+            "Items the runner finished per second, over its last few minutes.",
             labels=labels,
         )
         for worker in self._report.workers:
-            key = [worker.site, worker.host]
+            key = [worker.site, worker.host, worker.instance]
             up.add_metric(key, 0 if worker.state == WORKER_OFFLINE else 1)
             age.add_metric(key, max(0.0, self._now - worker.heartbeat))
             throughput.add_metric(key, worker.throughput / 60.0)

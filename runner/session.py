@@ -98,7 +98,7 @@ class Session:
         """The site's open runs (left by a runner that stopped or died), to resume."""
         return [
             RunRequest(r.task, r.trigger, r.fire_time, r.window_end, resume=r)
-            for r in self.store.open_runs(self.site)
+            for r in self.engine.resumable(self.store.open_runs(self.site))
             if r.task in self.pipeline.tasks
         ]
 
@@ -209,6 +209,7 @@ def open_session(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
     status_line: Callable[[str], bool] | None = None,
+    instance: str | None = None,
 ) -> Iterator[Session]:
     """Open a runner session for `site` (see the module's description).
 
@@ -241,7 +242,6 @@ def open_session(
             become_subreaper()
             store = _open_state(pipeline, log, control.cancel)
             try:
-                store.hold_site(site)
                 with notifying(pipeline, environment, log), _signals(control):
                     log.info(
                         "runner.started", pid=os.getpid(), pipeline=str(pipeline.root), **started
@@ -255,6 +255,7 @@ def open_session(
                         now=clock,
                         env=environment,
                         status_line=status_line,
+                        instance=instance,
                     )
                     control.bind(engine.wake)
                     try:

@@ -60,6 +60,7 @@ def _run(args: argparse.Namespace) -> int:
         tasks=args.task,
         now=args.now,
         site=args.site,
+        instance=args.instance,
         log_format=args.log_format,
         log_level=args.log_level,
     )
@@ -75,7 +76,13 @@ def _run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from runner.serve import serve
 
-    return serve(args.path, site=args.site, log_format=args.log_format, log_level=args.log_level)
+    return serve(
+        args.path,
+        site=args.site,
+        instance=args.instance,
+        log_format=args.log_format,
+        log_level=args.log_level,
+    )
 
 
 def _web(args: argparse.Namespace) -> int:

@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--now", action="store_true", help="start the tasks now, ignoring schedule and window"
     )
     p.add_argument("--site", metavar="S", help="run as this site (default: settings.site)")
+    _instance_option(p)
     _log_options(p)
 
     _operator_verbs(verb)
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _path_argument(p)
     p.add_argument("--site", metavar="S", help="serve this site (default: settings.site)")
+    _instance_option(p)
     _log_options(p)
 
     add_state_verb(
@@ -558,3 +560,33 @@ def one_item(targets: Sequence[str], verb: str) -> tuple[str, str]:
             f"e.g. runner {verb} --task T ITEM"
         )
     return path, items[0]
+
+
+INSTANCE_MAX = 200
+"""Longest runner identity `--instance` takes."""
+
+
+def _instance_name(text: str) -> str:
+    """A runner identity: printable, without spaces, at most INSTANCE_MAX characters."""
+    if (
+        not text
+        or len(text) > INSTANCE_MAX
+        or not text.isprintable()
+        or any(c.isspace() for c in text)
+    ):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a runner identity: give 1 to {INSTANCE_MAX} printable characters "
+            "without spaces (e.g. the host's name)"
+        )
+    return text
+
+
+def _instance_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--instance",
+        metavar="NAME",
+        type=_instance_name,
+        help="this runner's identity among the runners of its site (default: HOST:PID); on a "
+        "shared PostgreSQL state a runner started again under the same name takes over what "
+        "its earlier start left (give each host its own, e.g. its name)",
+    )

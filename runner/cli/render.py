@@ -146,14 +146,27 @@ def control_text(outcome: operations.ControlOutcome) -> str:
 def status_text(report: operations.StatusReport) -> str:
     lines = ["workers"]
     if report.workers:
-        rows = [("SITE", "STATE", "HEARTBEAT", "HOST", "PID", "THROUGHPUT", "ITEMS DONE")]
+        header = [
+            "SITE",
+            "RUNNER",
+            "STATE",
+            "HEARTBEAT",
+            "HOST",
+            "PID",
+            "RUNNING",
+            "THROUGHPUT",
+            "ITEMS_DONE",
+        ]
+        rows = [tuple(name.replace("_", " ") for name in header)]
         rows += [
             (
                 clean(w.site),
+                clean(w.instance),
                 w.state,
                 _dash(operations.iso(w.heartbeat)),
                 clean(w.host),
                 str(w.pid),
+                str(w.running),
                 f"{w.throughput:g}/min",
                 str(w.items_done),
             )

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from runner.config.durations import Duration
+from runner.config.durations import Duration, PositiveDuration
 from runner.config.fields import STRICT, EnvName, Name
 from runner.config.notify import NotifyRule
 from runner.config.retention import Retention
@@ -79,6 +79,14 @@ class Settings(BaseModel):
         default="5s",
         validate_default=True,
         description="How long a process is given to exit after TERM before it is killed.",
+    )
+    lease: PositiveDuration = Field(
+        default="60s",
+        validate_default=True,
+        description="On a shared PostgreSQL state: how long a runner may go without renewing its "
+        "lease (its heartbeat, every lease/4 up to 5s) before a live runner of its site takes "
+        "over its attempts and runs; one that comes back later writes nothing more and exits. "
+        "Longer than any pause a host may see; unused with SQLite.",
     )
     min_free_disk: int = Field(
         default=100 * 1024 * 1024,

@@ -18,6 +18,14 @@ WORKER_RUNNING: Final = "running"
 
 STALE_AFTER: Final = 60.0
 """A worker whose last heartbeat is older than this (12 heartbeats) is shown `offline`."""
+HEARTBEAT_EVERY: Final = 5.0
+"""Longest pause between two heartbeats of a runner (a short lease shortens it)."""
+
+
+def heartbeat_every(lease: float) -> float:
+    """Seconds between two heartbeats of a runner whose lease is `lease` seconds: four
+    heartbeats fit in a lease, so one late or lost heartbeat never costs it."""
+    return min(HEARTBEAT_EVERY, lease / 4)
 
 
 class Heartbeat(Protocol):

@@ -68,6 +68,11 @@ class ActiveRun:
     progress: RunProgress | None = None
     typical_duration: float | None = None
     """Moving average of its attempts' durations (seconds); None before the first ends."""
+    joined: bool = False
+    """Another runner of a shared state owns the run (its steps, its end); this one only takes
+    items from it while it is in its items phase."""
+    leaving: bool = False
+    """Joined, and its owner has left the items phase (or ended it): start nothing more."""
 
     def cap(self, runner_cap: int) -> int:
         """Processes this run may have at once: its task's concurrency within the runner's."""
@@ -94,11 +99,17 @@ class ActiveRun:
 
     def in_schedule(self, now: float) -> bool:
         """Whether items other than run-now may start now (always for --now, never for run-now runs)."""
-        if self.row.trigger == TRIGGER_NOW:
-            return True
-        if self.row.trigger == TRIGGER_RUN_NOW:
-            return False
-        return self.row.window_end is None or now < self.row.window_end
+        return run_in_schedule(self.row, now)
+
+
+def run_in_schedule(row: RunRow, now: float) -> bool:
+    """Whether a run's items other than run-now may start now (always for --now, never for
+    run-now runs, else within its window)."""
+    if row.trigger == TRIGGER_NOW:
+        return True
+    if row.trigger == TRIGGER_RUN_NOW:
+        return False
+    return row.window_end is None or now < row.window_end
 
 
 def after_step_wanted(step: AfterStep | Step, success: bool) -> bool:

@@ -67,6 +67,8 @@ class EngineContext:
     state_path: Path
     concurrency: int
     builder: LaunchBuilder
+    instance: str
+    """This runner's identity among the runners of its site (`--instance`, else `host:pid`)."""
     after_commit: AfterCommit
     active: list[ActiveRun] = field(default_factory=list)
     """The runs being worked on, in the order they opened."""

@@ -69,6 +69,7 @@ class Dispatcher:
             for r in ctx.active
             if r.phase == PHASE_ITEMS
             and not r.failed
+            and not r.leaving
             and r.step is None
             and ctx.halts.get(r.name) is None
         ]
@@ -81,11 +82,26 @@ class Dispatcher:
                 ctx.concurrency + ahead - outstanding,
                 run.cap(ctx.concurrency) + ahead - len(run.running),
             )
+            if ctx.store.shared and run.task.concurrency:
+                free = min(free, self._shared_room(run, ahead))
             if free <= 0:
                 continue
             rows = self._next_items(run, now, free, ahead)
             if rows:
                 outstanding += self._start_items(run, rows, now)
+
+    def _shared_room(self, run: ActiveRun, ahead: int) -> int:
+        """On a shared state: how many attempts of the run this runner may record now so
+        that its task's concurrency holds over every runner of the site.
+
+        What any runner claimed (recorded, launched or not) counts. This runner records
+        ahead of its slots only while no other runner holds a claim of the task: its slots
+        launch no more than the concurrency, and another runner then records only what the
+        claims leave, so the processes launched never exceed it.
+        """
+        claimed = self._ctx.store.count_claimed(run.name)
+        alone = claimed == len(run.running)
+        return (run.task.concurrency or 0) - claimed + (ahead if alone else 0)
 
     def _next_items(self, run: ActiveRun, now: float, free: int, ahead: int) -> list[ItemRow]:
         """The next `free` items of the run in dispatch order, skipping those a limit per
@@ -183,6 +199,7 @@ class Dispatcher:
                 definition_hash=run.fingerprint,
                 started_at=now,
                 output_dir=item_prefix(ctx.logs_dir, run.name, row.item_id),
+                runner=ctx.instance,
             )
             for row, *_ in prepared
         ]

@@ -10,14 +10,13 @@ from collections.abc import Callable
 
 from runner.domain.clocksteps import backward_step
 from runner.domain.timefmt import iso
-from runner.domain.workers import WORKER_ONLINE, WORKER_RUNNING
+from runner.domain.workers import WORKER_ONLINE, WORKER_RUNNING, heartbeat_every
 from runner.engine.context import EngineContext
 from runner.engine.watch import OfflineWatch
 from runner.process import reap_orphans
 from runner.progress import format_progress
 from runner.state import WorkerRow, state_disk_free
 
-HEARTBEAT_EVERY = 5.0
 REAP_EVERY = 1.0
 DISK_CHECK_EVERY = 2.0
 PROGRESS_EVERY = 0.5
@@ -36,12 +35,13 @@ class Housekeeping:
         self._last_status_line = 0.0
         self._finished_times: deque[float] = deque()
         self._items_done = 0
-        self._started_at = ctx.now()
+        self.started_at = ctx.now()
+        """When this runner started (its heartbeats carry it)."""
         self._last_heartbeat = 0.0
         self._last_reap = 0.0
         self._last_disk_check = 0.0
-        self._last_now = self._started_at
-        self._watch = OfflineWatch(ctx.site)
+        self._last_now = self.started_at
+        self._watch = OfflineWatch(ctx.site, ctx.instance, shared=ctx.store.shared)
         self.disk_low = False
         """Whether the last look found the disk below `settings.min_free_disk`."""
 
@@ -77,8 +77,8 @@ class Housekeeping:
         ctx = self._ctx
         now = ctx.now()
         self._last_now = now
-        worker = next((w for w in ctx.store.workers() if w.site == ctx.site), None)
-        step = backward_step(worker.heartbeat if worker is not None else None, now)
+        latest = max((w.heartbeat for w in ctx.store.workers() if w.site == ctx.site), default=None)
+        step = backward_step(latest, now)
         if not step:
             return
         pipeline = ctx.pipeline
@@ -128,22 +128,15 @@ class Housekeeping:
         if now - self._last_reap >= REAP_EVERY:
             self._last_reap = now
             reap_orphans()  # descendants that outlived their attempt were re-parented to us
-        if not force and now - self._last_heartbeat < HEARTBEAT_EVERY:
+        lease = ctx.pipeline.settings.lease
+        if not force and now - self._last_heartbeat < heartbeat_every(lease):
             return
         self._last_heartbeat = now
         while self._finished_times and self._finished_times[0] < now - THROUGHPUT_SPAN:
             self._finished_times.popleft()
-        span = min(THROUGHPUT_SPAN, max(1.0, now - self._started_at))
+        span = min(THROUGHPUT_SPAN, max(1.0, now - self.started_at))
         throughput = round(len(self._finished_times) * 60.0 / span, 2)
-        for gone in self._watch.look(ctx.store.workers(), now):
-            ctx.log.warning(
-                "runner.offline",
-                offline_site=gone.worker.site,
-                host=gone.worker.host,
-                pid=gone.worker.pid,
-                last_heartbeat=iso(gone.worker.heartbeat),
-                reason=gone.reason,
-            )
+        self.look_for_offline(now)
         if state is None:
             state = (
                 WORKER_RUNNING if any(r.running or r.step for r in ctx.active) else WORKER_ONLINE
@@ -154,12 +147,28 @@ class Housekeeping:
                 state=state,
                 pid=os.getpid(),
                 host=socket.gethostname(),
-                started_at=self._started_at,
+                started_at=self.started_at,
                 heartbeat=now,
                 items_done=self._items_done,
                 throughput=throughput,
-            )
+                instance=ctx.instance,
+            ),
+            lease=lease,
         )
+
+    def look_for_offline(self, now: float) -> None:
+        """Log `runner.offline` for each runner found gone without a clean exit since the last look."""
+        ctx = self._ctx
+        for gone in self._watch.look(ctx.store.workers(), now):
+            ctx.log.warning(
+                "runner.offline",
+                offline_site=gone.worker.site,
+                instance=gone.worker.name,
+                host=gone.worker.host,
+                pid=gone.worker.pid,
+                last_heartbeat=iso(gone.worker.heartbeat),
+                reason=gone.reason,
+            )
 
     def show_progress(self, now: float) -> None:
         """Refresh the terminal's live progress line (at most twice a second)."""

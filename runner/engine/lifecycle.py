@@ -50,6 +50,10 @@ from runner.launch import (
 from runner.process import ProcessResult
 from runner.progress import RunProgress
 
+ELSEWHERE_POLL = 0.5
+"""Seconds between looks, on a shared state, at whether other runners' attempts of a run whose
+items are all started have ended."""
+
 
 class Lifecycle:
     """Advances runs through their phases, runs their steps, and ends or stops them."""
@@ -72,17 +76,24 @@ class Lifecycle:
             self._pool.withdraw(run, ctx.store, keep=lambda a: a.item.queue == q.RUN_NOW)
         if stopping:
             if not run.running:
-                self.stop(
-                    run,
-                    "interrupted by a stop request" if ctx.cancel.is_set() else "disk nearly full",
-                )
+                why = "interrupted by a stop request" if ctx.cancel.is_set() else "disk nearly full"
+                if run.joined:
+                    self.leave(run, why)
+                else:
+                    self.stop(run, why)
             return
         halt = ctx.halts.get(run.name)
         if halt is not None and run.phase == PHASE_ITEMS:
             # no new item starts; once the running ones finished the run is left open
             self._pool.withdraw(run, ctx.store)
             if not run.running:
-                self.stop(run, f"task {halt.action} by {halt.by}: {halt.reason}", RUN_HALTED)
+                if run.joined:
+                    self.leave(run, f"task {halt.action} by {halt.by}")
+                else:
+                    self.stop(run, f"task {halt.action} by {halt.by}: {halt.reason}", RUN_HALTED)
+            return
+        if run.joined:
+            self._advance_joined(run, now)
             return
         if run.phase == PHASE_BEFORE and (
             run.failed or not self._launch_next_step(run, PHASE_BEFORE, run.task.before, now)
@@ -91,6 +102,8 @@ class Lifecycle:
         if run.phase == PHASE_ITEMS and (
             run.failed or (not run.running and not self._has_work(run, now))
         ):
+            if not run.failed and self._running_elsewhere(run, now):
+                return
             self.set_phase(run, PHASE_AFTER)
         if run.phase == PHASE_AFTER and not run.running:
             success = self._outcome(run) == RUN_OK
@@ -220,6 +233,35 @@ class Lifecycle:
             RunReport(run.name, run.row.id, status, why, ctx.store.queue_counts(run.name))
         )
         self._leave(run)
+
+    def leave(self, run: ActiveRun, why: str) -> None:
+        """Stop taking items from a run another runner owns (it goes on without this one)."""
+        self._ctx.after_commit.log(
+            "info",
+            "run.left",
+            {"task": run.name, "run_id": run.row.id, "owner": run.row.owner, "reason": why},
+        )
+        self._leave(run)
+
+    def _advance_joined(self, run: ActiveRun, now: float) -> None:
+        """A run another runner owns: take items while it has some; leave once none is left
+        to start here (or the owner moved on), when this runner's attempts of it have ended."""
+        if run.leaving:
+            self._pool.withdraw(run, self._ctx.store)
+        if run.running:
+            return
+        if run.leaving:
+            self.leave(run, "its owner ended its items phase")
+        elif not self._has_work(run, now):
+            self.leave(run, "no item of it is left to start")
+
+    def _running_elsewhere(self, run: ActiveRun, now: float) -> bool:
+        """On a shared state: other runners still have attempts of the run open; its items
+        phase ends (and its finish steps run here) once they have ended."""
+        if not self._ctx.store.shared or not self._ctx.store.open_attempts_of_run(run.row.id):
+            return False
+        run.next_wakeup = now + ELSEWHERE_POLL
+        return True
 
     def _leave(self, run: ActiveRun) -> None:
         """Stop working on the run: out of the active runs and the launch slots' rotation."""

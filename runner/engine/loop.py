@@ -21,6 +21,7 @@ ends), `dispatch` (which items start), `pool` (worker threads), `recording`
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,12 +40,12 @@ from runner.engine.lifecycle import Lifecycle
 from runner.engine.opening import Opener
 from runner.engine.pool import BATCH_LIMIT, WorkerPool
 from runner.engine.recording import Recorder
-from runner.engine.recovery import recover
 from runner.engine.runs import RunReport, RunRequest, RunSource
-from runner.errors import StateHaltError
+from runner.engine.sharing import JOIN_EVERY, Sharing
+from runner.errors import LeaseLostError, StateHaltError
 from runner.launch import LaunchBuilder
 from runner.masking import Masker
-from runner.state import StateStore
+from runner.state import RunRow, StateStore
 from runner.state.launches import LaunchJournal, journal_path, read_launched
 from runner.system import failpoints
 from runner.system.fs import ensure_runner_dir
@@ -78,6 +79,7 @@ class Engine:
         status_line: Callable[[str], bool] | None = None,
         launcher: Launcher = REAL_LAUNCHER,
         idle: Callable[[float], None] | None = None,
+        instance: str | None = None,
     ) -> None:
         settings = pipeline.settings
         environment = dict(os.environ if env is None else env)
@@ -101,6 +103,7 @@ class Engine:
                 logs_dir=logs_dir,
             ),
             after_commit=AfterCommit(log),
+            instance=instance or f"{socket.gethostname()}:{os.getpid()}",
         )
         self.cancel = self.ctx.cancel
         self._inbox = Inbox()
@@ -114,10 +117,13 @@ class Engine:
             cancel=self.cancel,
             now=now,
             announce=lambda attempt: self._dispatcher.announce(attempt),
+            may_launch=lambda: self._sharing.may_launch(),
         )
         self._dispatcher = Dispatcher(self.ctx, self._pool, self._inbox)
         self._lifecycle = Lifecycle(self.ctx, self._pool, self._inbox)
         self._opener = Opener(self.ctx, self._lifecycle)
+        journal = self._pool.journal
+        self._sharing = Sharing(self.ctx, self._opener, lambda: read_launched(journal.path))
         self._halted = False
         """The state cannot be written any more (full disk, damage, file gone): nothing is."""
         self._idle = idle
@@ -138,29 +144,31 @@ class Engine:
         self._pool.close()
         journal = self._pool.journal
         # Keep only what may still matter to the next start: attempts left open (a full disk).
-        journal.rewrite(a.id for a in self.ctx.store.open_attempts(self.ctx.site))
+        ctx = self.ctx
+        mine = [ctx.instance] if ctx.store.shared else None  # other runners' are theirs to keep
+        journal.rewrite(a.id for a in ctx.store.open_attempts(ctx.site, mine))
         journal.close()
 
     def recover(self) -> int:
-        """Take over what a dead runner left: its attempts become `interrupted` and go through the policy.
+        """Register this runner, then take over what dead runners left: their attempts become
+        `interrupted` and go through the policy (runner.engine.sharing says whose).
 
-        Attempts it recorded but never launched are withdrawn instead. Returns how many
-        attempts were interrupted. First, a backward clock step made while no runner ran
-        pulls the pending retries back (before recovery times new ones by the clock as it is).
+        Attempts recorded but never launched are withdrawn instead. Returns how many
+        attempts were interrupted. First, runners that died are reported, and a backward clock
+        step made while no runner ran pulls the pending retries back (before recovery times
+        new ones by the clock as it is).
         """
-        ctx, journal = self.ctx, self._pool.journal
+        self._hooks.look_for_offline(self.ctx.now())
         self._hooks.clock_check_at_start()
-        interrupted = recover(
-            ctx.pipeline,
-            ctx.store,
-            site=ctx.site,
-            log=ctx.log,
-            mask=ctx.masked,
-            now=ctx.now(),
-            launched=read_launched(journal.path),
-        )
-        journal.rewrite(())  # every attempt it vouched for has ended
+        self._sharing.register(self._hooks.started_at)
+        interrupted = self._sharing.recover_at_start()
+        self._pool.journal.rewrite(())  # every attempt it vouched for has ended
         return interrupted
+
+    def resumable(self, runs: Sequence[RunRow]) -> list[RunRow]:
+        """Of the site's open runs, those this runner resumes at start (on a shared state, its
+        own: the others' it joins while they have items)."""
+        return self._sharing.resumable(runs)
 
     def execute(self, requests: Sequence[RunRequest]) -> list[RunReport]:
         """Run (or resume) these runs until each ends, is interrupted, or its window closes."""
@@ -168,6 +176,7 @@ class Engine:
         with self._session():
             self._open_all(requests)
             while ctx.active:
+                self._open_all(self._sharing.tick(join=False))
                 self._cycle(ctx.now())
                 if ctx.active:
                     self._collect(self._wait_time(ctx.now()))
@@ -187,9 +196,12 @@ class Engine:
                 now = ctx.now()
                 if not self.cancel.is_set():
                     self._open_all(source.poll(now, frozenset(r.name for r in ctx.active)))
+                    self._open_all(self._sharing.tick(join=True))
                 if ctx.active or self._recorder.pending():
                     self._cycle(now)
                 wait = self._wait_time(now) if ctx.active else MAX_IDLE_WAIT
+                if ctx.store.shared:
+                    wait = min(wait, JOIN_EVERY)  # runs other runners open, leases to check
                 wakeup = source.next_wakeup(now)
                 if wakeup is not None:
                     wait = min(wait, max(0.0, wakeup - now))
@@ -243,8 +255,15 @@ class Engine:
         self._halted = True
         self.ctx.after_commit.clear()
         self.cancel.set()
+        fields: dict[str, object] = {}
+        if isinstance(exc, LeaseLostError):
+            fields = {
+                "instance": exc.instance,
+                "outcomes_refused": len(self._recorder.results),
+                "attempts_stopped": sum(len(r.running) for r in self.ctx.active),
+            }
         self.ctx.log.error(
-            exc.event, path=str(self.ctx.state_path), action=exc.action, error=str(exc)
+            exc.event, path=str(self.ctx.state_path), action=exc.action, error=str(exc), **fields
         )
 
     def _open_all(self, requests: Sequence[RunRequest]) -> None:

@@ -129,6 +129,7 @@ class Opener:
                 status=RUN_RUNNING,
                 definition_hash=fingerprint,
                 message="",
+                owner=ctx.instance,
             )
         active = ActiveRun(
             name=name,
@@ -145,9 +146,18 @@ class Opener:
         return active, self._resolve_group(active, resuming=resuming), resuming, now
 
     def _record(self, active: ActiveRun, resolved: Resolved, *, resuming: bool, now: float) -> bool:
-        """Record the opening of a run (inside the caller's transaction); False: it failed."""
+        """Record the opening of a run (inside the caller's transaction); False: it failed, or
+        (on a shared state) another runner opened this fire's run or has the task's run open:
+        that run is joined instead, while in its items phase."""
         ctx = self._ctx
         name, row = active.name, active.row
+        if ctx.store.shared and not resuming:
+            existing = ctx.store.run(row.id) or ctx.store.open_run(name)
+            if existing is not None:
+                joined = self._join_existing(active, existing)
+                if joined is not None:
+                    ctx.active.append(joined)
+                return False
         ctx.store.upsert_task(
             name,
             site=ctx.site,
@@ -210,6 +220,45 @@ class Opener:
         if active.phase == PHASE_ITEMS:
             self._lifecycle.start_progress(active)
         return True
+
+    def join(self, row: RunRow) -> ActiveRun:
+        """Take items from `row`, a run another runner of this shared state owns and works
+        (its group, steps and end are the owner's)."""
+        ctx = self._ctx
+        task = ctx.pipeline.tasks[row.task]
+        definition = ctx.pipeline.definitions[task.definition]
+        active = ActiveRun(
+            name=row.task,
+            task=task,
+            definition=definition,
+            policy=ctx.pipeline.policy_for(row.task),
+            row=row,
+            fingerprint=definition.fingerprint(),
+            task_ctx=task_context(row.task, ctx.site, task.mode),
+            run_ctx=run_context(row.id, row.task, row.trigger, iso(row.fire_time) or ""),
+            phase=row.phase,
+            joined=True,
+        )
+        self._lifecycle.start_progress(active)
+        ctx.log.info("run.joined", task=row.task, run_id=row.id, owner=row.owner)
+        return active
+
+    def _join_existing(self, active: ActiveRun, existing: RunRow) -> ActiveRun | None:
+        """A run asked for that another runner already opened (the same fire, or the task's
+        run is open): join it while its items phase lasts, else leave it be."""
+        if existing.ended_at is None and existing.phase == PHASE_ITEMS:
+            return self.join(existing)
+        self._ctx.after_commit.log(
+            "info",
+            "run.skipped",
+            {
+                "task": active.name,
+                "reason": f"runner {existing.owner or 'another runner'} opened its run "
+                f"{existing.id}"
+                + (" (ended)" if existing.ended_at is not None else f" ({existing.phase} phase)"),
+            },
+        )
+        return None
 
     def _resolve_group(self, run: ActiveRun, *, resuming: bool) -> Resolved:
         """The run's group members and how long resolving took; None (logged) if it failed."""

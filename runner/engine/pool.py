@@ -62,8 +62,12 @@ class WorkerPool:
         cancel: threading.Event,
         now: Callable[[], float],
         announce: Callable[[ActiveAttempt], None],
+        may_launch: Callable[[], bool] = lambda: True,
     ) -> None:
         self.concurrency = concurrency
+        self._may_launch = may_launch
+        """False while this runner cannot be sure it still holds its lease (a shared state):
+        what waits for a slot is not launched then."""
         self.journal = journal
         self._inbox = inbox
         self._launcher = launcher
@@ -150,7 +154,8 @@ class WorkerPool:
     def _item(self, job: ItemJob) -> None:
         attempt = job.attempt
         too_late = attempt.item.queue != q.RUN_NOW and not attempt.run.in_schedule(self._now())
-        if self._cancel.is_set() or too_late:  # a stop, or the window closed since
+        if self._cancel.is_set() or too_late or not self._may_launch():
+            # a stop, the window closed since, or the lease may be lost: taken back
             self._inbox.put(Withdrawn(attempt.attempt_id))
             return
         self.journal.record(attempt.attempt_id)
@@ -158,7 +163,7 @@ class WorkerPool:
         self._post(ItemFinished(attempt.attempt_id, self._launch(job.spec)))
 
     def _step(self, job: StepJob) -> None:
-        if self._cancel.is_set():
+        if self._cancel.is_set() or not self._may_launch():
             self._inbox.put(StepFinished(job.run, not_launched(time.time())))
             return
         job.announce()

@@ -18,7 +18,7 @@ files that the state lacks, and record it `interrupted`, so the policy decides
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -42,22 +42,30 @@ def recover(
     log: Any,
     mask: Callable[[Checkpoint], Checkpoint],
     now: float,
-    launched: Collection[int],
-) -> int:
-    """Settle every open attempt of `site`; return how many were interrupted.
+    launched: Collection[int] | None,
+    runners: Sequence[str] | None = None,
+    claim: Callable[[], bool] | None = None,
+) -> int | None:
+    """Settle every open attempt of `site` (of the `runners` only, when given: runners of a
+    shared state that were taken over); return how many were interrupted.
 
-    `launched`: the ids in the launch journal (runner.state.launches). The processes of
-    every open step and attempt are found and killed in one pass over the process table;
-    the withdrawals and interruptions are recorded in one transaction, then logged.
+    `launched`: the ids in the launch journal (runner.state.launches); None: another host's
+    journal, unknown here, so every attempt counts as launched. The processes of every open
+    step and attempt are found and killed in one pass over this host's process table; the
+    withdrawals and interruptions are recorded in one transaction, then logged.
+
+    `claim`, when given, runs first in that transaction (a live runner marking a dead one
+    taken over); when it returns False nothing is recorded and None is returned.
     """
     steps = [
         (run, phase, index)
         for run in store.open_runs(site)
+        if runners is None or run.owner in runners
         for phase in (PHASE_BEFORE, PHASE_AFTER)
         for index, status in store.step_status(run.id, phase).items()
         if status is None
     ]
-    attempts = store.open_attempts(site)
+    attempts = store.open_attempts(site, runners)
     by_marker = sweep_markers(
         [step_marker(run.id, phase, index) for run, phase, index in steps]
         + [attempt_marker(attempt.run_id, attempt.id) for attempt in attempts]
@@ -76,11 +84,11 @@ def recover(
     never_ran: list[AttemptRow] = []
     for attempt in attempts:
         swept = by_marker[attempt_marker(attempt.run_id, attempt.id)]
-        if swept or attempt.id in launched or _left_traces(attempt):
+        if swept or launched is None or attempt.id in launched or _left_traces(attempt):
             orphans.append((attempt, swept))
         else:
             never_ran.append(attempt)
-    if not never_ran and not orphans:
+    if not never_ran and not orphans and claim is None:
         return 0
     ends: list[AttemptEnd] = []
     checkpoints: list[tuple[int, Checkpoint, float]] = []
@@ -93,10 +101,15 @@ def recover(
         checkpoints.extend((attempt.id, replace(mask(c), from_output=True), now) for c in found)
         merged_counts[attempt.id] = len(merged) + len(found)
         ends.append(_interrupted(pipeline, store, attempt, now))
-    with store.batch():  # withdrawals and interruptions: one commit
-        if never_ran:
-            store.cancel_attempts([attempt.id for attempt in never_ran])
-        applied = store.finish_attempts(ends, checkpoints) if ends else []
+    try:
+        with store.batch():  # withdrawals and interruptions: one commit
+            if claim is not None and not claim():
+                raise _NotClaimed
+            if never_ran:
+                store.cancel_attempts([attempt.id for attempt in never_ran])
+            applied = store.finish_attempts(ends, checkpoints) if ends else []
+    except _NotClaimed:
+        return None
     _withdrawn(never_ran, log)
     for attempt, killed in orphans:
         log.warning(
@@ -126,6 +139,10 @@ def recover(
     if orphans:
         reap_orphans()
     return len(orphans)
+
+
+class _NotClaimed(Exception):
+    """The claim of a takeover failed: roll back what the transaction recorded."""
 
 
 def _processed_in_output(

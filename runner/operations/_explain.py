@@ -158,7 +158,13 @@ class _Explainer:
             if self.config is not None
             else (self.task_row.site if self.task_row else pipeline.settings.site)
         )
-        worker = next((w for w in store.workers() if w.site == self.site), None)
+        workers = [w for w in store.workers() if w.site == self.site]
+        live = [w for w in workers if worker_state(w, now, alive=alive) != WORKER_OFFLINE]
+        attempt = None if item.running_attempt is None else store.attempt(item.running_attempt)
+        running_it = [w for w in workers if attempt is not None and w.name == attempt.runner]
+        # the runner running the item, else the site's live one heard from last (several
+        # run a site on a shared state), else the one heard from last
+        worker = max(running_it or live or workers, key=lambda w: w.heartbeat, default=None)
         self.worker = worker
         self.worker_state = worker_state(worker, now, alive=alive) if worker else WORKER_OFFLINE
         self.clock_step = backward_step(worker.heartbeat if worker else None, now)
@@ -209,7 +215,12 @@ class _Explainer:
                 "runner_running": self.running_all,
                 "runner_cap": self.runner_cap,
             },
-            "worker": {"site": self.site, "state": self.worker_state},
+            "worker": {
+                "site": self.site,
+                "state": self.worker_state,
+                "instance": self.worker.name if self.worker else None,
+                "host": self.worker.host if self.worker else None,
+            },
             "ahead": self.ahead,
             "halted": control_json(self.halt),
         }
@@ -267,8 +278,12 @@ class _Explainer:
             f"concurrency: {self.running_task} of {self.cap} running for this task, "
             f"{self.running_all} of {self.runner_cap} for the runner"
         )
-        beat = f", heartbeat {iso(self.worker.heartbeat)}" if self.worker else ""
-        lines.append(f"runner for site {self.site}: {self.worker_state}{beat}")
+        who = (
+            f" ({self.worker.name} on {self.worker.host}, heartbeat {iso(self.worker.heartbeat)})"
+            if self.worker
+            else ""
+        )
+        lines.append(f"runner for site {self.site}: {self.worker_state}{who}")
         if self.ahead is not None:
             lines.append(f"items ahead of it: {self.ahead}")
         return lines

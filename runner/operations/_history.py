@@ -40,6 +40,9 @@ class AttemptEntry:
     """The last value it reported per metric name (events and output rules)."""
     output_pruned: float | None = None
     """When `runner prune` removed its output files (retention), or None."""
+    runner: str = ""
+    """The runner that launched it (its instance; empty for attempts recorded before runners
+    had identities)."""
 
     kind = "attempt"
 
@@ -64,6 +67,7 @@ class AttemptEntry:
             "stderr": self.stderr,
             "metrics": metrics_json(self.metrics),
             "output_pruned": iso(self.output_pruned),
+            "runner": self.runner,
         }
 
 
@@ -127,6 +131,7 @@ def history(pipeline: Pipeline, task: str, item_id: str) -> ItemHistory:
                         stderr=_existing(files.stderr) if files else None,
                         metrics=metrics.get(a.id, {}),
                         output_pruned=pruned.get(a.id),
+                        runner=a.runner,
                     ),
                 )
             )

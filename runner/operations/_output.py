@@ -208,14 +208,19 @@ def _run(store: StateStore, task: str, run_id: str) -> RunRow:
     return row
 
 
-def _site_host(store: StateStore, site: str) -> str | None:
-    return next((w.host for w in store.workers() if w.site == site), None)
+def _runner_host(store: StateStore, site: str, runner: str = "") -> str | None:
+    """The host of the runner that ran it: named by the attempt (`runner`), else the site's."""
+    workers = [w for w in store.workers() if w.site == site]
+    named = [w for w in workers if w.name == runner] if runner else []
+    if runner and not named and ":" in runner:
+        return runner.rsplit(":", 1)[0]  # `host:pid`, a runner whose record was dropped
+    return next((w.host for w in named or workers), None)
 
 
 def _attempt_output(
     pipeline: Pipeline, store: StateStore, row: AttemptRow, tail: int | None
 ) -> AttemptOutput:
-    host = _site_host(store, row.site)
+    host = _runner_host(store, row.site, row.runner)
     what = f"attempt {row.number} of item {row.item_id!r} (task {row.task!r})"
     if not row.output_dir:
         raise OutputUnavailableError(f"{what} has no output files: it was never launched")
@@ -263,7 +268,7 @@ def _step_output(
         )
     paths = step_outputs(pipeline.logs_dir, run.task, run.id, phase, index)
     streams = _read_streams(_masker(pipeline), paths, tail)
-    host = _site_host(store, run.site)
+    host = _runner_host(store, run.site, run.owner)
     status = recorded[index]
     if status is not None:
         _check_present(streams, f"step {label} of run {run.id!r}", run.site, host)
@@ -302,8 +307,7 @@ def _check_present(
     if host is not None and host != socket.gethostname():
         raise OutputUnavailableError(
             f"the output of {what} is not on this host ({socket.gethostname()}): site {site!r} "
-            f"is run on host {host!r}, look there for {where} (the state records each site's "
-            "runner host, not each attempt's)"
+            f"ran it on host {host!r}, look there for {where}"
         )
     raise OutputUnavailableError(
         f"{what} left no output file ({where}): it printed nothing, or its files were removed "

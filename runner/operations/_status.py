@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class WorkerStatus:
-    """One site's runner as `status` shows it."""
+    """One runner of a site as `status` shows it."""
 
     site: str
     state: str
@@ -53,11 +54,17 @@ class WorkerStatus:
     throughput: float
     items_done: int
     started: float
+    instance: str = ""
+    """The runner's identity within its site (`--instance`, else `host:pid`)."""
+    running: int = 0
+    """Items with an open attempt this runner recorded (launched or about to be)."""
 
     def to_json(self) -> dict[str, Any]:
         """The `workers[]` element of `status --json`."""
         return {
             "site": self.site,
+            "instance": self.instance,
+            "running": self.running,
             "state": self.state,
             "heartbeat": iso(self.heartbeat),
             "host": self.host,
@@ -174,6 +181,7 @@ def status(
                 [],
                 [_task_status(pipeline, None, n, {}, None, None, None, set(), None) for n in names],
             )
+        by_runner = Counter(runner for *_, runner in store.running_attempts())
         workers = [
             WorkerStatus(
                 site=w.site,
@@ -184,6 +192,8 @@ def status(
                 throughput=w.throughput,
                 items_done=w.items_done,
                 started=w.started_at,
+                instance=w.name,
+                running=by_runner.get(w.name, 0),
             )
             for w in store.workers()
         ]

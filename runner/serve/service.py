@@ -34,6 +34,7 @@ def serve(
     env: Mapping[str, str] | None = None,
     control: ServeControl | None = None,
     prune_after: float = FIRST_AFTER,
+    instance: str | None = None,
 ) -> int:
     """Serve the pipeline at `path` until stopped (SIGTERM/SIGINT or `control.stop()`); the exit code.
 
@@ -62,6 +63,7 @@ def serve(
         log_level=log_level,
         env=env,
         clock=clock,
+        instance=instance,
     ) as session:
         record_tasks(pipeline, session.store, clock())
         session.store.mark_serving(ServingRow(chosen, os.getpid(), socket.gethostname(), clock()))

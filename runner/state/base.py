@@ -65,6 +65,23 @@ class StateStore(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
+    @property
+    def shared(self) -> bool:
+        """Several runners of one site may write this state at once (a database server)."""
+        ...
+
+    @property
+    def fence_passed_at(self) -> float:
+        """When (time.monotonic) a write transaction last found this runner's lease its own
+        (shared states, once `fence` was called; else 0)."""
+        ...
+
+    def fence(self, site: str, instance: str, epoch: int) -> None:
+        """On a shared state: from now on every write transaction first checks, under the write
+        lock, that runner `instance` of `site` still holds its lease at `epoch`, and raises
+        LeaseLostError if not. Nothing to do on SQLite (the lock file keeps a site to one runner)."""
+        ...
+
     def hold_site(self, site: str) -> None:
         """Refuse a second runner of `site` on this state while this store is open.
 
@@ -178,6 +195,11 @@ class StateStore(Protocol):
         """Runs of this site that have not ended (left by a runner that died, or still going)."""
         ...
 
+    def take_runs(self, site: str, runners: Sequence[str], owner: str) -> list[RunRow]:
+        """Make `owner` the owner of the open runs the `runners` owned (they were taken over);
+        returns those runs."""
+        ...
+
     def has_open_run(self, task: str, site: str) -> bool:
         """A run of `task` on `site` has not ended."""
         ...
@@ -269,6 +291,10 @@ class StateStore(Protocol):
         whichever runner started it: what limits per attribute count."""
         ...
 
+    def count_claimed(self, task: str) -> int:
+        """How many of the task's items have an open attempt, on any runner."""
+        ...
+
     def next_retry_at(self, task: str) -> float | None:
         """When the earliest waiting retry of a task becomes due, or None."""
         ...
@@ -322,7 +348,11 @@ class StateStore(Protocol):
         """
         ...
 
-    def open_attempts(self, site: str) -> list[AttemptRow]:
+    def open_attempts_of_run(self, run_id: str) -> int:
+        """How many attempts of the run are recorded as started and not finished (every runner's)."""
+        ...
+
+    def open_attempts(self, site: str, runners: Sequence[str] | None = None) -> list[AttemptRow]:
         """Attempts of this site recorded as started and never finished, oldest first."""
         ...
 
@@ -338,8 +368,8 @@ class StateStore(Protocol):
         """Items whose latest attempt in this run left them in an error queue."""
         ...
 
-    def running_attempts(self) -> list[tuple[str, int, str]]:
-        """(task, attempt id, site) of every item with an open attempt."""
+    def running_attempts(self) -> list[tuple[str, int, str, str]]:
+        """(task, attempt id, site, runner) of every item with an open attempt."""
         ...
 
     # -- checkpoints ------------------------------------------------------------
@@ -374,7 +404,28 @@ class StateStore(Protocol):
 
     # -- workers ----------------------------------------------------------------
 
-    def heartbeat(self, worker: WorkerRow) -> None:
+    def register_runner(self, worker: WorkerRow, *, lease: float) -> int:
+        """Record a runner starting under its identity (`worker.name`); returns its epoch."""
+        ...
+
+    def lease_holder(self, site: str, instance: str) -> tuple[int, float | None] | None:
+        """The epoch of runner `instance` of `site` and when it was taken over (None: never)."""
+        ...
+
+    def expired_runners(self, site: str) -> list[WorkerRow]:
+        """The site's runners whose lease expired or that stopped, not yet taken over."""
+        ...
+
+    def mark_lost(self, worker: WorkerRow, *, now: float, expired_only: bool) -> bool:
+        """Record that a live runner takes over `worker`; False when it came back or was taken
+        over meanwhile."""
+        ...
+
+    def forget_runners(self, site: str, keep: str) -> None:
+        """Drop the rows of the site's taken-over runners that left nothing open (but `keep`)."""
+        ...
+
+    def heartbeat(self, worker: WorkerRow, *, lease: float = 60.0) -> None:
         """Record this runner's state for its site, replacing the previous one; committed on return.
 
         Losing the latest heartbeat to a power loss is harmless: the next one replaces it.

@@ -50,6 +50,9 @@ class RecordDatabase:
     _db: Connection
     path: Path
     """The local path naming this state; per-host side files live beside it."""
+    shared: bool = False
+    """Several runners of one site may write it at once (a database server): their leases,
+    not a lock file, keep them apart."""
 
     def _transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError

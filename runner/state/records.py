@@ -56,6 +56,8 @@ class RunRow:
     status: str
     definition_hash: str
     message: str
+    owner: str = ""
+    """The runner that runs its steps and ends it (on a shared database; else unused)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ class AttemptStart:
     definition_hash: str
     started_at: float
     output_dir: str
+    runner: str = ""
+    """The runner that launches it (its instance)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,8 @@ class AttemptRow:
     output_dir: str
     checkpoints: int
     events_read: int
+    runner: str = ""
+    """The runner that launched it (its instance; empty before several runners could share a site)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +180,7 @@ class TaskRow:
 
 @dataclass(frozen=True, slots=True)
 class WorkerRow:
-    """A runner process's state for one site."""
+    """A runner process's state for one site, as its heartbeats left it."""
 
     site: str
     state: str
@@ -184,6 +190,17 @@ class WorkerRow:
     heartbeat: float
     items_done: int
     throughput: float
+    instance: str = ""
+    """The runner's identity within its site (`--instance`; empty: `host:pid`)."""
+    epoch: int = 1
+    """How many times a runner of this identity started: a late writer of an earlier start is refused."""
+    lost_at: float | None = None
+    """When a live runner took over what this one left (its lease had expired)."""
+
+    @property
+    def name(self) -> str:
+        """The runner's identity: its instance name, else `host:pid`."""
+        return self.instance or f"{self.host}:{self.pid}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,7 +154,7 @@ def test_metrics_parse_and_equal_status(ran: Workspace) -> None:
 
     # the runner: it exited, so offline; its heartbeat age and throughput as status says
     (worker,) = report["workers"]
-    key = {"site": worker["site"], "host": worker["host"]}
+    key = {"site": worker["site"], "host": worker["host"], "instance": worker["instance"]}
     assert 0 == pick(found, "runner_worker_up", **key)
     assert worker["throughput"] / 60 == pytest.approx(
         pick(found, "runner_worker_throughput_items_per_second", **key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import textwrap
+from dataclasses import replace
 
 import pytest
 
@@ -150,17 +151,15 @@ def test_no_output_file_is_explained(ws: Workspace, ran: Pipeline) -> None:
 
 
 def test_files_on_another_host_name_the_host(ws: Workspace, ran: Pipeline) -> None:
-    """When the site's runner ran elsewhere, the message names that host."""
+    """When the runner that ran the attempt is on another host, the message names that host."""
     for stream in operations.output(ran, "t", "one").streams:
         ws.root.joinpath(stream.path).unlink()
     with open_store(ran.state_location) as store:
-        (worker,) = store.workers()
-        store.heartbeat(
-            WorkerRow(
-                worker.site, worker.state, 1, "far-away", worker.started_at, worker.heartbeat, 0, 0
-            )
-        )
-    with pytest.raises(operations.OutputUnavailableError, match="run on host 'far-away'"):
+        latest = store.attempts_of("t", "one")[-1]
+        (worker,) = [w for w in store.workers() if w.name == latest.runner]
+        store.heartbeat(replace(worker, host="far-away"))
+        store.heartbeat(WorkerRow("default", "running", 2, "near", 1.0, 2.0, 0, 0.0, "other"))
+    with pytest.raises(operations.OutputUnavailableError, match="ran it on host 'far-away'"):
         operations.output(ran, "t", "one")
 
 

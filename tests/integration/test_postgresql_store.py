@@ -1,17 +1,20 @@
-"""What is particular to a PostgreSQL state: the URL rule, the schema's version, the site
-lock, the change counter, concurrent creation (the behaviour suite covers the rest)."""
+"""What is particular to a PostgreSQL state: the URL rule, the schema's version, runners of
+one site side by side, the change counter, concurrent creation (the behaviour suite covers
+the rest)."""
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from runner import exitcodes
-from runner.errors import LockHeldError, StateError
+from runner.errors import LeaseLostError, LockHeldError, StateError
 from runner.state import DatabaseUrl, WorkerRow, open_store
 from tests.support.postgres import DATABASE, PostgresServer
 from tests.support.workspace import Workspace, settings
@@ -75,23 +78,24 @@ def test_a_schema_newer_than_the_runner_is_refused_with_exit_2(url: str, tmp_pat
         assert "Traceback" not in result.stderr
 
 
-def test_a_second_runner_of_the_site_is_refused_naming_host_and_pid(
+def test_runners_of_one_site_share_it_and_a_copy_waits_for_their_leases(
     url: str, tmp_path: Path
 ) -> None:
-    with open_store(_location(url, tmp_path)) as holder:
-        holder.hold_site("default")
-        holder.heartbeat(WorkerRow("default", "running", 4242, "db-host-7", 1.0, 2.0, 0, 0.0))
+    live = WorkerRow("default", "running", 4242, "db-host-7", 1.0, 2.0, 0, 0.0, "db-host-7")
+    with open_store(_location(url, tmp_path)) as other_host:
+        other_host.register_runner(live, lease=60)
         ws = Workspace(tmp_path, state=url)
         ws.write("pipeline.yaml", settings().replace(".runner/state.db", url) + TASK)
-        refused = ws.runner("run", "pipeline.yaml", "--now")
-        assert exitcodes.LOCKED == refused.returncode, refused.stderr
-        assert "process 4242 on host db-host-7" in refused.stderr
-        with open_store(_location(url, tmp_path)) as other:
-            other.hold_site("elsewhere")  # another site is free
-            with pytest.raises(LockHeldError):
-                other.hold_site("default")
-    ran = ws.runner("run", "pipeline.yaml", "--now")  # the holder's connection ended
-    assert exitcodes.OK == ran.returncode, ran.stderr
+        ran = ws.runner("run", "pipeline.yaml", "--now")  # a second runner of the site
+        assert exitcodes.OK == ran.returncode, ran.stderr
+        assert "runner.taken_over" not in ran.stderr  # the other one's lease is live
+        with open_store(_location(url, tmp_path)) as copier:
+            with pytest.raises(LockHeldError, match="process 4242 on host db-host-7"):
+                copier.hold_site("default")
+            copier.hold_site("elsewhere")  # another site is free
+        other_host.heartbeat(replace(live, state="offline"))
+    with open_store(_location(url, tmp_path)) as copier:
+        copier.hold_site("default")  # every runner of the site stopped
 
 
 def test_the_change_counter_moves_for_other_connections_writes_only(
@@ -166,3 +170,37 @@ def test_a_lost_connection_is_a_state_error_not_a_traceback(
             store.tasks()
         with pytest.raises(StateError, match=r"the state database .* failed"):
             store.set_task_status("t", "running")
+
+
+def test_a_runner_taken_over_or_started_again_elsewhere_can_write_nothing(
+    url: str, tmp_path: Path
+) -> None:
+    me = WorkerRow("default", "running", 1, "h1", 1.0, 2.0, 0, 0.0, "h1")
+    with open_store(_location(url, tmp_path)) as mine, open_store(_location(url, tmp_path)) as live:
+        epoch = mine.register_runner(me, lease=60)
+        mine.fence("default", "h1", epoch)
+        mine.set_task_status("t", "idle")  # its lease is its own: writes pass
+        assert [] == live.expired_runners("default")
+        assert not live.mark_lost(replace(me, epoch=epoch), now=3.0, expired_only=True)
+        assert live.mark_lost(replace(me, epoch=epoch), now=3.0, expired_only=False)
+        with pytest.raises(LeaseLostError, match="a live runner took it over"):
+            mine.set_task_status("t", "idle")
+        # started again (a later start of the identity): the earlier one stays fenced
+        again = live.register_runner(me, lease=60)
+        assert epoch + 1 == again
+        mine.fence("default", "h1", epoch)
+        with pytest.raises(LeaseLostError, match=f"started again elsewhere \\(start {again}\\)"):
+            mine.heartbeat(me, lease=60)
+        assert (again, None) == live.lease_holder("default", "h1")
+
+
+def test_a_lease_expires_on_the_database_clock(url: str, tmp_path: Path) -> None:
+    short = WorkerRow("default", "running", 1, "h1", 1.0, 2.0, 0, 0.0, "h1")
+    with open_store(_location(url, tmp_path)) as store:
+        store.register_runner(short, lease=0.2)
+        store.heartbeat(short, lease=0.2)
+        assert [] == store.expired_runners("default")
+        time.sleep(0.3)
+        assert ["h1"] == [w.name for w in store.expired_runners("default")]
+        store.heartbeat(replace(short, state="offline"), lease=0.2)
+        assert [] == store.expired_runners("default")  # a clean exit that left nothing open

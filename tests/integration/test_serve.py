@@ -23,33 +23,9 @@ from runner.domain.workers import STALE_AFTER, worker_state
 from runner.errors import StateError
 from runner.serve.source import WATCH_EVERY
 from runner.state import WorkerRow
-from tests.support.fakeclock import CLOCK_FILE, FILE_CLOCK, at, set_clock
+from tests.support.fakeclock import CLOCK_FILE, SERVE_AT, at, set_clock
 from tests.support.waiting import wait_until
 from tests.support.workspace import Workspace
-
-SERVE_AT = (
-    FILE_CLOCK
-    + """\
-import threading
-from runner.serve import ServeControl, serve
-
-control = ServeControl()
-
-def follow() -> None:
-    control.ready.wait()
-    Path("serve-ready").write_text("")
-    last = None
-    while not control.cancel.is_set():
-        text = clock_file.read_text()
-        if text != last:
-            last = text
-            control.wake()
-        control.cancel.wait(0.02)
-
-threading.Thread(target=follow, daemon=True).start()
-raise SystemExit(serve(sys.argv[1], log_format="json", clock=clock, control=control))
-"""
-)
 
 WAIT_FOR_RELEASE = """\
 import os, sys, pathlib, threading

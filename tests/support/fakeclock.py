@@ -33,3 +33,33 @@ def set_clock(root: Path, instant: float) -> None:
     tmp = root / "clock.tmp"
     tmp.write_text(repr(instant))
     os.replace(tmp, root / CLOCK_FILE)
+
+
+SERVE_AT = (
+    FILE_CLOCK
+    + """\
+import threading
+from runner.serve import ServeControl, serve
+
+control = ServeControl()
+
+def follow() -> None:
+    control.ready.wait()
+    Path("serve-ready").write_text("")
+    last = None
+    while not control.cancel.is_set():
+        text = clock_file.read_text()
+        if text != last:
+            last = text
+            control.wake()
+        control.cancel.wait(0.02)
+
+threading.Thread(target=follow, daemon=True).start()
+instance = sys.argv[3] if len(sys.argv) > 3 else None
+raise SystemExit(
+    serve(sys.argv[1], log_format="json", clock=clock, control=control, instance=instance)
+)
+"""
+)
+"""`runner serve` on the file clock: `python -c SERVE_AT PIPELINE CLOCK_FILE [INSTANCE]`; it
+writes `serve-ready` once serving, and wakes the runner whenever the clock file changes."""

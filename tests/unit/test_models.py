@@ -241,6 +241,7 @@ class TestSettings:
             "secrets": [],
             "output_limit": 10 * 1024 * 1024,
             "grace": 5.0,
+            "lease": 60.0,
             "min_free_disk": 100 * 1024 * 1024,
             "notify": [],
             "retention": {"attempt_output": None, "logs": None, "runs": None},

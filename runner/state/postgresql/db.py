@@ -7,13 +7,17 @@ takes the state's write lock (`pg_advisory_xact_lock`), so writers take turns as
 The schema is created and upgraded by the runner under another advisory lock; a schema newer
 than this code is refused.
 
-One runner per site: the runner holds a session advisory lock keyed by its site on its own
-connection for its whole life (`hold_site`); the server releases it when that connection
-ends, however the runner died.
+Several runners of one site share it: each holds a lease (runner.state.sqlite.workers), and
+once a runner has registered, every write transaction it opens first checks, under the write
+lock, that its lease is still its own (`fence`): a runner that was taken over while it slept
+writes nothing more. What needs the site to itself (`runner state copy`) takes a session
+advisory lock keyed by the site and refuses while a runner of it holds a live lease
+(`hold_site`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from runner.errors import (
+    LeaseLostError,
     SiteHeldError,
     StateError,
     StateReadOnlyError,
@@ -147,9 +152,14 @@ class PostgresDatabase(RecordDatabase):
     are named after.
     """
 
+    shared = True
+
     def __init__(self, url: str, side: Path, *, readonly: bool = False) -> None:
         self.url = url
         self.path = side
+        self._fence: tuple[str, str, int] | None = None
+        self.fence_passed_at = 0.0
+        """When (time.monotonic) a write transaction last found this runner's lease held."""
         self._depth = 0
         self._own_changes = 0
         self._raw = connect(url, readonly=readonly)
@@ -233,6 +243,8 @@ class PostgresDatabase(RecordDatabase):
                     "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
                     (WRITE_LOCK_SPACE,),
                 )
+                if self._fence is not None:
+                    self._check_fence(*self._fence)
                 yield self._pg
                 self._raw.execute("UPDATE runner_meta SET value = value + 1 WHERE key = 'changes'")
             self._own_changes += 1
@@ -244,6 +256,23 @@ class PostgresDatabase(RecordDatabase):
             raise StateError(f"the state database {self.url} failed: {_reason(exc)}") from exc
         finally:
             self._depth = 0
+
+    def fence(self, site: str, instance: str, epoch: int) -> None:
+        """From now on, every write transaction first checks (under the write lock) that the
+        runner `instance` of `site` still holds its lease at `epoch`: LeaseLostError if a live
+        runner took it over or a later start of that identity registered meanwhile."""
+        self._fence = (site, instance, epoch)
+
+    def _check_fence(self, site: str, instance: str, epoch: int) -> None:
+        checked = time.monotonic()
+        row = self._raw.execute(
+            "SELECT epoch, lost_at FROM runners WHERE site = %s AND instance = %s",
+            (site, instance),
+        ).fetchone()
+        if row is None or int(row[0]) != epoch or row[1] is not None:
+            self._fence = None  # what the runner writes on its way out (nothing) is not fenced
+            raise LeaseLostError(instance, epoch, None if row is None else int(row[0]))
+        self.fence_passed_at = checked
 
     def expect_rows(self, cursor: Any, count: int, what: str) -> None:
         """A write that must change exactly `count` rows did, or the state is not what it must be."""
@@ -297,14 +326,18 @@ class PostgresDatabase(RecordDatabase):
                     )
 
     def hold_site(self, site: str) -> None:
-        """Take this site's runner lock for the life of this connection, or refuse at once."""
+        """Have the site to this connection alone for its life, or refuse at once: no other
+        holder, and no runner of the site with a live lease."""
         row = self._raw.execute(
             "SELECT pg_try_advisory_lock(%s, hashtext(current_schema() || '/' || %s))",
             (SITE_LOCK_SPACE, site),
         ).fetchone()
-        if row is not None and row[0]:
-            return
+        if row is None or not row[0]:
+            raise SiteHeldError(self.url, site, None, None)
         holder = self._raw.execute(
-            "SELECT host, pid FROM workers WHERE site = %s", (site,)
+            "SELECT host, pid FROM runners WHERE site = %s AND lost_at IS NULL "
+            "AND state <> 'offline' AND lease_until >= extract(epoch from clock_timestamp())",
+            (site,),
         ).fetchone()
-        raise SiteHeldError(self.url, site, *(holder or (None, None)))
+        if holder is not None:
+            raise SiteHeldError(self.url, site, *holder)

@@ -13,7 +13,7 @@ from runner.state.sqlite.checkpoints import write_checkpoints
 
 ATTEMPT_COLUMNS = (
     "id, task, item_id, run_id, site, number, definition_hash, started_at, ended_at, status, "
-    "exit_code, signal, error, queue, duration_s, output_dir, checkpoints, events_read"
+    "exit_code, signal, error, queue, duration_s, output_dir, checkpoints, events_read, runner"
 )
 
 
@@ -42,7 +42,7 @@ class AttemptRecords(RecordDatabase):
             ids = list(range(first, first + len(starts)))
             db.executemany(
                 "INSERT INTO attempts (id, task, item_id, run_id, site, number, definition_hash, started_at, "
-                "output_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "output_dir, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         attempt_id,
@@ -54,12 +54,16 @@ class AttemptRecords(RecordDatabase):
                         s.definition_hash,
                         s.started_at,
                         s.output_dir,
+                        s.runner,
                     )
                     for attempt_id, s in zip(ids, starts, strict=True)
                 ],
             )
+            # the claim: an item another runner of a shared state claimed meanwhile is not
+            # taken again (writers take turns, so this never happens unless a rule is broken)
             updated = db.executemany(
-                "UPDATE items SET attempts = ?, running_attempt = ?, updated = ? WHERE task = ? AND item_id = ?",
+                "UPDATE items SET attempts = ?, running_attempt = ?, updated = ? WHERE task = ? AND item_id = ? "
+                "AND running_attempt IS NULL",
                 [
                     (s.number, attempt_id, s.started_at, s.task, s.item_id)
                     for attempt_id, s in zip(ids, starts, strict=True)
@@ -201,15 +205,24 @@ class AttemptRecords(RecordDatabase):
                         (task, item_id, task, item_id),
                     )
 
-    def open_attempts(self, site: str) -> list[AttemptRow]:
-        """Attempts of this site recorded as started and never finished."""
-        return [
+    def open_attempts(self, site: str, runners: Sequence[str] | None = None) -> list[AttemptRow]:
+        """Attempts of this site recorded as started and never finished (only those of
+        `runners`, when given)."""
+        rows = [
             AttemptRow(*r)
             for r in self._db.execute(
                 f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE site = ? AND ended_at IS NULL ORDER BY id",
                 (site,),
             )
         ]
+        return rows if runners is None else [r for r in rows if r.runner in runners]
+
+    def open_attempts_of_run(self, run_id: str) -> int:
+        """How many attempts of the run are recorded as started and not finished (every runner's)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM attempts WHERE run_id = ? AND ended_at IS NULL", (run_id,)
+        ).fetchone()
+        return int(row[0])
 
     def attempts_of(self, task: str, item_id: str) -> list[AttemptRow]:
         """Every attempt of one item, oldest first."""

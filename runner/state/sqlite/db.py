@@ -102,6 +102,7 @@ class Database(RecordDatabase):
             except sqlite3.Error as exc:
                 raise translate(path, exc) from exc
         try:
+            self._db.create_function("db_now", 0, time.time)  # leases' clock (see workers.py)
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not readonly:
                 self._identity = _identity(path)
@@ -280,6 +281,11 @@ class Database(RecordDatabase):
 
     def hold_site(self, site: str) -> None:
         """Nothing to do: the lock file beside the state holds the site (runner.system.lock)."""
+
+    fence_passed_at = 0.0
+
+    def fence(self, site: str, instance: str, epoch: int) -> None:
+        """Nothing to do: the lock file keeps the site to one runner, which never loses it."""
 
     @contextmanager
     def batch(self) -> Iterator[None]:

@@ -7,7 +7,7 @@ Depths, by cost (docs/performance.md, "Checking the state file"):
 - `start` (`runner run` and `runner serve`, once at start): `full` while the file is
   at most START_FULL_BYTES (64 MiB: about 100,000 items with their first attempts,
   under a second); past that, `PRAGMA integrity_check` of the tables dispatch decides
-  from (tasks, runs, steps, items, moves, workers) only: every page, record and index
+  from (tasks, runs, steps, items, moves, runners) only: every page, record and index
   entry of those, which still catches a broken index on items (the damage that made one
   item run forever). The large history tables (attempts, events, processed) of a big
   file are then left to `runner state check` and to SQLite's checks as it reads them.
@@ -27,7 +27,7 @@ from typing import Final, Literal
 from runner.state.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 
 CheckDepth = Literal["schema", "start", "quick", "full"]
-START_TABLES: Final = ("tasks", "runs", "steps", "items", "moves", "workers")
+START_TABLES: Final = ("tasks", "runs", "steps", "items", "moves", "runners")
 """The tables `start` checks in full: what dispatch and the operators' moves rely on."""
 START_FULL_BYTES: Final = 64 * 2**20
 """Up to this size `start` checks the whole file; past it, START_TABLES only."""
@@ -84,9 +84,11 @@ def page_problems(db: sqlite3.Connection, depth: CheckDepth) -> list[str]:
     if depth == "schema":
         return []
     if depth == "start" and _size(db) > START_FULL_BYTES:
+        present = _schema(db)  # a file the migrations have yet to upgrade lacks the newer tables
         return [
             problem
             for table in START_TABLES
+            if table in present
             for problem in _pragma(db, f"integrity_check({table})")
         ][:MAX_PROBLEMS]
     return _pragma(

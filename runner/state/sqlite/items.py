@@ -176,6 +176,13 @@ class ItemRecords(RecordDatabase):
         )
         return [json.loads(text) for (text,) in rows]
 
+    def count_claimed(self, task: str) -> int:
+        """How many of the task's items have an open attempt, on any runner (`items_running`)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM items WHERE task = ? AND running_attempt IS NOT NULL", (task,)
+        ).fetchone()
+        return int(row[0])
+
     def next_retry_at(self, task: str) -> float | None:
         """When the earliest waiting retry of a task becomes due."""
         row = self._db.execute(

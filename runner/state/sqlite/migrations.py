@@ -240,6 +240,34 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    # version 8: several runners of one site (a shared database): a row per runner with its
+    # lease (a runner is `instance` within its site; `epoch` counts its starts, `lost_at` marks
+    # one a live runner took over), which runner made each attempt, which one owns each run
+    (
+        """
+        CREATE TABLE runners (
+            site             TEXT NOT NULL,
+            instance         TEXT NOT NULL,
+            state            TEXT NOT NULL,
+            pid              INTEGER NOT NULL,
+            host             TEXT NOT NULL,
+            started_at       REAL NOT NULL,
+            heartbeat        REAL NOT NULL,
+            items_done       INTEGER NOT NULL DEFAULT 0,
+            throughput       REAL NOT NULL DEFAULT 0,
+            epoch            INTEGER NOT NULL DEFAULT 1,
+            lease_until      REAL NOT NULL DEFAULT 0,
+            lost_at          REAL,
+            PRIMARY KEY (site, instance)
+        )
+        """,
+        "INSERT INTO runners (site, instance, state, pid, host, started_at, heartbeat, items_done, "
+        "throughput) SELECT site, host || ':' || pid, state, pid, host, started_at, heartbeat, "
+        "items_done, throughput FROM workers",
+        "DROP TABLE workers",
+        "ALTER TABLE attempts ADD COLUMN runner TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

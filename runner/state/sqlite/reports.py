@@ -141,12 +141,12 @@ class ReportQueries(RecordDatabase):
             )
         ]
 
-    def running_attempts(self) -> list[tuple[str, int, str]]:
-        """(task, attempt id, site) of every item with an open attempt."""
+    def running_attempts(self) -> list[tuple[str, int, str, str]]:
+        """(task, attempt id, site, runner) of every item with an open attempt."""
         return [
-            (str(task), int(attempt_id), str(site))
-            for task, attempt_id, site in self._db.execute(
-                "SELECT i.task, i.running_attempt, a.site FROM items i "
+            (str(task), int(attempt_id), str(site), str(runner))
+            for task, attempt_id, site, runner in self._db.execute(
+                "SELECT i.task, i.running_attempt, a.site, a.runner FROM items i "
                 "JOIN attempts a ON a.id = i.running_attempt WHERE i.running_attempt IS NOT NULL"
             )
         ]

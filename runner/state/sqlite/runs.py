@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from runner.domain import queues as q
 from runner.domain.runs import PHASE_DONE, TASK_RUNNING
 from runner.state.database import RecordDatabase
@@ -9,7 +12,7 @@ from runner.state.records import RunRow
 
 RUN_COLUMNS = (
     "id, task, site, trigger, fire_time, window_end, started_at, ended_at, phase, status, "
-    "definition_hash, message"
+    "definition_hash, message, owner"
 )
 
 
@@ -25,7 +28,7 @@ class RunRecords(RecordDatabase):
         """Record a new run; in recurring mode every finished item becomes eligible again."""
         with self._transaction() as db:
             db.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * 12)})",
+                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * 13)})",
                 (
                     run.id,
                     run.task,
@@ -39,6 +42,7 @@ class RunRecords(RecordDatabase):
                     run.status,
                     run.definition_hash,
                     run.message,
+                    run.owner,
                 ),
             )
             if recurring:
@@ -93,6 +97,17 @@ class RunRecords(RecordDatabase):
                 (site,),
             )
         ]
+
+    def take_runs(self, site: str, runners: Sequence[str], owner: str) -> list[RunRow]:
+        """Make `owner` the owner of the open runs the `runners` owned (they were taken over);
+        returns those runs as they are now."""
+        taken = [r for r in self.open_runs(site) if r.owner in runners]
+        if taken:
+            with self._transaction() as db:
+                db.executemany(
+                    "UPDATE runs SET owner = ? WHERE id = ?", [(owner, r.id) for r in taken]
+                )
+        return [replace(r, owner=owner) for r in taken]
 
     def has_open_run(self, task: str, site: str) -> bool:
         """A run of `task` on `site` has not ended (one the engine stopped, or still going)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from runner.state.sqlite.migrations import MIGRATIONS
 
 _CREATE_TABLE = re.compile(r"CREATE TABLE (\w+) \((.*)\)", re.S)
+_DROP_TABLE = re.compile(r"\s*DROP TABLE (\w+)")
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,15 @@ class Table:
     """It has a separate rowid ordering ties in insertion order (not WITHOUT ROWID, no id)."""
 
 
-def _tables() -> dict[str, Table]:
+def _tables(*, dropped_too: bool) -> dict[str, Table]:
     found: dict[str, Table] = {}
     for statements in MIGRATIONS:
         for statement in statements:
+            dropped = _DROP_TABLE.match(statement)
+            if dropped is not None:
+                if not dropped_too:
+                    found.pop(dropped.group(1), None)
+                continue
             match = _CREATE_TABLE.search(statement)
             if match is None:
                 continue
@@ -50,5 +56,7 @@ def _tables() -> dict[str, Table]:
     return found
 
 
-TABLES: dict[str, Table] = _tables()
+TABLES: dict[str, Table] = _tables(dropped_too=False)
 """Every table of the state, by name, in the order the migrations create them."""
+EVER_CREATED: dict[str, Table] = _tables(dropped_too=True)
+"""Also the tables a later migration drops (creating an older schema needs them)."""
