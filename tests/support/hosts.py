@@ -1,10 +1,12 @@
 """Simulated hosts: a copy of a pipeline directory each, and the `runner serve` working it.
 
 A host has its own directory (its pipeline files, its logs and `.runner/` side files, as a
-separate machine would) and runs one `runner serve` at a time, started with `SIM_HOST=<name>`
-in its environment (its item processes inherit it) in a session of its own, so that the
-test can SIGKILL, SIGSTOP and SIGCONT it as one unit without touching the test's own group.
-Every life's stderr is kept in a file of its own.
+separate machine would) and its own host name: the runner runs in a UTS namespace of its own
+(`unshare --uts`, then `hostname <name>`, then exec), so `socket.gethostname()` tells the
+hosts apart as it would on separate machines. It runs one `runner serve` at a time, started
+with `SIM_HOST=<name>` in its environment (its item processes inherit it) in a session of
+its own, so that the test can SIGKILL, SIGSTOP and SIGCONT it as one unit without touching
+the test's own group. Every life's stderr is kept in a file of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,20 @@ from pathlib import Path
 from tests.support.tagging import runner_env
 
 SIM_HOST_ENV = "SIM_HOST"
+RENAMED = ["sh", "-c", 'hostname "$0" && exec "$@"']
+"""Run the rest of the argv after setting the host name to its first word (exec: same pid)."""
+
+
+def uts_prefix() -> list[str] | None:
+    """The argv prefix starting a program in a UTS namespace of its own (as root, or in a user
+    namespace of its own), or None when this machine allows neither."""
+    for prefix in (["unshare", "--uts"], ["unshare", "--user", "--map-root-user", "--uts"]):
+        probe = subprocess.run(
+            [*prefix, *RENAMED, "probe", "true"], capture_output=True, check=False, timeout=30
+        )
+        if probe.returncode == 0:
+            return prefix
+    return None
 
 
 @dataclass
@@ -32,8 +49,12 @@ class SimHost:
     tag: str
     args: Sequence[str]
     """The runner's arguments after `python -m runner`."""
+    uts: Sequence[str]
+    """The argv prefix giving the runner a UTS namespace of its own (see `uts_prefix`)."""
     proc: subprocess.Popen[bytes] | None = None
     lives: int = 0
+    started_at: float = 0.0
+    """When the current life was started (wall clock, as the ledger's times)."""
     exits: list[int] = field(default_factory=list)
     """The exit status of every ended life, in order (negative: the signal that ended it)."""
 
@@ -41,10 +62,11 @@ class SimHost:
         """Start a new life of the runner (the previous one must have ended)."""
         assert self.proc is None or self.proc.poll() is not None, f"{self.name} still runs"
         self.lives += 1
+        self.started_at = time.time()
         env = {**os.environ, **runner_env(self.tag, {SIM_HOST_ENV: self.name})}
         with self.stderr_path(self.lives).open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "runner", *self.args],
+                [*self.uts, *RENAMED, self.name, sys.executable, "-m", "runner", *self.args],
                 cwd=self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -52,6 +74,11 @@ class SimHost:
                 stderr=err,
                 start_new_session=True,
             )
+
+    def ready(self) -> bool:
+        """The current life has started (logged `runner.started`: its signal handlers are set)."""
+        text = self.stderr_path(self.lives).read_text(errors="replace")
+        return '"event":"runner.started"' in text.replace(" ", "")
 
     def stderr_path(self, life: int) -> Path:
         return self.root / f"serve-{life}.stderr"

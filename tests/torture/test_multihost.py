@@ -1,14 +1,17 @@
-"""Multi-host torture: runners of simulated hosts share one PostgreSQL state under SIGKILL.
+"""Multi-host torture: four runners of simulated hosts share one PostgreSQL state under SIGKILL.
 
 Each simulated host (tests/support/hosts.py) has its own copy of the pipeline directory and
-runs `runner serve` in a session of its own with SIM_HOST set. One task, `mode: once` on a
-schedule firing every minute, works a 2,000-item file group: each item (the program
-tests/support/programs/ledger_item.py, argv, no shell) ledgers its start and end with host,
-attempt, pid and time, pauses 20-150 ms and fails one attempt in ten (the policy retries).
-Once the first fire has opened the run, runners are SIGKILLed at random moments (CI: 10;
-RUNNER_TORTURE=full: 100) and each is started again after a random delay. When every item
-is `successful` the runners are stopped with SIGTERM and the ledger, the logs and the state
-are checked; every broken check is reported with the ledger lines that break it.
+runs `runner serve --instance hN` in a session of its own with SIM_HOST=hN; all four share
+one PostgreSQL state with a 3 s lease. One task, `mode: once` on a schedule firing every
+minute, works a 2,000-item file group: each item (tests/support/programs/ledger_item.py,
+argv, no shell) ledgers its start and end with host, attempt, pid and time under a flock of
+its own, pauses 20-150 ms and fails one attempt in ten (the policy retries). Once the first
+fire has opened the run (all four runners see it), runners are SIGKILLed at random moments
+(CI: 10; RUNNER_TORTURE=full: 100) and each is started again with the same instance, within
+its lease or past it; midway one runner with items in flight is SIGSTOPped for twice the
+lease, then continued: it must notice it lost its lease and exit, and is started again. When
+every item is `successful` the runners are stopped with SIGTERM and the ledger, the logs and
+the state are checked; every broken check is reported with the lines that break it.
 
 RUNNER_TORTURE_SEED picks another random sequence (chaos and items alike).
 """
@@ -34,26 +37,37 @@ import pytest
 from runner.domain import queues as q
 from runner.domain.statuses import INTERRUPTED, OK
 from runner.state import StateStore
-from tests.support.hosts import SimHost
+from tests.support.hosts import SimHost, uts_prefix
 from tests.support.ledger import Entry, Life, ProcessWatch, lives, read_ledger
 from tests.support.programs import PROGRAMS
-from tests.support.sizes import record_figures, size
+from tests.support.sizes import FULL, record_figures, size
 from tests.support.spawning import traceback_free
+from tests.support.system import require_system
 from tests.support.tagging import tagged
 from tests.support.waiting import wait_until
 from tests.support.workspace import Workspace, settings
 
-HOSTS = ("h1",)
+HOSTS = ("h1", "h2", "h3", "h4")
 ITEMS = 2000
 KILLS = size(10, 100)
 SEED = int(os.environ.get("RUNNER_TORTURE_SEED", "11"))
 FAIL_RATE = 0.1
 """The share of attempts that exit 1 (the policy retries them)."""
 CONCURRENCY = 8
-KILL_GAP = (0.3, 2.5)
-"""Seconds between two kills, drawn uniformly."""
-RESTART_DELAY = (0.1, 4.0)
-"""Seconds a killed runner stays down, drawn uniformly."""
+LEASE = 3.0
+"""settings.lease, in seconds: short, so the test can wait past it."""
+STOP_BUSY = 3
+"""The runner SIGSTOPped has at least this many items running (their outcomes come late)."""
+LEASE_LOST_WITHIN = 30.0
+"""Seconds a runner continued after losing its lease has to notice it and exit."""
+KILL_GAP = (0.3, 2.5) if not FULL else (0.2, 1.2)
+"""Seconds between two kills, drawn uniformly (the full size kills twice as often)."""
+PAUSE_SCALE = size(1, 8)
+"""Items pause 20-150 ms times this: the full size's kills need a longer run."""
+SHORT_DOWN = (0.1, 0.6 * LEASE)
+"""Seconds a killed runner stays down when it comes back within its lease (drawn uniformly)."""
+LONG_DOWN = (1.2 * LEASE, 2 * LEASE)
+"""Seconds it stays down when its lease expires first (the other runners take over)."""
 ITEM_SCRIPT = PROGRAMS / "ledger_item.py"
 TASK = "t"
 SITE = "default"
@@ -81,54 +95,149 @@ def item_id(n: int) -> str:
 
 
 @dataclass
+class Stop:
+    """The one SIGSTOP: of which host and life, and when (wall clock, as the ledger's times)."""
+
+    host: SimHost
+    life: int
+    stopped_at: float
+    continued_at: float | None = None
+    exit_code: int | None = None
+    """How the stopped life ended after SIGCONT (None: it had not ended when it was killed)."""
+    exited_after_s: float | None = None
+    restarted_at: float | None = None
+
+
+@dataclass
 class Chaos:
-    """Kills runners at random moments and starts them again; keeps the figures."""
+    """Kills runners at random moments and starts them again, SIGSTOPs one; keeps the figures."""
 
     hosts: list[SimHost]
     rng: random.Random
+    watch: ProcessWatch
     kills: int = 0
     downtimes: list[float] = field(default_factory=list)
     """How long each killed runner stayed down, in seconds."""
+    stop: Stop | None = None
     _due: dict[str, float] = field(default_factory=dict)
-    """Killed hosts waiting to be started again: name -> when."""
-    _killed_at: dict[str, float] = field(default_factory=dict)
+    """Hosts waiting to be started again: name -> when (monotonic)."""
+    _down_since: dict[str, float] = field(default_factory=dict)
+    _cont_due: float = 0.0
+    _continued: float = 0.0
+
+    def up(self) -> list[SimHost]:
+        """The hosts whose runner works (not down, not stopped, not dying after its stop)."""
+        stopped = (
+            self.stop.host if self.stop is not None and self.stop.restarted_at is None else None
+        )
+        return [h for h in self.hosts if h.name not in self._due and h.running and h is not stopped]
 
     def tick(self, now: float) -> None:
-        """Start again every killed runner whose delay is over."""
+        """Start again every runner whose delay is over (at once, one that ended by itself:
+        `check_exits` reports it); continue and reap the stopped one."""
+        stopped = (
+            self.stop.host if self.stop is not None and self.stop.restarted_at is None else None
+        )
+        for host in self.hosts:
+            if host.name not in self._due and host is not stopped and host.wait(0) is not None:
+                self._down_since[host.name] = now
+                self._due[host.name] = now
         for host in self.hosts:
             due = self._due.get(host.name)
             if due is not None and now >= due:
                 host.start()
-                self.downtimes.append(time.monotonic() - self._killed_at.pop(host.name))
+                self.downtimes.append(now - self._down_since.pop(host.name))
                 del self._due[host.name]
+                if (
+                    self.stop is not None
+                    and self.stop.host is host
+                    and self.stop.restarted_at is None
+                ):
+                    self.stop.restarted_at = time.time()
+        stop = self.stop
+        if stop is None or stop.restarted_at is not None or stop.host.name in self._due:
+            return
+        if stop.continued_at is None:
+            if now >= self._cont_due:
+                stop.host.signal(signal.SIGCONT)
+                stop.continued_at = time.time()
+                self._continued = now
+            return
+        code = stop.host.wait(0)
+        if code is None and now - self._continued < LEASE_LOST_WITHIN:
+            return
+        if code is None:
+            stop.host.kill()
+        stop.exit_code = code
+        stop.exited_after_s = now - self._continued
+        self._down_since[stop.host.name] = now
+        self._due[stop.host.name] = now + self.rng.uniform(*SHORT_DOWN)
 
     def kill_one(self, now: float) -> None:
-        """SIGKILL one running runner at random; it comes back after a random delay."""
-        up = [h for h in self.hosts if h.name not in self._due and h.running]
+        """SIGKILL one working runner at random; it comes back after a random delay."""
+        up = self.up()
         if not up:
             return
         host = self.rng.choice(up)
         host.kill()
         self.kills += 1
-        self._killed_at[host.name] = now
-        self._due[host.name] = now + self.rng.uniform(*RESTART_DELAY)
+        self._down_since[host.name] = now
+        self._due[host.name] = now + self.down_time()
+
+    def down_time(self) -> float:
+        """How long a killed runner stays down: the first within its lease, the second past
+        it, then either at random."""
+        beyond = self.kills == 2 if self.kills <= 2 else self.rng.random() < 0.5
+        return self.rng.uniform(*(LONG_DOWN if beyond else SHORT_DOWN))
+
+    def stopping(self) -> bool:
+        """A runner is SIGSTOPped, or continued and not yet started again."""
+        return self.stop is not None and self.stop.restarted_at is None
+
+    def stop_one(self, now: float) -> bool:
+        """SIGSTOP the working runner with the most items running, for twice the lease; only
+        while every other runner works (one of them must take it over meanwhile)."""
+        if not all(h.running and h.name not in self._due and h.ready() for h in self.hosts):
+            return False
+        running = Counter(
+            host.name
+            for host in self.up()
+            for entry in self.watch.running()
+            if entry.host == host.name and entry.at > host.started_at
+        )
+        busy = [h for h in self.up() if running[h.name] >= STOP_BUSY]
+        if not busy:
+            return False
+        host = max(busy, key=lambda h: running[h.name])
+        host.signal(signal.SIGSTOP)
+        self.stop = Stop(host, host.lives, time.time())
+        self._cont_due = now + 2 * LEASE
+        return True
 
     def run(self, done: Callable[[], bool]) -> bool:
-        """Kill KILLS times, unless `done` first; True when the work was done before the last kill."""
+        """Kill KILLS times and stop one runner once, midway (no kill while it is stopped),
+        unless `done` first; True when the work was done before the chaos ended."""
         next_kill = time.monotonic() + self.rng.uniform(*KILL_GAP)
-        while self.kills < KILLS:
+        while self.kills < KILLS or self.stop is None:
             now = time.monotonic()
             self.tick(now)
             if now >= next_kill:
                 if done():
                     return True
-                self.kill_one(now)
+                if self.stop is None and self.kills >= KILLS // 2:
+                    self.stop_one(now)
+                elif not self.stopping():  # no kill meanwhile: the others take it over
+                    self.kill_one(now)
                 next_kill = now + self.rng.uniform(*KILL_GAP)
             time.sleep(0.02)
         return False
 
     def settle(self) -> None:
-        """Start every runner still down."""
+        """Let the stopped runner continue, end and start again, then start every runner still
+        down (bounded: `tick` kills a continued runner that has not ended in LEASE_LOST_WITHIN)."""
+        while self.stop is not None and self.stop.restarted_at is None:
+            self.tick(time.monotonic())
+            time.sleep(0.02)
         self.tick(float("inf"))
 
 
@@ -145,18 +254,24 @@ def hosts(ws: Workspace, tag: str) -> Iterator[list[SimHost]]:
         str(ws.root / "locks"),
         str(SEED),
         str(FAIL_RATE),
+        str(PAUSE_SCALE),
         "{{ item.id }}",
     ]
-    pipeline = settings(CONCURRENCY) + PIPELINE.format(command=json.dumps(command))
+    pipeline = settings(CONCURRENCY, f"  lease: {LEASE:g}s\n") + PIPELINE.format(
+        command=json.dumps(command)
+    )
     rows = "".join(f"{item_id(n)}\n" for n in range(ITEMS))
+    uts = uts_prefix()
+    if uts is None:
+        require_system("unshare --uts", "a host name per simulated host needs a UTS namespace")
     made: list[SimHost] = []
     for name in HOSTS:
         root = ws.root / name
         root.mkdir()
         (root / "pipeline.yaml").write_text(pipeline)
         (root / "items.csv").write_text("id\n" + rows)
-        args = ["serve", "pipeline.yaml", "--log-format", "json"]
-        made.append(SimHost(name, root, tag, args))
+        args = ["serve", "pipeline.yaml", "--log-format", "json", "--instance", name]
+        made.append(SimHost(name, root, tag, args, uts))
     try:
         yield made
     finally:
@@ -241,6 +356,8 @@ class Recorded:
     item: str
     number: int
     run_id: str
+    runner: str
+    """The instance of the runner that recorded its start."""
     started_at: float
     ended_at: float | None
     status: str | None
@@ -248,15 +365,18 @@ class Recorded:
 
 def recorded_attempts(store: StateStore) -> dict[str, list[Recorded]]:
     """Every attempt of the task, by item, in number order."""
-    columns = ["task", "item_id", "number", "run_id", "started_at", "ended_at", "status"]
+    columns = ["task", "item_id", "number", "run_id", "runner", "started_at", "ended_at", "status"]
     found: dict[str, list[Recorded]] = defaultdict(list)
-    for task, item, number, run_id, started, ended, status in store.table_rows("attempts", columns):
+    for task, item, number, run_id, runner, started, ended, status in store.table_rows(
+        "attempts", columns
+    ):
         if task == TASK:
             found[str(item)].append(
                 Recorded(
                     str(item),
                     int(str(number)),
                     str(run_id),
+                    str(runner),
                     float(str(started)),
                     None if ended is None else float(str(ended)),
                     None if status is None else str(status),
@@ -273,9 +393,10 @@ def check_attempts(
     """Per item: one success, the last attempt; every launch recorded first; nothing after it.
 
     The success is the item's last attempt and every earlier one failed or was interrupted.
-    Each ledger start names an attempt the state recorded as started no later than the
-    process wrote its line, and none starts after the successful attempt ended (by number,
-    and by time: nothing ran after a recorded success).
+    Each ledger start names an attempt the state recorded as started, by the runner of the
+    host that launched it, no later than the process wrote its line; and none starts after
+    the successful attempt ended (by number, and by time: nothing ran after a recorded
+    success).
     """
     problems: list[str] = []
     starts: dict[str, list[Entry]] = defaultdict(list)
@@ -298,6 +419,11 @@ def check_attempts(
                 problems.append(
                     f"{item}: launched attempt {start.attempt} not recorded first "
                     f"(recorded: {attempt}):\n{item_lines(entries, item)}"
+                )
+            elif attempt.runner != start.host:
+                problems.append(
+                    f"{item}: attempt {start.attempt} ran on {start.host}, recorded as run by "
+                    f"{attempt.runner!r}:\n{item_lines(entries, item)}"
                 )
             if start.attempt > success.number or (
                 success.ended_at is not None and start.at > success.ended_at
@@ -365,21 +491,80 @@ def check_state(ws: Workspace, hosts: list[SimHost]) -> list[str]:
     return []
 
 
-def check_exits(hosts: list[SimHost], finals: dict[str, int | None]) -> list[str]:
-    """Killed lives died of SIGKILL; the last life of each host stopped cleanly on SIGTERM."""
+def check_exits(
+    hosts: list[SimHost], finals: dict[str, int | None], stop: Stop | None
+) -> list[str]:
+    """Killed lives died of SIGKILL (the stopped one is `check_late_writer`'s); the last life of
+    each host stopped cleanly on SIGTERM; no traceback anywhere."""
     problems = [
         f"{name}: the last runner exited {code} on SIGTERM"
         for name, code in finals.items()
         if code != 0
     ]
     for host in hosts:
-        odd = [code for code in host.exits[:-1] if code != -signal.SIGKILL]
+        odd = [
+            code
+            for life, code in enumerate(host.exits[:-1], start=1)
+            if code != -signal.SIGKILL
+            and not (stop is not None and (stop.host, stop.life) == (host, life))
+        ]
         if odd:
             problems.append(
                 f"{host.name}: runner lives exited {host.exits}:\n{host.stderr()[-3000:]}"
             )
         if not traceback_free(host.stderr()):
             problems.append(f"{host.name}: a traceback:\n{host.stderr()[-3000:]}")
+    return problems
+
+
+STOP_MARGIN = 0.05
+"""Seconds after SIGSTOP was sent by which the runner is surely stopped: an item ending later
+ended while its runner could not record it."""
+
+
+def check_late_writer(
+    stop: Stop | None, hosts: list[SimHost], found: list[Life], recorded: dict[str, list[Recorded]]
+) -> list[str]:
+    """The runner SIGSTOPped past its lease noticed when continued: it logged
+    `runner.lease_lost`, exited 1, launched nothing more, and the outcomes of its items that
+    ended while it was stopped were refused (the state holds them `interrupted`, as the runner
+    that took over recorded them)."""
+    if stop is None:
+        return ["no runner was SIGSTOPped: the work ended before the chaos got there"]
+    name = stop.host.name
+    problems: list[str] = []
+    lost = {h.name: list(h.events("runner.lease_lost")) for h in hosts}
+    if [name] != [h for h, events in lost.items() for _ in events]:
+        problems.append(f"runner.lease_lost logged by {name} (stopped) and others: {lost}")
+    if stop.exit_code != 1:
+        problems.append(
+            f"{name} exited {stop.exit_code} after SIGCONT (1 expected):\n"
+            f"{stop.host.stderr_path(stop.life).read_text(errors='replace')[-3000:]}"
+        )
+    numbered = {(a.item, a.number): a for attempts in recorded.values() for a in attempts}
+    late = [
+        life
+        for life in found
+        if life.start.host == name
+        and life.start.at < stop.stopped_at
+        and life.close is not None
+        and life.close.at > stop.stopped_at + STOP_MARGIN
+    ]
+    if not late:
+        problems.append(f"no item of {name} ended while it was stopped: no late outcome to refuse")
+    for life in late:
+        attempt = numbered.get((life.start.item, life.start.attempt))
+        if attempt is None or attempt.status != INTERRUPTED:
+            problems.append(
+                f"the late outcome of {life.start.item} attempt {life.start.attempt} was "
+                f"recorded: {attempt}\n{life.describe()}"
+            )
+    end = stop.restarted_at if stop.restarted_at is not None else float("inf")
+    problems += [
+        f"{name} recorded an attempt while stopped or after losing its lease: {a}"
+        for a in numbered.values()
+        if a.runner == name and stop.stopped_at < a.started_at < end
+    ]
     return problems
 
 
@@ -404,14 +589,20 @@ class TestMultiHostTorture:
             def done() -> bool:
                 return {q.SUCCESSFUL: ITEMS} == store.queue_counts(TASK)
 
-            chaos = Chaos(hosts, rng)
+            chaos = Chaos(hosts, rng, watch)
             finished_early = chaos.run(done)
             chaos.settle()
             wait_until(done, timeout=SETTLE, poll=0.5, what="every item successful")
             wait_until(lambda: not store.open_runs(SITE), timeout=120, poll=0.2, what="no open run")
         work = time.monotonic() - chaos_started
+        wait_until(
+            lambda: all(h.ready() or not h.running for h in hosts),
+            timeout=120,
+            what="every runner started (its signal handlers set)",
+        )
         for host in hosts:
-            host.signal(signal.SIGTERM)
+            if host.running:
+                host.signal(signal.SIGTERM)
         finals = {host.name: host.wait(120) for host in hosts}
         watch.stop()
 
@@ -428,7 +619,8 @@ class TestMultiHostTorture:
                 entries, recorded, [item_id(n) for n in range(ITEMS)]
             ),
             "each fire opened one run": fires,
-            "runner exits": check_exits(hosts, finals),
+            "the late writer was fenced": check_late_writer(chaos.stop, hosts, found, recorded),
+            "runner exits": check_exits(hosts, finals, chaos.stop),
             "no process left": check_processes(ws, tag),
             "the state is sound": check_state(ws, hosts),
         }
@@ -440,6 +632,8 @@ class TestMultiHostTorture:
         assert not report, report
 
         attempts = [a for item in recorded.values() for a in item]
+        takeovers = [e for host in hosts for e in host.events("runner.taken_over")]
+        lost = [e for host in hosts for e in host.events("runner.lease_lost")]
         record_figures(
             "multihost",
             {
@@ -447,7 +641,16 @@ class TestMultiHostTorture:
                 "items": ITEMS,
                 "kills": chaos.kills,
                 "finished_before_last_kill": finished_early,
-                "restarted_after_s": sorted(round(d, 1) for d in chaos.downtimes),
+                "restarts_within_lease": sum(1 for d in chaos.downtimes if d < LEASE),
+                "restarts_after_lease": sum(1 for d in chaos.downtimes if d >= LEASE),
+                "takeovers": len(takeovers),
+                "attempts_taken_over": sum(
+                    int(str(e.get("attempts_interrupted", 0))) for e in takeovers
+                ),
+                "outcomes_refused": sum(int(str(e.get("outcomes_refused", 0))) for e in lost),
+                "stopped_runner_exited_after_s": round(chaos.stop.exited_after_s or 0, 1)
+                if chaos.stop
+                else None,
                 "ledger_starts": sum(1 for e in entries if e.kind == "start"),
                 "starts_without_end": sum(1 for life in found if life.close is None),
                 "attempts_interrupted": sum(1 for a in attempts if a.status == INTERRUPTED),
@@ -477,6 +680,7 @@ class TestTheChecksCatch:
             str(locks),
             "1",
             "0",
+            "1",
             "x",
         ]
         env = {**os.environ, "SIM_HOST": "h9", "RUNNER_ATTEMPT": "2"}
@@ -515,7 +719,7 @@ class TestTheChecksCatch:
             Entry.parse("start h2 x 2 200 10.300000"),
             Entry.parse("end h2 x 2 200 10.400000 0"),
         ]
-        recorded = {"x": [Recorded("x", 1, "r", 9.99, 10.2, OK)]}
+        recorded = {"x": [Recorded("x", 1, "r", "h1", 9.99, 10.2, OK)]}
         problems = check_attempts(entries, recorded, ["x"])
         assert any("ran after its success" in p and entries[2].line in p for p in problems)
         assert any("not recorded first" in p for p in problems)

@@ -1,6 +1,6 @@
 """An item of the multi-host torture test: ledger its life, work a little, sometimes fail.
 
-`ledger_item.py LEDGER LOCKS SEED FAIL_RATE ITEM`
+`ledger_item.py LEDGER LOCKS SEED FAIL_RATE PAUSE_SCALE ITEM`
 
 Appends one line per event to LEDGER (O_APPEND, one write() per line, so lines from many
 processes never interleave): `<kind> <host> <item> <attempt> <pid> <unix time>[ <detail>]`,
@@ -14,8 +14,8 @@ RUNNER_ATTEMPT. Kinds:
 - `killed`: SIGTERM arrived (written instead of `end`; exits 143).
 
 A SIGKILL leaves a `start` with neither `end` nor `killed`. The lock is released by the
-kernel when the process exits, however it dies. The work is a pause of 20-150 ms, and the
-attempt fails (exit 1) with probability FAIL_RATE; both are drawn from SEED, the item and
+kernel when the process exits, however it dies. The work is a pause of 20-150 ms (times
+PAUSE_SCALE), and the attempt fails (exit 1) with probability FAIL_RATE; both are drawn from SEED, the item and
 the attempt, so a run can be replayed. Imports only the standard library (run with -S).
 """
 
@@ -31,7 +31,7 @@ import time
 
 
 def main() -> None:
-    ledger, locks, seed, fail_rate, item = sys.argv[1:6]
+    ledger, locks, seed, fail_rate, scale, item = sys.argv[1:7]
     host = os.environ.get("SIM_HOST", "-")
     attempt = os.environ.get("RUNNER_ATTEMPT", "0")
     out = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -52,7 +52,7 @@ def main() -> None:
         note("overlap")
     note("start")
     rng = random.Random(f"{seed}/{item}/{attempt}")
-    threading.Event().wait(rng.uniform(0.02, 0.15))
+    threading.Event().wait(rng.uniform(0.02, 0.15) * float(scale))
     code = 1 if rng.random() < float(fail_rate) else 0
     note("end", str(code))
     sys.exit(code)
