@@ -41,9 +41,9 @@ from tests.support.hosts import SimHost, uts_prefix
 from tests.support.ledger import Entry, Life, ProcessWatch, lives, read_ledger
 from tests.support.programs import PROGRAMS
 from tests.support.sizes import FULL, record_figures, size
-from tests.support.spawning import traceback_free
+from tests.support.spawning import reaped, spawn_runner, traceback_free
 from tests.support.system import require_system
-from tests.support.tagging import tagged
+from tests.support.tagging import runner_env, tagged
 from tests.support.waiting import wait_until
 from tests.support.workspace import Workspace, settings
 
@@ -733,3 +733,92 @@ class TestTheChecksCatch:
         ]
         problems = check_launches(entries)
         assert 1 == len(problems) and all(e.line in problems[0] for e in entries)
+
+
+HELD_ITEM = """\
+import os, pathlib, sys, threading
+ledger = pathlib.Path(sys.argv[1])
+with ledger.open("a") as out:
+    out.write(f"start {os.environ['RUNNER_ATTEMPT']}\\n")
+while not (ledger.parent / "release").exists():
+    threading.Event().wait(0.02)
+with ledger.open("a") as out:
+    out.write(f"end {os.environ['RUNNER_ATTEMPT']}\\n")
+"""
+
+ONE_ITEM = """
+groups:
+  g: {{members: [x]}}
+definitions:
+  d: {{command: {command}}}
+policies:
+  p: {{max_retries: 5, backoff: {{initial: 0s, factor: 1, max: 0s}}}}
+tasks:
+  t: {{definition: d, group: g, policy: p, mode: once}}
+"""
+
+
+@pytest.mark.parametrize("state_store", ["postgresql"], indirect=True)
+class TestTwoCheckoutsOfOneHost:
+    @pytest.mark.xfail(
+        strict=True,
+        reason="takeover reads its own checkout's launch journal for a dead runner of the same "
+        "host name, so an attempt that ran in another checkout is withdrawn (its record deleted) "
+        "and the item runs again under the same attempt number",
+    )
+    def test_an_attempt_that_ran_in_another_checkout_is_interrupted_not_withdrawn(
+        self, ws: Workspace, tag: str
+    ) -> None:
+        """A runner SIGKILLed after launching an item, whose process then ended, is taken over by
+        a runner of another checkout on the same host: the attempt is `interrupted` and the item
+        runs again as attempt 2 (found by the multi-host torture test before its hosts got host
+        names of their own)."""
+        ledger = ws.root / "ledger.txt"
+        item = ws.script("item.py", HELD_ITEM)
+        command = json.dumps([str(item), str(ledger)])
+        pipeline = settings(1, f"  lease: {LEASE:g}s\n") + ONE_ITEM.format(command=command)
+        for name in ("a", "b"):
+            ws.write(f"{name}/pipeline.yaml", pipeline)
+        env = runner_env(tag)
+        first = spawn_runner(
+            ws,
+            "run",
+            "pipeline.yaml",
+            "--task",
+            TASK,
+            "--now",
+            "--instance",
+            "a",
+            "--log-format",
+            "json",
+            env=env,
+            cwd=ws.root / "a",
+        )
+        with reaped(first):
+            wait_until(lambda: ledger.exists() and "start 1" in ledger.read_text(), timeout=60)
+            os.kill(first.pid, signal.SIGKILL)
+            first.finish(timeout=60)
+        (ws.root / "release").write_text("")
+        wait_until(lambda: "end 1" in ledger.read_text(), timeout=60)
+        time.sleep(LEASE + 1)  # the killed runner's lease expires
+        second = spawn_runner(
+            ws,
+            "serve",
+            "pipeline.yaml",
+            "--instance",
+            "b",
+            "--log-format",
+            "json",
+            env=env,
+            cwd=ws.root / "b",
+        )
+        with reaped(second):
+            with ws.open_state(readonly=True) as store:
+                wait_until(
+                    lambda: store.queue_counts(TASK) == {q.SUCCESSFUL: 1}, timeout=120, poll=0.2
+                )
+                statuses = [a.status for a in store.attempts_of(TASK, "x")]
+            second.proc.send_signal(signal.SIGTERM)
+            second.finish(timeout=60)
+        assert ["start 1", "end 1", "start 2", "end 2"] == ledger.read_text().splitlines()
+        assert [INTERRUPTED, OK] == statuses
