@@ -592,7 +592,7 @@ STOPPED_HOLDING_THE_LOCK = (
     "live connection), so no other runner can renew its lease or take it over (no item starts "
     "anywhere for as long); continued, it writes on (no runner.lease_lost, its late outcomes "
     "recorded) and takes over the others, whose heartbeats were held up as long, and they go "
-    "on writing without runner.lease_lost. Seen on 3 seeds of 5: it depends on whether the "
+    "on writing without runner.lease_lost. Seen in 4 runs of 7: it depends on whether the "
     "stop lands inside a transaction."
 )
 
