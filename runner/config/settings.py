@@ -29,7 +29,7 @@ class Settings(BaseModel):
         "directory; or a PostgreSQL database, as a libpq URL "
         "`postgresql://[user@]host[:port]/dbname[?params]` (also `postgres://`; a socket "
         "directory as `?host=/path`). The URL carries no password: libpq reads it from "
-        "PGPASSWORD, ~/.pgpass or PGSERVICE. One runner per site of a database for now.",
+        "PGPASSWORD, ~/.pgpass or PGSERVICE. Several runners of one site may share a database (see settings.lease).",
     )
 
     @field_validator("state")
