@@ -84,7 +84,7 @@ class Sharing:
             instance=ctx.instance,
         )
         self.epoch = ctx.store.register_runner(worker, lease=self.lease)
-        ctx.store.fence(ctx.site, ctx.instance, self.epoch)
+        ctx.store.fence(ctx.site, ctx.instance, self.epoch, lease=self.lease)
 
     def recover_at_start(self) -> int:
         """Take over what earlier runners left; returns how many attempts were interrupted.

@@ -76,10 +76,11 @@ class StateStore(Protocol):
         (shared states, once `fence` was called; else 0)."""
         ...
 
-    def fence(self, site: str, instance: str, epoch: int) -> None:
+    def fence(self, site: str, instance: str, epoch: int, *, lease: float = 60.0) -> None:
         """On a shared state: from now on every write transaction first checks, under the write
         lock, that runner `instance` of `site` still holds its lease at `epoch`, and raises
-        LeaseLostError if not. Nothing to do on SQLite (the lock file keeps a site to one runner)."""
+        LeaseLostError if not; a transaction of it idle for half its `lease` ends its session.
+        Nothing to do on SQLite (the lock file keeps a site to one runner)."""
         ...
 
     def hold_site(self, site: str) -> None:

@@ -53,7 +53,10 @@ SITE_LOCK_SPACE = LOCK_SPACE + 2
 IDLE_IN_TRANSACTION_MS = 10_000
 """How long a writer's transaction may wait between two statements before the server ends
 its session (a runner renders templates inside its cycle's transaction: at most a few
-seconds; one stopped or cut off past this loses its session, and with it the write lock)."""
+seconds; one stopped or cut off past this loses its session, and with it the write lock).
+A runner with a lease sets half its lease when that is shorter (`fence`)."""
+IDLE_IN_TRANSACTION_MIN_MS = 1_000
+"""The shortest: a template may take up to a second or two to render inside a transaction."""
 
 
 class NoStateError(StateError):
@@ -290,11 +293,17 @@ class PostgresDatabase(RecordDatabase):
         finally:
             self._depth = 0
 
-    def fence(self, site: str, instance: str, epoch: int) -> None:
+    def fence(self, site: str, instance: str, epoch: int, *, lease: float = 60.0) -> None:
         """From now on, every write transaction first checks (under the write lock) that the
         runner `instance` of `site` still holds its lease at `epoch`: LeaseLostError if a live
-        runner took it over or a later start of that identity registered meanwhile."""
+        runner took it over or a later start of that identity registered meanwhile.
+
+        And a transaction of this runner left idle for half its lease (at most
+        IDLE_IN_TRANSACTION_MS) ends its session: stopped while holding the write lock, it
+        frees it before its lease expires, so the others can renew theirs and take it over."""
         self._fence = (site, instance, epoch)
+        idle = max(IDLE_IN_TRANSACTION_MIN_MS, min(IDLE_IN_TRANSACTION_MS, int(lease * 500)))
+        self._raw.execute(f"SET idle_in_transaction_session_timeout = {idle}")
 
     def _check_fence(self, site: str, instance: str, epoch: int) -> None:
         checked = time.monotonic()

@@ -296,7 +296,7 @@ class Database(RecordDatabase):
 
     fence_passed_at = 0.0
 
-    def fence(self, site: str, instance: str, epoch: int) -> None:
+    def fence(self, site: str, instance: str, epoch: int, *, lease: float = 60.0) -> None:
         """Nothing to do: the lock file keeps the site to one runner, which never loses it."""
 
     @contextmanager
