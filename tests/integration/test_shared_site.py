@@ -38,7 +38,13 @@ note("end")
 """
 
 
-def _pipeline(url: str, ledger: Path, *, items: int, pause: float, extra: str = "") -> str:
+def _pipeline(
+    hosts: Callable[[str], Workspace], ledger: Path, *, items: int, pause: float, extra: str = ""
+) -> str:
+    """The hosts' pipeline: `items` items each running the ledger script (written beside
+    `ledger`) for `pause` seconds, then `extra` (tasks, policies, schedules)."""
+    (ledger.parent / "ledger.py").write_text(LEDGER_SCRIPT)
+    url = hosts.url  # type: ignore[attr-defined]
     ids = ", ".join(f'"i{n:03d}"' for n in range(items))
     argv = [sys.executable, str(ledger.parent / "ledger.py"), "{{ item.id }}", str(ledger), pause]
     return textwrap.dedent(
@@ -129,10 +135,9 @@ def test_runners_share_one_run_its_steps_once_and_the_task_concurrency(
     hosts: Callable[[str], Workspace], tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.txt"
-    (tmp_path / "ledger.py").write_text(LEDGER_SCRIPT)
     steps = tmp_path / "steps.txt"
     body = _pipeline(
-        hosts.url,  # type: ignore[attr-defined]
+        hosts,
         ledger,
         items=90,
         pause=0.1,
@@ -180,9 +185,8 @@ def test_a_stopped_runner_is_taken_over_and_its_late_outcomes_are_refused(
     hosts: Callable[[str], Workspace], tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.txt"
-    (tmp_path / "ledger.py").write_text(LEDGER_SCRIPT)
     body = _pipeline(
-        hosts.url,  # type: ignore[attr-defined]
+        hosts,
         ledger,
         items=40,
         pause=0.3,
@@ -236,9 +240,8 @@ def test_a_fire_seen_by_every_runner_opens_one_run(
     hosts: Callable[[str], Workspace], tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.txt"
-    (tmp_path / "ledger.py").write_text(LEDGER_SCRIPT)
     body = _pipeline(
-        hosts.url,  # type: ignore[attr-defined]
+        hosts,
         ledger,
         items=20,
         pause=0.05,
@@ -285,10 +288,9 @@ def test_a_killed_owner_is_taken_over_and_its_run_ends_on_the_taker(
     hosts: Callable[[str], Workspace], tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.txt"
-    (tmp_path / "ledger.py").write_text(LEDGER_SCRIPT)
     steps = tmp_path / "steps.txt"
     body = _pipeline(
-        hosts.url,  # type: ignore[attr-defined]
+        hosts,
         ledger,
         items=30,
         pause=0.3,

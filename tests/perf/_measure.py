@@ -74,3 +74,9 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def print_progress(part: list[Row]) -> None:
+    """Show a benchmark's rows on stderr as they come (its table is printed at the end)."""
+    for row in part:
+        print(" | ".join(row), file=sys.stderr, flush=True)

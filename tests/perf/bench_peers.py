@@ -31,13 +31,12 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.perf._measure import Measurement, Row, measure, runner_argv, table
+from tests.perf._measure import Measurement, Row, measure, print_progress, runner_argv, table
 
 RUNNER = "runner"
 XARGS = "xargs"
@@ -308,11 +307,6 @@ def collect(
     return rows
 
 
-def _print_progress(part: list[Row]) -> None:
-    for row in part:
-        print(" | ".join(row), file=sys.stderr, flush=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--items", type=int, default=5_000, help="items per dispatch run")
@@ -339,7 +333,7 @@ def main() -> None:
         sleep_items=args.sleep_items,
         sleep_rounds=args.sleep_rounds,
         scale=args.scale,
-        on_rows=_print_progress,
+        on_rows=print_progress,
     )
     print(table(rows, ("measure", "value", "1-min load at each run's start")))
 

@@ -51,7 +51,6 @@ import signal
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -60,7 +59,15 @@ from pathlib import Path
 
 import psutil
 
-from tests.perf._measure import Measurement, Row, bench_env, measure, runner_argv, table
+from tests.perf._measure import (
+    Measurement,
+    Row,
+    bench_env,
+    measure,
+    print_progress,
+    runner_argv,
+    table,
+)
 from tests.perf.bench_peers import TEMPLATED_TRUE
 from tests.support.postgres import PostgresServer, postgres_bin
 
@@ -479,11 +486,6 @@ def collect(
     return rows
 
 
-def _print_progress(part: list[Row]) -> None:
-    for row in part:
-        print(" | ".join(row), file=sys.stderr, flush=True)
-
-
 def main() -> None:
     from tests.perf.run_all import machine
 
@@ -506,7 +508,7 @@ def main() -> None:
         dispatch_items=args.dispatch_items,
         dispatch_concurrency=args.dispatch_concurrency,
         dispatch_rounds=args.dispatch_rounds,
-        on_rows=_print_progress,
+        on_rows=print_progress,
     )
     print(f"machine: {machine()}\n")
     print(table(rows, ("measure", "value", "1-min load at each run's start; cores busy")))
